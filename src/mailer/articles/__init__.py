@@ -1,0 +1,1 @@
+"""Articles from page exports, Markdown, HTML pages and feeds, all into one Article model."""

@@ -1,0 +1,47 @@
+"""What every command shares: the consoles, the chosen workspace, the database."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.workspace import Workspace, find_workspace
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+@dataclass
+class CliState:
+    workspace_path: Path | None = None
+    _workspace: Workspace | None = None
+    _db: tuple[Engine, sessionmaker[Session]] | None = None
+
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            self._workspace = find_workspace(self.workspace_path)
+            _ = self._workspace.settings  # configuration errors surface before any work
+        return self._workspace
+
+    def database(self) -> sessionmaker[Session]:
+        """Session factory for the workspace's database, schema upgraded."""
+        if self._db is None:
+            from mailer.db import open_database
+
+            self._db = open_database(self.workspace().database_url)
+        return self._db[1]
+
+
+state = CliState()
+
+
+def print_json(document: Any) -> None:
+    """One JSON document on stdout and nothing else there."""
+    sys.stdout.write(json.dumps(document, indent=2, default=str, ensure_ascii=False) + "\n")

@@ -1,0 +1,1 @@
+"""Article(s) to campaign file; campaign file to HTML, text and the message a subscriber gets."""

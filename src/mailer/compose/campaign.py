@@ -1,0 +1,139 @@
+"""The campaign file, campaigns/<slug>.md: YAML front matter and a Markdown body staff edit.
+
+Send state lives in the database, never only here.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import yaml
+
+from mailer.errors import CampaignError
+
+STATUSES = ("draft", "approved")
+
+
+@dataclass
+class ArticleRef:
+    title: str
+    url: str = ""
+
+
+@dataclass
+class Audience:
+    """Tags to target: any_of (empty means everyone active), none_of excluded."""
+
+    any_of: list[str] = field(default_factory=list)
+    none_of: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Campaign:
+    slug: str
+    subject: str
+    body: str
+    preheader: str = ""
+    status: str = "draft"
+    articles: list[ArticleRef] = field(default_factory=list)
+    cta: dict[str, str] = field(default_factory=dict)  # text, url (defaults from booking.*)
+    send_on: date | None = None
+    audience: Audience = field(default_factory=Audience)
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown front matter, kept as is
+    path: Path | None = None
+
+    def front_matter(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "subject": self.subject,
+            "preheader": self.preheader,
+            "status": self.status,
+            "articles": [{"title": a.title, "url": a.url} for a in self.articles],
+        }
+        if self.cta:
+            data["cta"] = dict(self.cta)
+        if self.send_on:
+            data["send_on"] = self.send_on
+        if self.audience.any_of or self.audience.none_of:
+            data["audience"] = {"tags": self.audience.any_of, "exclude_tags": self.audience.none_of}
+        data.update(self.extra)
+        return data
+
+
+def resolve_campaign_path(campaigns_dir: Path, name: str) -> Path:
+    """CAMPAIGN is a path to a campaign file or its slug."""
+    candidate = Path(name)
+    if candidate.suffix == ".md" and candidate.exists():
+        return candidate
+    by_slug = campaigns_dir / f"{name.removesuffix('.md')}.md"
+    if by_slug.exists():
+        return by_slug
+    raise CampaignError(
+        f"no campaign {name!r}: neither a file nor a slug in {campaigns_dir}",
+        hint="list them with `ls campaigns/`, or draft one with `mailer draft ARTICLE`",
+    )
+
+
+def load_campaign(path: Path) -> Campaign:
+    try:
+        post = frontmatter.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise CampaignError(f"{path}: cannot be read ({err})") from err
+    except yaml.YAMLError as err:
+        raise CampaignError(
+            f"{path}: the front matter between the --- lines is not valid YAML: {err}"
+        ) from err
+    meta = dict(post.metadata)
+    try:
+        status = str(meta.pop("status", "draft"))
+        if status not in STATUSES:
+            raise CampaignError(f"{path}: status: {status!r} is not one of draft, approved")
+        articles = [
+            ArticleRef(title=str(item.get("title", "")), url=str(item.get("url") or ""))
+            for item in meta.pop("articles", None) or []
+        ]
+        audience_raw = meta.pop("audience", None) or {}
+        audience = Audience(
+            any_of=[str(t) for t in audience_raw.get("tags", []) or []],
+            none_of=[str(t) for t in audience_raw.get("exclude_tags", []) or []],
+        )
+        send_on = meta.pop("send_on", None)
+        if isinstance(send_on, str):
+            send_on = date.fromisoformat(send_on)
+        cta = {str(k): str(v) for k, v in (meta.pop("cta", None) or {}).items()}
+    except (AttributeError, TypeError, ValueError) as err:
+        raise CampaignError(f"{path}: front matter has an unexpected shape: {err}") from err
+    return Campaign(
+        slug=path.stem,
+        subject=str(meta.pop("subject", "") or ""),
+        preheader=str(meta.pop("preheader", "") or ""),
+        status=status,
+        articles=articles,
+        cta=cta,
+        send_on=send_on,
+        audience=audience,
+        body=post.content,
+        extra=meta,
+        path=path,
+    )
+
+
+def save_campaign(campaign: Campaign, path: Path) -> None:
+    """Write atomically: a crash never leaves half a campaign file."""
+    post = frontmatter.Post(campaign.body, **campaign.front_matter())
+    text = frontmatter.dumps(post, sort_keys=False, allow_unicode=True) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    campaign.path = path

@@ -1,0 +1,347 @@
+"""Settings from the workspace's mailer.toml plus the environment. The only reader of either.
+
+Every key ``section.key`` of mailer.toml can be overridden by ``MAILER_<SECTION>__<KEY>``.
+Secrets never come from the file: ``MAILER_SECRET_KEY``, ``SENDGRID_API_KEY`` and
+``MAILER_SMTP__PASSWORD`` are read from the environment only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mailer.errors import ConfigError
+
+CONFIG_FILE = "mailer.toml"
+ENV_PREFIX = "MAILER_"
+WORKSPACE_ENV = "MAILER_WORKSPACE"
+SECRET_ENV = ("MAILER_SECRET_KEY", "SENDGRID_API_KEY", "MAILER_SMTP__PASSWORD")
+# Keys that would be secrets if someone put them in the file.
+_SECRET_KEYS_IN_FILE = {("smtp", "password"), ("sendgrid", "api_key"), ("web", "secret_key")}
+
+_HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class OrganizationSettings(_Section):
+    name: str = Field(min_length=1)
+    postal_address: str = Field(min_length=1)
+    phone: str = ""
+    website: str = ""
+    logo_url: str = ""
+    brand_color: str = "#1d6fa5"
+    disclaimer: str = ""
+    staff_emails: list[str] = Field(default_factory=list)
+
+    @field_validator("brand_color")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        if not _HEX_COLOR.match(value):
+            raise ValueError('a colour like "#1d6fa5" (# and six hex digits)')
+        return value
+
+    @field_validator("staff_emails", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        return _split_list(value)
+
+
+class SenderSettings(_Section):
+    from_email: str = Field(min_length=3)
+    from_name: str = ""
+    reply_to: str = ""
+
+    @field_validator("from_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if "@" not in value or value.startswith("@") or value.endswith("@"):
+            raise ValueError("an email address such as news@yourclinic.example")
+        return value
+
+
+class BookingSettings(_Section):
+    url: str = Field(min_length=1)
+    cta_text: str = "Book your free consultation"
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        return _require_http(value)
+
+
+class WebSettings(_Section):
+    base_url: str = "http://127.0.0.1:8000"
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        return _require_http(value).rstrip("/")
+
+
+class TrackingSettings(_Section):
+    clicks: bool = True
+    opens: bool = False
+
+
+class ScheduleSettings(_Section):
+    cron: str = "0 9 * * 2"
+    timezone: str = "America/Denver"
+    misfire_grace: timedelta = timedelta(hours=6)
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError('five fields "minute hour day-of-month month day-of-week", e.g. "0 9 * * 2"')
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError('an IANA time zone name such as "America/Denver"') from None
+        return value
+
+    @field_validator("misfire_grace", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = _DURATION.match(value)
+            if not match:
+                raise ValueError('a duration such as "30m", "6h" or "1d"')
+            amount, unit = int(match.group(1)), match.group(2)
+            unit_name = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]
+            return timedelta(**{unit_name: amount})
+        return value
+
+
+class FeedSettings(_Section):
+    url: str = ""
+    mode: Literal["single", "digest"] = "single"
+    auto_approve: bool = False
+
+
+class DeliverySettings(_Section):
+    provider: Literal["outbox", "sendgrid", "smtp"] = "outbox"
+    rate_per_second: float = Field(default=0, ge=0)
+    batch_size: int = Field(default=500, ge=1, le=1000)
+
+
+class SendgridSettings(_Section):
+    api_host: str = "https://api.sendgrid.com"
+    categories: list[str] = Field(default_factory=lambda: ["newsletter"])
+    webhook_public_key: str = ""
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        return _split_list(value)
+
+
+class SmtpSettings(_Section):
+    host: str = "localhost"
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///mailer.db"
+
+
+class Settings(_Section):
+    """The whole of mailer.toml after environment overrides."""
+
+    organization: OrganizationSettings
+    sender: SenderSettings
+    booking: BookingSettings
+    web: WebSettings = Field(default_factory=WebSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    feed: FeedSettings = Field(default_factory=FeedSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    sendgrid: SendgridSettings = Field(default_factory=SendgridSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+
+
+class Secrets(BaseSettings):
+    """Secrets, from the environment only. Never logged: pydantic masks SecretStr in reprs."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    secret_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("MAILER_SECRET_KEY")
+    )
+    sendgrid_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SENDGRID_API_KEY")
+    )
+    smtp_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("MAILER_SMTP__PASSWORD")
+    )
+
+
+def _require_http(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError("an http:// or https:// address")
+    return value
+
+
+def _split_list(value: Any) -> Any:
+    """Environment variables give strings: accept a JSON list or comma-separated words."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+def workspace_from_environment() -> str | None:
+    """The MAILER_WORKSPACE variable, if set."""
+    return os.environ.get(WORKSPACE_ENV) or None
+
+
+def environment_flag(name: str) -> str | None:
+    """A plain environment variable that is not a setting (CI, TERM...), read here only."""
+    return os.environ.get(name)
+
+
+def load_secrets() -> Secrets:
+    return Secrets()
+
+
+def load_settings(config_path: Path, environ: dict[str, str] | None = None) -> Settings:
+    """Read mailer.toml, overlay MAILER_<SECTION>__<KEY> variables, validate.
+
+    Raises ConfigError naming the file (or variable), the key and what is expected.
+    """
+    env = dict(os.environ if environ is None else environ)
+    try:
+        raw_text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{config_path}: not found",
+            hint="run `mailer init DIR` to make a workspace, or pass --workspace DIR",
+        ) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{config_path}: cannot be read ({err})") from err
+    try:
+        data: dict[str, Any] = tomllib.loads(raw_text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(
+            f"{config_path}: not valid TOML: {err}",
+            hint='each setting is `key = "value"` under a [section] header',
+        ) from err
+
+    for section, key in _SECRET_KEYS_IN_FILE:
+        if isinstance(data.get(section), dict) and key in data[section]:
+            variable = (
+                "MAILER_SMTP__PASSWORD" if section == "smtp" else
+                "SENDGRID_API_KEY" if section == "sendgrid" else "MAILER_SECRET_KEY"
+            )
+            raise ConfigError(
+                f"{config_path}: [{section}] {key}: secrets must not be in the file",
+                hint=f"remove it from the file and set the environment variable {variable}",
+            )
+
+    overridden: dict[tuple[str, str], str] = {}
+    for name, value in env.items():
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or "__" not in upper or upper in SECRET_ENV:
+            continue
+        section, _, key = upper[len(ENV_PREFIX) :].partition("__")
+        section, key = section.lower(), key.lower()
+        if not section or not key:
+            continue
+        if section not in Settings.model_fields:
+            raise ConfigError(
+                f"environment variable {name}: unknown section {section!r}",
+                hint="sections are " + ", ".join(Settings.model_fields),
+            )
+        block = data.setdefault(section, {})
+        if not isinstance(block, dict):
+            raise ConfigError(f"{config_path}: {section} must be a [section] table")
+        block[key] = value
+        overridden[(section, key)] = name
+
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as err:
+        raise _explain(err, config_path, raw_text, overridden) from None
+
+
+def _explain(
+    err: ValidationError, config_path: Path, raw_text: str, overridden: dict[tuple[str, str], str]
+) -> ConfigError:
+    lines = []
+    for problem in err.errors():
+        loc = [str(part) for part in problem["loc"]]
+        section = loc[0] if loc else ""
+        key = loc[1] if len(loc) > 1 else ""
+        dotted = ".".join(loc)
+        variable = overridden.get((section, key))
+        if variable:
+            where = f"environment variable {variable}"
+        else:
+            line = _line_of(raw_text, section, key)
+            where = f"{config_path}" + (f":{line}" if line else "")
+        kind = problem["type"]
+        if kind == "extra_forbidden":
+            if len(loc) == 1:
+                expected = "unknown section; sections are " + ", ".join(Settings.model_fields)
+            else:
+                model = Settings.model_fields.get(section)
+                known = list(model.annotation.model_fields) if model and model.annotation else []  # type: ignore[union-attr]
+                expected = "unknown key; known keys are " + ", ".join(known)
+        elif kind == "missing":
+            expected = "required, but missing"
+            if len(loc) == 1:
+                expected = f"the [{section}] section is required"
+        else:
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            expected = f"expected {message}" if kind == "value_error" else message
+        lines.append(f"{where}: {dotted}: {expected}")
+    return ConfigError(
+        "configuration error:\n  " + "\n  ".join(lines),
+        hint=f"edit {config_path.name} (see `mailer init --help` for a complete sample)",
+    )
+
+
+def _line_of(raw_text: str, section: str, key: str) -> int | None:
+    """Best-effort line number of ``key`` in ``[section]``, or of the section header."""
+    current = ""
+    header_line = None
+    for number, line in enumerate(raw_text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            current = stripped.strip("[]").strip()
+            if current == section:
+                header_line = number
+            continue
+        if current == section and key and re.match(rf"^{re.escape(key)}\s*=", stripped):
+            return number
+    return header_line

@@ -1,0 +1,68 @@
+"""The one exception tree of mailer.
+
+MailerError                 anything mailer reports to a person; never shown as a traceback
+├── UsageError              the command was given something it cannot use      (exit 2)
+│   └── ConfigError         mailer.toml or a MAILER_* variable is wrong         (exit 2)
+├── WorkspaceError          no workspace here, or it is incomplete              (exit 2)
+├── InputError              a file or value given to mailer cannot be read      (exit 1)
+│   ├── ArticleError        an article source is empty, binary, too big, ...
+│   └── CampaignError       a campaign file is malformed
+├── TemplateError           a template failed to render (file and line named)   (exit 1)
+├── StorageError            the database refused or is unreachable              (exit 1)
+└── DeliveryError           the provider refused or failed                      (exit 1)
+
+Library errors are re-raised as one of these ``from err`` so the cause stays visible in logs,
+while the command line prints only the message and the hint.
+"""
+
+from __future__ import annotations
+
+
+class MailerError(Exception):
+    """Base of every error mailer reports. ``hint`` says what to do next."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+
+class UsageError(MailerError):
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """The configuration is wrong: names the file or variable, the key and what is expected."""
+
+
+class WorkspaceError(UsageError):
+    pass
+
+
+class InputError(MailerError):
+    pass
+
+
+class ArticleError(InputError):
+    pass
+
+
+class CampaignError(InputError):
+    pass
+
+
+class TemplateError(MailerError):
+    pass
+
+
+class StorageError(MailerError):
+    pass
+
+
+class DeliveryError(MailerError):
+    pass
