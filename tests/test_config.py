@@ -1,4 +1,4 @@
-"""Configuration: mailer.toml plus MAILER_<SECTION>__<KEY>, errors that name file, key, expectation."""
+"""Configuration: mailer.toml plus MAILER_<SECTION>__<KEY>; errors name file, key, expectation."""
 
 from __future__ import annotations
 
@@ -98,7 +98,8 @@ def test_secret_in_file_is_refused(tmp_path: Path) -> None:
 
 def test_secret_from_environment_is_not_a_setting(tmp_path: Path) -> None:
     settings = load_settings(
-        write(tmp_path, MINIMAL), environ={"MAILER_SMTP__PASSWORD": "s3cret", "MAILER_SECRET_KEY": "k"}
+        write(tmp_path, MINIMAL),
+        environ={"MAILER_SMTP__PASSWORD": "s3cret", "MAILER_SECRET_KEY": "k"},
     )
     assert "s3cret" not in settings.model_dump_json()
 

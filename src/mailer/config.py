@@ -113,7 +113,9 @@ class ScheduleSettings(_Section):
     @classmethod
     def _five_fields(cls, value: str) -> str:
         if len(value.split()) != 5:
-            raise ValueError('five fields "minute hour day-of-month month day-of-week", e.g. "0 9 * * 2"')
+            raise ValueError(
+                'five fields "minute hour day-of-month month day-of-week", e.g. "0 9 * * 2"'
+            )
         return value
 
     @field_validator("timezone")
@@ -260,8 +262,11 @@ def load_settings(config_path: Path, environ: dict[str, str] | None = None) -> S
     for section, key in _SECRET_KEYS_IN_FILE:
         if isinstance(data.get(section), dict) and key in data[section]:
             variable = (
-                "MAILER_SMTP__PASSWORD" if section == "smtp" else
-                "SENDGRID_API_KEY" if section == "sendgrid" else "MAILER_SECRET_KEY"
+                "MAILER_SMTP__PASSWORD"
+                if section == "smtp"
+                else "SENDGRID_API_KEY"
+                if section == "sendgrid"
+                else "MAILER_SECRET_KEY"
             )
             raise ConfigError(
                 f"{config_path}: [{section}] {key}: secrets must not be in the file",
@@ -315,7 +320,7 @@ def _explain(
                 expected = "unknown section; sections are " + ", ".join(Settings.model_fields)
             else:
                 model = Settings.model_fields.get(section)
-                known = list(model.annotation.model_fields) if model and model.annotation else []  # type: ignore[union-attr]
+                known = list(model.annotation.model_fields) if model and model.annotation else []
                 expected = "unknown key; known keys are " + ", ".join(known)
         elif kind == "missing":
             expected = "required, but missing"

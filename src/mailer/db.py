@@ -1,4 +1,4 @@
-"""Engine, sessions and schema upgrades. SQLite by default (WAL, foreign keys), PostgreSQL at scale."""
+"""Engine, sessions, schema upgrades. SQLite by default (WAL, foreign keys), PostgreSQL at scale."""
 
 from __future__ import annotations
 
@@ -57,7 +57,9 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def _alembic_config(engine: Engine) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(Path(str(resources.files("mailer") / "migrations"))))
+    config.set_main_option(
+        "script_location", str(Path(str(resources.files("mailer") / "migrations")))
+    )
     config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
     return config
 

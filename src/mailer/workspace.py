@@ -8,8 +8,14 @@ from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
-from mailer.config import CONFIG_FILE, Secrets, Settings, load_secrets, load_settings
-from mailer.config import workspace_from_environment
+from mailer.config import (
+    CONFIG_FILE,
+    Secrets,
+    Settings,
+    load_secrets,
+    load_settings,
+    workspace_from_environment,
+)
 from mailer.errors import WorkspaceError
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from mailer.cli import campaigns, subscribers
+from mailer.cli import campaigns, draft, subscribers
 from mailer.cli.common import console, err_console, state
 from mailer.errors import MailerError
 
@@ -42,7 +42,9 @@ def _root(
 @app.command("init")
 def init_command(
     directory: Path = typer.Argument(..., help="Folder for the new newsletter workspace."),
-    force: bool = typer.Option(False, "--force", help="Add missing files to an existing workspace."),
+    force: bool = typer.Option(
+        False, "--force", help="Add missing files to an existing workspace."
+    ),
 ) -> None:
     """Create a new workspace with a working sample configuration, templates and list.
 
@@ -73,6 +75,7 @@ def demo_command(
 
 
 app.add_typer(subscribers.app, name="subscribers")
+draft.register(app)
 campaigns.register(app)
 
 

@@ -88,7 +88,7 @@ def load_campaign(path: Path) -> Campaign:
         raise CampaignError(
             f"{path}: the front matter between the --- lines is not valid YAML: {err}"
         ) from err
-    meta = dict(post.metadata)
+    meta: dict[str, Any] = dict(post.metadata)
     try:
         status = str(meta.pop("status", "draft"))
         if status not in STATUSES:
