@@ -2,9 +2,220 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+from rich.markup import escape
+from rich.table import Column, Table
+
+from mailer.cli.common import console, print_json, state
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from mailer.audience.csv_import import ImportReport
 
 app = typer.Typer(
     help="Manage the subscriber list: import, add, unsubscribe, delete, list, export.",
     no_args_is_help=True,
 )
+
+# Files at least this big get a progress bar on a terminal.
+PROGRESS_FROM_BYTES = 2_000_000
+
+
+def print_import_report(report: ImportReport) -> None:
+    """The import summary as staff read it (also used by `mailer demo`)."""
+    verb = "Would import" if report.dry_run else "Imported"
+    console.print(f"{verb} [bold]{escape(str(report.path))}[/bold]: {report.rows:,} rows")
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    for label, value in (
+        ("imported", report.imported),
+        ("updated", report.updated),
+        ("unchanged", report.unchanged),
+        ("rejected", report.rejected),
+        ("kept suppressed", report.kept_suppressed),
+    ):
+        table.add_row(f"  {label}", f"{value:,}")
+    console.print(table)
+    for reject in report.sample_rejects[:5]:
+        console.print(f"  line {reject.line}: {escape(reject.reason)}")
+    if report.rejected > 5:
+        console.print(f"  ... and {report.rejected - 5:,} more rejected rows")
+    if report.rejects_path is not None:
+        console.print(f"Rejected rows, with line and reason: {escape(str(report.rejects_path))}")
+    if report.kept_suppressed:
+        console.print(
+            "Kept suppressed: people who unsubscribed, bounced, complained or were deleted "
+            "stay off the mailing list."
+        )
+    if report.dry_run:
+        console.print("Dry run: nothing was written.")
+
+
+@app.command("import")
+def import_command(
+    csv_file: Path = typer.Argument(..., metavar="CSV", help="The CSV file (UTF-8) to import."),
+    tag: list[str] = typer.Option(
+        [], "--tag", "-t", help="Add this tag to every imported row (repeatable)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Report what would happen; write nothing."
+    ),
+) -> None:
+    """Add or update subscribers from a CSV file, with a per-row report.
+
+    Recognized columns: Email (or E-mail, Email Address), First Name, Last Name, Name, Tags,
+    Status; any other column is kept as an attribute. Rejected rows go to <name>.rejects.csv
+    beside the file. Unsubscribed, bounced, complained and deleted people are never made active
+    again. Running the same file twice changes nothing.
+
+    Example: mailer subscribers import subscribers/sample.csv --tag patients
+    """
+    from mailer.audience.csv_import import import_csv
+
+    workspace = state.workspace()
+    sessions = state.database()
+    progress: Progress | None = None
+    task: TaskID | None = None
+
+    def on_chunk(report: ImportReport, lines: int) -> None:
+        nonlocal progress, task
+        if progress is None:
+            from rich.progress import Progress
+
+            progress = Progress(console=console, transient=True)
+            progress.start()
+            task = progress.add_task("importing", total=report.total_lines or None)
+        assert task is not None
+        progress.update(task, completed=lines)
+
+    show_progress = (
+        console.is_terminal
+        and csv_file.is_file()
+        and csv_file.stat().st_size >= PROGRESS_FROM_BYTES
+    )
+    try:
+        report = import_csv(
+            sessions,
+            csv_file,
+            tags=tag,
+            dry_run=dry_run,
+            rejects_dir=workspace.subscribers_dir,
+            on_chunk=on_chunk if show_progress else None,
+        )
+    finally:
+        if progress is not None:
+            progress.stop()
+    print_import_report(report)
+
+
+@app.command("add")
+def add_command(
+    email: str = typer.Argument(..., help="The address to add."),
+    first_name: str = typer.Option("", "--first-name", help="First name."),
+    last_name: str = typer.Option("", "--last-name", help="Last name."),
+    tag: list[str] = typer.Option([], "--tag", "-t", help="A tag (repeatable)."),
+) -> None:
+    """Add one subscriber by hand (consent source: manual).
+
+    Example: mailer subscribers add jane@example.com --first-name Jane --tag patients
+    """
+    from mailer.audience.service import add_subscriber
+    from mailer.db import transaction
+
+    with transaction(state.database()) as session:
+        subscriber = add_subscriber(
+            session, email, first_name=first_name, last_name=last_name, tags=tag
+        )
+        console.print(f"Added {escape(subscriber.email)} ({subscriber.status})")
+
+
+@app.command("unsubscribe")
+def unsubscribe_command(email: str = typer.Argument(..., help="The address.")) -> None:
+    """Mark a subscriber unsubscribed: they get no more newsletters (kept in the history)."""
+    from mailer.audience.service import unsubscribe
+    from mailer.db import transaction
+
+    with transaction(state.database()) as session:
+        subscriber, changed = unsubscribe(session, email)
+        if changed:
+            console.print(f"{escape(subscriber.email)} is now unsubscribed")
+        else:
+            console.print(f"{escape(subscriber.email)} was already unsubscribed")
+
+
+@app.command("delete")
+def delete_command(email: str = typer.Argument(..., help="The address.")) -> None:
+    """Erase a person's data; only a hash of the address is kept so it is never mailed again."""
+    from mailer.audience.service import delete_subscriber, parse_address
+    from mailer.db import transaction
+
+    address = parse_address(email)
+    with transaction(state.database()) as session:
+        existed = delete_subscriber(session, address.email)
+    if existed:
+        console.print(
+            f"Deleted {escape(address.email)}; only a hash remains, so it is never mailed "
+            "or imported again"
+        )
+    else:
+        console.print(
+            f"{escape(address.email)} was not on the list; its hash is now kept so it is "
+            "never mailed or imported"
+        )
+
+
+@app.command("list")
+def list_command(
+    status: str | None = typer.Option(
+        None,
+        "--status",
+        help="Only this status: pending, active, unsubscribed, bounced, complained.",
+    ),
+    tag: str | None = typer.Option(None, "--tag", "-t", help="Only subscribers with this tag."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Show subscribers (a table, or JSON with --json).
+
+    Example: mailer subscribers list --status active --tag patients
+    """
+    from mailer.audience.service import list_query, subscriber_record
+
+    query = list_query(status, tag)
+    if limit is not None:
+        query = query.limit(limit)
+    with state.database()() as session:
+        records = [subscriber_record(s) for s in session.scalars(query)]
+    if as_json:
+        print_json(records)
+        return
+    table = Table("Name", "Status", "Tags", "Added")
+    table.columns.insert(0, Column("Email", overflow="fold", ratio=None))
+    for record in records:
+        name = f"{record['first_name']} {record['last_name']}".strip()
+        table.add_row(
+            escape(record["email"]),
+            escape(name),
+            record["status"],
+            escape(", ".join(record["tags"])),
+            record["created_at"][:10],
+        )
+    console.print(table)
+    console.print(f"{len(records):,} subscribers")
+
+
+@app.command("export")
+def export_command(
+    csv_file: Path = typer.Argument(..., metavar="CSV", help="The CSV file to write."),
+) -> None:
+    """Write every subscriber (fields, tags, attributes) to a CSV, safe for spreadsheets.
+
+    Example: mailer subscribers export list.csv
+    """
+    from mailer.audience.csv_export import export_csv
+
+    count = export_csv(state.database(), csv_file)
+    console.print(f"Exported {count:,} subscribers to {escape(str(csv_file))}")

@@ -1,0 +1,461 @@
+"""`mailer subscribers import`: a CSV merged into the list, in committed chunks.
+
+For each chunk of rows: the addresses are validated (email-validator, no DNS), duplicates within
+the file rejected, existing subscribers fetched with one IN query on email_key, then new rows
+bulk-inserted and changed rows updated in one transaction. A crash loses only the chunk in flight;
+importing the file again finishes the job, and a file already imported changes nothing.
+
+Rules: an import never changes an existing person's status, except to record an unsubscribe,
+bounce or complaint the file itself states (a Status column); unsubscribed, bounced, complained
+and deleted (hash in suppressions) people are left alone and counted as "kept suppressed". Empty
+cells never erase what the list knows; tags are only ever added.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from multiprocessing import get_context
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.audience.csv_export import safe_row
+from mailer.audience.csv_source import Row, RowError, check_file, read_rows
+from mailer.audience.dedupe import SeenKeys
+from mailer.audience.normalize import email_hash, guess_key, validate_batch
+from mailer.audience.service import clean_tags
+from mailer.models import StatusChange, Subscriber, SubscriberStatus, SubscriberTag, Suppression
+from mailer.models import utcnow as _utcnow
+
+CHUNK_SIZE = 5_000
+SAMPLE_REJECTS = 20
+# Files with more data lines than this validate addresses in worker processes.
+PARALLEL_FROM_LINES = 50_000
+
+subscribers_table: Table = Subscriber.__table__  # type: ignore[assignment]
+tags_table: Table = SubscriberTag.__table__  # type: ignore[assignment]
+history_table: Table = StatusChange.__table__  # type: ignore[assignment]
+
+
+@dataclass
+class ImportReport:
+    path: Path
+    dry_run: bool = False
+    rows: int = 0
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    kept_suppressed: int = 0
+    rejects_path: Path | None = None
+    total_lines: int = 0  # physical lines in the file, for progress bars
+    sample_rejects: list[RowError] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": str(self.path),
+            "dry_run": self.dry_run,
+            "rows": self.rows,
+            "imported": self.imported,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "kept_suppressed": self.kept_suppressed,
+            "rejects_file": str(self.rejects_path) if self.rejects_path else None,
+        }
+
+
+@dataclass(slots=True)
+class _Existing:
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+    status: str
+    attributes: dict[str, Any]
+    tags: set[str] = field(default_factory=set)
+
+
+class _RejectsFile:
+    """The rejects report, opened on the first reject; the sorted rows of each chunk appended."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._stream: IO[str] | None = None
+        self._writer: Any = None
+
+    def write(self, rejects: list[RowError]) -> None:
+        if self.path is None or not rejects:
+            return
+        if self._writer is None:
+            self._stream = self.path.open("w", encoding="utf-8-sig", newline="")
+            self._writer = csv.writer(self._stream, lineterminator="\r\n")
+            self._writer.writerow(["line", "reason", "email"])
+        for reject in rejects:
+            self._writer.writerow(safe_row([str(reject.line), reject.reason, reject.email]))
+        assert self._stream is not None
+        self._stream.flush()
+
+    def close(self) -> Path | None:
+        """The file written, if any; a stale report from an earlier run is removed."""
+        if self._stream is not None:
+            self._stream.close()
+            return self.path
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+        return None
+
+
+def rejects_path_for(path: Path, fallback_dir: Path | None = None) -> Path:
+    """<name>.rejects.csv beside the CSV, or in ``fallback_dir`` if that folder is read-only."""
+    beside = path.with_name(f"{path.stem}.rejects.csv")
+    if fallback_dir is not None and not os.access(path.parent, os.W_OK):
+        fallback_dir.mkdir(parents=True, exist_ok=True)
+        return fallback_dir / beside.name
+    return beside
+
+
+def _chunks(rows: Iterator[Row | RowError], size: int) -> Iterator[list[Row | RowError]]:
+    while chunk := list(islice(rows, size)):
+        yield chunk
+
+
+class _Importer:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        report: ImportReport,
+        tags: list[str],
+        executor: Executor | None,
+    ) -> None:
+        self.sessions = sessions
+        self.report = report
+        self.extra_tags = tags
+        self.executor = executor
+        self.seen = SeenKeys()
+        self.source = f"import:{report.path.name}"[:100]
+        self.has_suppressions = True
+
+    # -- reading the list -------------------------------------------------------------------
+
+    def _existing(self, session: Session, keys: Iterable[str]) -> dict[str, _Existing]:
+        wanted = list(set(keys))
+        if not wanted:
+            return {}
+        table = subscribers_table
+        found: dict[str, _Existing] = {}
+        result = session.execute(
+            select(
+                table.c.id,
+                table.c.email,
+                table.c.email_key,
+                table.c.first_name,
+                table.c.last_name,
+                table.c.status,
+                table.c.attributes,
+            ).where(table.c.email_key.in_(wanted))
+        )
+        by_id: dict[int, _Existing] = {}
+        for sid, email, key, first, last, status, attributes in result:
+            item = _Existing(sid, email, first, last, status, dict(attributes or {}))
+            found[key] = by_id[sid] = item
+        if by_id:
+            for sid, tag in session.execute(
+                select(tags_table.c.subscriber_id, tags_table.c.tag).where(
+                    tags_table.c.subscriber_id.in_(list(by_id))
+                )
+            ):
+                by_id[sid].tags.add(tag)
+        return found
+
+    def _suppressed_keys(self, session: Session, keys: list[str]) -> set[str]:
+        if not self.has_suppressions or not keys:
+            return set()
+        hashes = {email_hash(key): key for key in keys}
+        rows = session.scalars(
+            select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes)))
+        )
+        return {hashes[digest] for digest in rows}
+
+    # -- one chunk --------------------------------------------------------------------------
+
+    def validate(self, rows: list[Row], known: dict[str, _Existing]) -> list[tuple[str, str] | str]:
+        """(email, key) or the reason, per row. An address exactly as the list already stores it
+        was validated when it was stored (normalizing is idempotent), so it is not checked again.
+        """
+        results: list[tuple[str, str] | str | None] = []
+        pending: list[int] = []
+        for index, row in enumerate(rows):
+            key = guess_key(row.email)
+            existing = known.get(key)
+            if existing is not None and existing.email == row.email:
+                results.append((row.email, key))
+            else:
+                results.append(None)
+                pending.append(index)
+        if pending:
+            raws = [rows[i].email for i in pending]
+            checked = self._validate_raws(raws)
+            for index, outcome in zip(pending, checked, strict=True):
+                results[index] = outcome
+        return [r for r in results if r is not None]
+
+    def _validate_raws(self, raws: list[str]) -> list[tuple[str, str] | str]:
+        if self.executor is None or len(raws) < 500:
+            return validate_batch(raws)
+        half = (len(raws) + 1) // 2
+        futures: list[Future[list[tuple[str, str] | str]]] = [
+            self.executor.submit(validate_batch, raws[:half]),
+            self.executor.submit(validate_batch, raws[half:]),
+        ]
+        return futures[0].result() + futures[1].result()
+
+    def run_chunk(
+        self, chunk: list[Row | RowError], write: bool
+    ) -> tuple[list[RowError], dict[str, int]]:
+        rejects = [item for item in chunk if isinstance(item, RowError)]
+        rows = [item for item in chunk if isinstance(item, Row)]
+        counts = {"imported": 0, "updated": 0, "unchanged": 0, "kept_suppressed": 0}
+        with self.sessions() as session:
+            known = self._existing(session, (guess_key(row.email) for row in rows))
+            outcomes = self.validate(rows, known)
+            valid: list[tuple[Row, str, str]] = []
+            in_chunk: dict[int, int] = {}  # joins self.seen only once the chunk is done
+            for row, outcome in zip(rows, outcomes, strict=True):
+                if isinstance(outcome, str):
+                    rejects.append(RowError(row.line, f"invalid address: {outcome}", row.email))
+                    continue
+                email, key = outcome
+                digest = SeenKeys.digest(key)
+                earlier = in_chunk.get(digest) or self.seen.get(digest)
+                if earlier is not None:
+                    rejects.append(RowError(row.line, f"duplicate of line {earlier}", row.email))
+                    continue
+                in_chunk[digest] = row.line
+                valid.append((row, email, key))
+            missing = [key for _, _, key in valid if key not in known]
+            if missing:
+                known.update(self._existing(session, missing))
+            suppressed = self._suppressed_keys(session, [key for _, _, key in valid])
+            plan = _Plan(self.source, self.extra_tags)
+            for row, email, key in valid:
+                existing = known.get(key)
+                if key in suppressed or (
+                    existing is not None and existing.status in SubscriberStatus.SUPPRESSED
+                ):
+                    counts["kept_suppressed"] += 1
+                elif existing is None:
+                    plan.add_new(row, email, key)
+                    counts["imported"] += 1
+                elif plan.add_update(row, existing):
+                    counts["updated"] += 1
+                else:
+                    counts["unchanged"] += 1
+            if write:
+                plan.execute(session)
+                session.commit()
+            else:
+                session.rollback()
+        for digest, line in in_chunk.items():
+            self.seen.add(digest, line)
+        rejects.sort(key=lambda r: r.line)
+        return rejects, counts
+
+
+class _Plan:
+    """The writes of one chunk, gathered first and then executed as a few executemany calls."""
+
+    def __init__(self, source: str, extra_tags: list[str]) -> None:
+        self.source = source
+        self.extra_tags = extra_tags
+        self.now: datetime = _utcnow()
+        self.new_rows: list[dict[str, Any]] = []
+        self.new_tags: dict[str, list[str]] = {}
+        self.new_status: dict[str, str] = {}
+        self.updates: list[dict[str, Any]] = []
+        self.added_tags: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []
+
+    def add_new(self, row: Row, email: str, key: str) -> None:
+        self.new_rows.append(
+            {
+                "email": email,
+                "email_key": key,
+                "first_name": row.first_name,
+                "last_name": row.last_name,
+                "status": row.status,
+                "attributes": row.attributes,
+                "consent_source": row.consent_source or self.source,
+                "consent_at": row.consent_at or self.now,
+                "consent_ip": row.consent_ip,
+                "consent_text": "",
+                "created_at": self.now,
+                "updated_at": self.now,
+            }
+        )
+        tags = row.tags + [t for t in self.extra_tags if t not in row.tags]
+        if tags:
+            self.new_tags[key] = tags
+        self.new_status[key] = f"imported from line {row.line}"
+
+    def add_update(self, row: Row, existing: _Existing) -> bool:
+        """Queue the changes the row brings; False if it brings none."""
+        first = row.first_name or existing.first_name
+        last = row.last_name or existing.last_name
+        attributes = {**existing.attributes, **row.attributes}
+        status = existing.status
+        if row.status in SubscriberStatus.SUPPRESSED:
+            status = row.status
+        new_tags = [t for t in (*row.tags, *self.extra_tags) if t not in existing.tags]
+        changed = (
+            first != existing.first_name
+            or last != existing.last_name
+            or attributes != existing.attributes
+            or status != existing.status
+        )
+        if changed:
+            self.updates.append(
+                {
+                    "b_id": existing.id,
+                    "first_name": first,
+                    "last_name": last,
+                    "attributes": attributes,
+                    "status": status,
+                    "updated_at": self.now,
+                }
+            )
+        if status != existing.status:
+            self.history.append(
+                self._history(
+                    existing.id, existing.status, status, f"marked {status} on line {row.line}"
+                )
+            )
+        for tag in dict.fromkeys(new_tags):
+            self.added_tags.append({"subscriber_id": existing.id, "tag": tag})
+        return changed or bool(new_tags)
+
+    def _history(self, sid: int, old: str | None, new: str, reason: str) -> dict[str, Any]:
+        return {
+            "subscriber_id": sid,
+            "old_status": old,
+            "new_status": new,
+            "reason": reason[:200],
+            "source": self.source,
+            "changed_at": self.now,
+        }
+
+    def execute(self, session: Session) -> None:
+        if self.new_rows:
+            ids = session.execute(
+                insert(subscribers_table).returning(
+                    subscribers_table.c.id,
+                    subscribers_table.c.email_key,
+                    sort_by_parameter_order=True,
+                ),
+                self.new_rows,
+            ).all()
+            statuses = {row["email_key"]: row["status"] for row in self.new_rows}
+            for sid, key in ids:
+                self.history.append(self._history(sid, None, statuses[key], self.new_status[key]))
+                for tag in self.new_tags.get(key, ()):
+                    self.added_tags.append({"subscriber_id": sid, "tag": tag})
+        if self.updates:
+            session.execute(
+                update(subscribers_table)
+                .where(subscribers_table.c.id == bindparam("b_id"))
+                .values(
+                    first_name=bindparam("first_name"),
+                    last_name=bindparam("last_name"),
+                    attributes=bindparam("attributes"),
+                    status=bindparam("status"),
+                    updated_at=bindparam("updated_at"),
+                ),
+                self.updates,
+            )
+        if self.added_tags:
+            session.execute(insert(tags_table), self.added_tags)
+        if self.history:
+            session.execute(insert(history_table), self.history)
+
+
+def _executor_for(lines: int, workers: int | None) -> Executor | None:
+    count = workers if workers is not None else (2 if lines > PARALLEL_FROM_LINES else 0)
+    if count <= 1:
+        return None
+    # forkserver: workers never inherit the parent's database connections.
+    return ProcessPoolExecutor(max_workers=count, mp_context=get_context("forkserver"))
+
+
+def import_csv(
+    sessions: sessionmaker[Session],
+    path: Path,
+    *,
+    tags: Sequence[str] = (),
+    dry_run: bool = False,
+    chunk_size: int = CHUNK_SIZE,
+    rejects_dir: Path | None = None,
+    workers: int | None = None,
+    on_chunk: Callable[[ImportReport, int], None] | None = None,
+) -> ImportReport:
+    """Import ``path`` into the list and report what happened, row by row.
+
+    Raises InputError (nothing written) for a file that cannot be read as a subscriber CSV.
+    ``tags`` go on every imported or updated row. ``dry_run`` writes nothing, not even the
+    rejects file. ``rejects_dir`` is where the rejects file goes if the CSV's folder is read-only.
+    ``workers`` validation processes (default: 2 for large files). ``on_chunk(report, lines)`` is
+    called after each committed chunk with the physical lines read so far (for progress bars).
+    """
+    extra_tags = clean_tags(tags)
+    facts = check_file(path)
+    report = ImportReport(path=path, dry_run=dry_run, total_lines=facts.lines)
+    rejects_file = _RejectsFile(None if dry_run else rejects_path_for(path, rejects_dir))
+    with path.open("r", encoding="utf-8-sig", newline="") as stream:
+        _, records = read_rows(path, stream)
+        executor = _executor_for(facts.lines, workers)
+        try:
+            importer = _Importer(sessions, report, extra_tags, executor)
+            with sessions() as session:
+                importer.has_suppressions = (
+                    session.scalar(select(Suppression.email_hash).limit(1)) is not None
+                )
+            for chunk in _chunks(records, chunk_size):
+                chunk_rejects, counts = _run_with_retry(importer, chunk, not dry_run)
+                report.rows += len(chunk)
+                report.rejected += len(chunk_rejects)
+                report.imported += counts["imported"]
+                report.updated += counts["updated"]
+                report.unchanged += counts["unchanged"]
+                report.kept_suppressed += counts["kept_suppressed"]
+                room = SAMPLE_REJECTS - len(report.sample_rejects)
+                report.sample_rejects.extend(chunk_rejects[: max(room, 0)])
+                rejects_file.write(chunk_rejects)
+                if on_chunk is not None:
+                    on_chunk(report, chunk[-1].line)
+        finally:
+            if executor is not None:
+                executor.shutdown(cancel_futures=True)
+            report.rejects_path = rejects_file.close()
+    return report
+
+
+def _run_with_retry(
+    importer: _Importer, chunk: list[Row | RowError], write: bool
+) -> tuple[list[RowError], dict[str, int]]:
+    """Another process may add one of the chunk's addresses between our read and our insert:
+    the chunk then rolls back whole and is planned again against the list as it now is."""
+    for attempt in range(3):
+        try:
+            return importer.run_chunk(chunk, write)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,319 @@
+"""Reading a subscriber CSV: the file checks, the header mapping and each row's fields.
+
+Nothing here touches the database. A file that cannot be read at all (missing, binary, not UTF-8,
+no email column) raises InputError before any row is looked at; a bad row becomes a RowError with
+its reason, and the import goes on.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import ipaddress
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mailer.audience.normalize import (
+    MAX_ATTRIBUTE,
+    MAX_ATTRIBUTE_NAME,
+    MAX_EMAIL_INPUT,
+    MAX_NAME,
+    MAX_TAG,
+    split_name,
+    split_tags,
+)
+from mailer.errors import InputError
+from mailer.models import SubscriberStatus
+
+# Header names as people write them, compared after lower-casing and dropping all but [a-z0-9].
+ALIASES: dict[str, tuple[str, ...]] = {
+    "email": ("email", "emailaddress", "mail", "emailaddr", "mailaddress", "subscriberemail"),
+    "first_name": ("firstname", "givenname", "first", "fname", "forename"),
+    "last_name": ("lastname", "surname", "familyname", "last", "lname"),
+    "name": ("name", "fullname", "contactname"),
+    "tags": ("tags", "tag", "labels", "groups"),
+    "status": ("status", "subscriberstatus", "subscriptionstatus"),
+    "consent_ip": ("ip", "ipaddress", "consentip", "signupip", "optinip"),
+    "consent_at": (
+        "consentat",
+        "consentdate",
+        "consenttime",
+        "signedup",
+        "signupdate",
+        "subscribedat",
+        "optindate",
+        "optintime",
+        "optedinat",
+        "dateadded",
+    ),
+    "consent_source": ("consentsource", "source", "signupsource"),
+    "ignore": ("id", "createdat", "updatedat"),
+}
+_BY_ALIAS = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
+
+# Status words from other tools' exports.
+STATUS_WORDS = {
+    "": SubscriberStatus.ACTIVE,
+    "active": SubscriberStatus.ACTIVE,
+    "subscribed": SubscriberStatus.ACTIVE,
+    "confirmed": SubscriberStatus.ACTIVE,
+    "pending": SubscriberStatus.PENDING,
+    "unconfirmed": SubscriberStatus.PENDING,
+    "unsubscribed": SubscriberStatus.UNSUBSCRIBED,
+    "bounced": SubscriberStatus.BOUNCED,
+    "cleaned": SubscriberStatus.BOUNCED,
+    "complained": SubscriberStatus.COMPLAINED,
+}
+
+MAX_FIELD = 10_000_000  # the csv module's own limit, raised so long fields become row rejects
+_BLOCK = 1 << 20
+_NON_ALNUM = re.compile(r"[^a-z0-9]")
+_SAVE_AS = "save it from your spreadsheet as 'CSV UTF-8 (comma delimited)' and import that file"
+
+
+def header_key(name: str) -> str:
+    return _NON_ALNUM.sub("", name.lower())
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    lines: int
+    size: int
+
+
+def check_file(path: Path) -> FileFacts:
+    """Refuse, before anything is written, a file that is missing, binary, empty or not UTF-8."""
+    if not path.exists():
+        raise InputError(f"{path} does not exist", hint="check the path of the CSV file")
+    if not path.is_file():
+        raise InputError(f"{path} is not a file", hint="give the path of a CSV file")
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 0
+    offset = 0
+    seen_text = False
+    try:
+        with path.open("rb") as stream:
+            while block := stream.read(_BLOCK):
+                if b"\x00" in block:
+                    raise InputError(
+                        f"{path} is a binary file, not a CSV (it contains NUL bytes; "
+                        "a spreadsheet such as .xlsx perhaps)",
+                        hint=_SAVE_AS,
+                    )
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as err:
+                    bad_line = lines + block.count(b"\n", 0, err.start) + 1
+                    raise InputError(
+                        f"{path} is not UTF-8 text (undecodable byte at line {bad_line}, "
+                        f"byte {offset + err.start + 1})",
+                        hint=_SAVE_AS,
+                    ) from err
+                seen_text = seen_text or bool(block.strip(b" \t\r\n\xef\xbb\xbf"))
+                lines += block.count(b"\n")
+                offset += len(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path} ends in the middle of a character", hint=_SAVE_AS) from err
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror}") from err
+    if not seen_text:
+        raise InputError(f"{path} is empty", hint="export the list again, with its header row")
+    return FileFacts(lines=lines, size=offset)
+
+
+@dataclass
+class Columns:
+    """Which column index holds what; -1 when absent."""
+
+    email: int
+    first_name: int = -1
+    last_name: int = -1
+    name: int = -1
+    tags: int = -1
+    status: int = -1
+    consent_ip: int = -1
+    consent_at: int = -1
+    consent_source: int = -1
+    attributes: list[tuple[int, str]] = field(default_factory=list)
+    headers: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_header(cls, path: Path, header: list[str]) -> Columns:
+        found: dict[str, int] = {}
+        attributes: list[tuple[int, str]] = []
+        names = [cell.strip().lstrip("\ufeff").strip() for cell in header]
+        for index, name in enumerate(names):
+            role = _BY_ALIAS.get(header_key(name))
+            if role is None or role in found:
+                if name:
+                    attributes.append((index, name[:MAX_ATTRIBUTE_NAME]))
+            elif role != "ignore":
+                found[role] = index
+        if "email" not in found:
+            shown = ", ".join(repr(n) for n in names[:12]) or "nothing"
+            raise InputError(
+                f"{path} has no email column (its first row has {shown})",
+                hint="the first row must name the columns, one of them 'Email' "
+                "(or 'E-mail', 'Email Address'); add or rename it and import again",
+            )
+        return cls(attributes=attributes, headers=names, **found)
+
+
+@dataclass(slots=True)
+class Row:
+    line: int
+    email: str
+    first_name: str
+    last_name: str
+    tags: list[str]
+    attributes: dict[str, Any]
+    status: str
+    consent_at: datetime | None
+    consent_ip: str
+    consent_source: str
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int
+    reason: str
+    email: str
+
+
+def _delimiter(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _cell(cells: list[str], index: int) -> str:
+    return cells[index].strip() if 0 <= index < len(cells) else ""
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _too_long(line: int, column: str, value: str, limit: int, email: str) -> RowError:
+    return RowError(
+        line,
+        f"field too long: column {column!r} has {len(value):,} characters (at most {limit:,})",
+        email[:MAX_EMAIL_INPUT],
+    )
+
+
+def parse_row(columns: Columns, line: int, cells: list[str]) -> Row | RowError:
+    """One record as a Row, or why it cannot be imported (the email is checked later)."""
+    headers = columns.headers
+    email = _cell(cells, columns.email)
+    if len(cells) > len(headers) and any(c.strip() for c in cells[len(headers) :]):
+        return RowError(
+            line,
+            f"{len(cells)} fields but the header has {len(headers)} columns "
+            "(an unquoted comma inside a value?)",
+            email[:MAX_EMAIL_INPUT],
+        )
+    if len(email) > MAX_EMAIL_INPUT:
+        return _too_long(line, headers[columns.email], email, MAX_EMAIL_INPUT, "")
+    if not email:
+        return RowError(line, "missing email", "")
+    first = _cell(cells, columns.first_name)
+    last = _cell(cells, columns.last_name)
+    full = _cell(cells, columns.name)
+    for index, value in ((columns.first_name, first), (columns.last_name, last)):
+        if len(value) > MAX_NAME:
+            return _too_long(line, headers[index], value, MAX_NAME, email)
+    if full and not (first or last):
+        if len(full) > 2 * MAX_NAME:
+            return _too_long(line, headers[columns.name], full, 2 * MAX_NAME, email)
+        first, last = split_name(full)
+        if max(len(first), len(last)) > MAX_NAME:
+            return _too_long(line, headers[columns.name], full, MAX_NAME, email)
+    tags_cell = _cell(cells, columns.tags)
+    tags = split_tags(tags_cell) if tags_cell else []
+    for tag in tags:
+        if len(tag) > MAX_TAG:
+            return RowError(
+                line,
+                f"field too long: a tag in column {headers[columns.tags]!r} has {len(tag):,} "
+                f"characters (at most {MAX_TAG})",
+                email,
+            )
+    attributes: dict[str, Any] = {}
+    for index, name in columns.attributes:
+        value = _cell(cells, index)
+        if not value:
+            continue
+        if len(value) > MAX_ATTRIBUTE:
+            return _too_long(line, name, value, MAX_ATTRIBUTE, email)
+        attributes[name] = value
+    status_word = _cell(cells, columns.status).lower()
+    status = STATUS_WORDS.get(status_word)
+    if status is None:
+        return RowError(
+            line,
+            f"unknown status {status_word[:40]!r} in column {headers[columns.status]!r} "
+            f"(expected one of {', '.join(SubscriberStatus.ALL)})",
+            email,
+        )
+    consent_at = None
+    if at := _cell(cells, columns.consent_at):
+        consent_at = _parse_time(at)
+        if consent_at is None:
+            attributes[headers[columns.consent_at]] = at[:MAX_ATTRIBUTE]
+    consent_ip = _cell(cells, columns.consent_ip)
+    if consent_ip:
+        try:
+            ipaddress.ip_address(consent_ip)
+        except ValueError:
+            attributes[headers[columns.consent_ip]] = consent_ip[:MAX_ATTRIBUTE]
+            consent_ip = ""
+    source = _cell(cells, columns.consent_source)[:100]
+    return Row(line, email, first, last, tags, attributes, status, consent_at, consent_ip, source)
+
+
+def read_rows(path: Path, stream: Any) -> tuple[Columns, Iterator[Row | RowError]]:
+    """The header's columns and then each non-blank record, with its first physical line number.
+
+    ``stream`` is the file opened as text with encoding 'utf-8-sig' and newline=''.
+    """
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD))
+    first_line = stream.readline()
+    lines_before = 1  # physical lines up to and including the header
+    while first_line and not first_line.strip():
+        first_line = stream.readline()
+        lines_before += 1
+    delimiter = _delimiter(first_line)
+    header_reader = csv.reader([first_line], delimiter=delimiter)
+    header = next(header_reader, [])
+    columns = Columns.from_header(path, header)
+
+    def records() -> Iterator[Row | RowError]:
+        reader = csv.reader(stream, delimiter=delimiter, strict=False)
+        end = 0
+        while True:
+            start = lines_before + end + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                raise InputError(
+                    f"{path}, line {start}: cannot read the CSV here ({err})",
+                    hint="the rows before it were imported; fix this line and import again",
+                ) from err
+            end = reader.line_num
+            if not cells or not any(cell.strip() for cell in cells):
+                continue
+            yield parse_row(columns, start, cells)
+
+    return columns, records()
