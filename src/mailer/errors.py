@@ -6,7 +6,8 @@ MailerError                 anything mailer reports to a person; never shown as 
 ├── WorkspaceError          no workspace here, or it is incomplete              (exit 2)
 ├── InputError              a file or value given to mailer cannot be read      (exit 1)
 │   ├── ArticleError        an article source is empty, binary, too big, ...
-│   └── CampaignError       a campaign file is malformed
+│   ├── CampaignError       a campaign file is malformed
+│   └── TokenError          a link token is tampered with or foreign
 ├── TemplateError           a template failed to render (file and line named)   (exit 1)
 ├── StorageError            the database refused or is unreachable              (exit 1)
 └── DeliveryError           the provider refused or failed                      (exit 1)
@@ -54,6 +55,10 @@ class ArticleError(InputError):
 
 class CampaignError(InputError):
     pass
+
+
+class TokenError(InputError):
+    """A link token was tampered with, truncated, or signed with another key."""
 
 
 class TemplateError(MailerError):
