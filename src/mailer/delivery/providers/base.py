@@ -1,0 +1,150 @@
+"""The provider interface: one batch of recipients of one compiled campaign in, one answer out.
+
+As in django-anymail's base backend, the base class owns the loop and the bookkeeping; each
+provider fills small hooks. Batch providers (SendGrid: one request per batch) implement
+``_send``; per-message providers (SMTP, outbox) subclass ``PerMessageProvider`` and implement
+``_send_one``. Providers import no database or web code: the caller hands them everything.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import ClassVar
+
+from mailer.delivery.errors import (
+    PermanentProviderError,
+    ProviderError,
+    RateLimited,
+    TransientProviderError,
+)
+from mailer.delivery.types import MessageTemplate, Recipient
+
+__all__ = [
+    "BatchResult",
+    "PerMessageProvider",
+    "PermanentProviderError",
+    "Provider",
+    "ProviderError",
+    "RateLimited",
+    "RecipientFailure",
+    "RecipientRefused",
+    "TransientProviderError",
+]
+
+
+def recipient_key(recipient: Recipient) -> int | str:
+    """How results name a recipient: the subscriber id, or the address when there is none."""
+    return recipient.subscriber_id if recipient.subscriber_id is not None else recipient.email
+
+
+@dataclass(frozen=True)
+class RecipientFailure:
+    """One recipient the provider refused while the rest of the batch went out."""
+
+    recipient: Recipient
+    reason: str
+    code: int | None = None
+    # False for a temporary refusal (SMTP 4xx for one RCPT): worth trying that person later.
+    permanent: bool = True
+
+
+@dataclass
+class BatchResult:
+    """What became of one batch.
+
+    ``provider_message_id``: the provider's id for the whole request (SendGrid's X-Message-Id;
+    its webhook events carry it as the prefix of sg_message_id), None when there is none.
+    ``message_ids``: per accepted recipient (keyed like ``recipient_key``), the id to match
+    later events with: the Message-ID header for SMTP/outbox, the request id for SendGrid.
+    """
+
+    provider_message_id: str | None = None
+    accepted: list[Recipient] = field(default_factory=list)
+    message_ids: dict[int | str, str] = field(default_factory=dict)
+    refused: list[RecipientFailure] = field(default_factory=list)
+
+    @property
+    def failures(self) -> dict[int | str, str]:
+        """Refused recipients (key as in ``recipient_key``) and why."""
+        return {recipient_key(f.recipient): f.reason for f in self.refused}
+
+    def accept(self, recipient: Recipient, message_id: str) -> None:
+        self.accepted.append(recipient)
+        self.message_ids[recipient_key(recipient)] = message_id
+
+
+class RecipientRefused(Exception):
+    """Raised by ``_send_one`` when the provider refused this one recipient only."""
+
+    def __init__(self, reason: str, code: int | None = None, *, permanent: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.permanent = permanent
+
+
+class Provider(ABC):
+    """Sends batches; raises the errors of mailer.delivery.errors for whole-batch failures."""
+
+    name: ClassVar[str]
+    max_batch_size: ClassVar[int]
+
+    def send_batch(self, template: MessageTemplate, recipients: Sequence[Recipient]) -> BatchResult:
+        """Send ``template`` to each recipient, with each one's substitutions filled."""
+        if len(recipients) > self.max_batch_size:
+            raise ValueError(
+                f"{self.name}: {len(recipients)} recipients in one batch, "
+                f"at most {self.max_batch_size}"
+            )
+        if not recipients:
+            return BatchResult()
+        return self._send(template, recipients)
+
+    @abstractmethod
+    def _send(self, template: MessageTemplate, recipients: Sequence[Recipient]) -> BatchResult:
+        """Hook: deliver a non-empty batch no larger than ``max_batch_size``."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook: most providers hold nothing
+        """Release connections. The provider may be used again afterwards (it reconnects)."""
+
+    def __enter__(self) -> Provider:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class PerMessageProvider(Provider):
+    """A provider that sends one message per recipient; the base runs the loop.
+
+    A whole-batch error part-way through carries the recipients already accepted as
+    ``err.partial``, so a retry can leave them out.
+    """
+
+    @abstractmethod
+    def _send_one(self, template: MessageTemplate, recipient: Recipient) -> str:
+        """Hook: send one message, return its message id; RecipientRefused for this one only."""
+
+    def _send(self, template: MessageTemplate, recipients: Sequence[Recipient]) -> BatchResult:
+        result = BatchResult()
+        for recipient in recipients:
+            try:
+                message_id = self._send_one(template, recipient)
+            except RecipientRefused as refusal:
+                result.refused.append(
+                    RecipientFailure(recipient, refusal.reason, refusal.code, refusal.permanent)
+                )
+            except ProviderError as err:
+                err.partial = result
+                raise
+            else:
+                result.accept(recipient, message_id)
+        return result
