@@ -140,3 +140,64 @@ class Suppression(Base):
     email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     reason: Mapped[str] = mapped_column(String(50))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SendState:
+    """A campaign run's state in the delivery ledger."""
+
+    SENDING = "sending"
+    PAUSED = "paused"
+    FINISHED = "finished"
+
+
+class DeliveryState:
+    """One recipient's delivery state. Only QUEUED and stale SENDING rows are ever claimed."""
+
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed; in the request now in flight
+    SENT = "sent"  # the provider accepted it: never sent again
+    FAILED = "failed"  # the provider refused this one address
+    SKIPPED = "skipped"  # unsubscribed, bounced or deleted after the audience was fixed
+
+    ALL = (QUEUED, SENDING, SENT, FAILED, SKIPPED)
+
+
+class CampaignRun(Base):
+    """A campaign's send: the message compiled once, the audience fixed, the progress saved."""
+
+    __tablename__ = "campaign_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    subject: Mapped[str] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(20), default=SendState.SENDING)
+    pause_reason: Mapped[str] = mapped_column(Text, default="")
+    # The MessageTemplate as sent (subject, html, text, headers...): a resume sends the same.
+    template: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    possible_duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Delivery(Base):
+    """The ledger: one row per recipient of a campaign run. "Who got issue 12" is one query."""
+
+    __tablename__ = "deliveries"
+
+    campaign_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("campaign_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Deleting a subscriber (erasure) removes their ledger rows too.
+    subscriber_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(20), default=DeliveryState.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    provider_message_id: Mapped[str] = mapped_column(String(200), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    lease_owner: Mapped[str] = mapped_column(String(200), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_deliveries_claim", "campaign_id", "state", "subscriber_id"),)

@@ -1,0 +1,233 @@
+"""`mailer send`, `mailer worker`, `mailer report`: delivery through the ledger."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from mailer.cli.common import console, err_console, print_json, state
+from mailer.errors import CampaignError, UsageError
+
+if TYPE_CHECKING:
+    from mailer.delivery.engine import SendOutcome
+    from mailer.send_job import SendJob
+
+log = logging.getLogger("mailer.cli.send")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("send")(send_command)
+    app.command("worker")(worker_command)
+    app.command("report")(report_command)
+
+
+class _StopFlag:
+    """SIGTERM/SIGINT stop after the batch in flight, leaving the campaign resumable."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+
+    def _stop(self, _signum: int, _frame: FrameType | None) -> None:
+        self.stopped = True
+
+    def __call__(self) -> bool:
+        return self.stopped
+
+
+def send_command(
+    campaign: str = typer.Argument(..., help="The campaign file's path or its slug."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show the audience and render; send nothing."
+    ),
+    test_to: list[str] = typer.Option(
+        [],
+        "--test-to",
+        help="Send a [TEST] copy to this address (repeatable); not recorded as a delivery.",
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Send an approved campaign now, or resume one that stopped.
+
+    A campaign that finished sends nothing again. Examples:
+
+      mailer send 2026-11-24-neck-and-headaches --dry-run
+      mailer send 2026-11-24-neck-and-headaches --test-to me@clinic.example
+      mailer send 2026-11-24-neck-and-headaches --yes
+    """
+    from mailer.send_job import SendJob
+
+    job = SendJob.open(state.workspace(), state.database(), campaign)
+    if test_to:
+        for address in test_to:
+            job.send_test(address)
+            console.print(f"Sent a [TEST] copy of {job.campaign.slug!r} to {address}")
+        return
+    if dry_run:
+        summary = job.dry_run()
+        console.print(f"Dry run of {job.campaign.slug!r}: nothing was sent.")
+        console.print(f"  subject:    {summary.subject}")
+        console.print(f"  audience:   {summary.audience} active subscribers")
+        console.print(f"  provider:   {summary.provider}")
+        console.print(f"  HTML size:  {summary.html_bytes:,} bytes")
+        return
+    run = job.ledger.find_run(job.campaign.slug)
+    if run is not None and run.state == "finished":
+        counts = job.ledger.counts(run.id)
+        console.print(
+            f"{job.campaign.slug!r} finished on {run.finished_at:%Y-%m-%d %H:%M} UTC "
+            f"({counts['sent']:,} sent). Nothing is sent again."
+        )
+        return
+    if job.campaign.status != "approved":
+        raise CampaignError(
+            f"{job.campaign.slug!r} is a draft and has not been approved",
+            hint=f"check and approve it first: mailer approve {job.campaign.slug}",
+        )
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if interactive and not yes:
+        what = "Resume" if run is not None else "Send"
+        audience = job.audience_size() if run is None else run.recipients
+        if not typer.confirm(
+            f"{what} {job.campaign.slug!r} to {audience:,} subscribers via {job.provider_name}?",
+            default=False,
+        ):
+            raise typer.Exit(1)
+    stop = _StopFlag()
+    stop.install()
+    outcome = _run_with_progress(job, stop)
+    _print_outcome(job, outcome)
+    if outcome.paused_reason:
+        raise typer.Exit(1)
+
+
+def _run_with_progress(job: SendJob, stop: _StopFlag) -> SendOutcome:
+    run, created = job.start()
+    if not created:
+        console.print(f"Resuming {job.campaign.slug!r}.")
+    total = run.recipients
+    done_before = sum(
+        n for key, n in job.ledger.counts(run.id).items() if key in {"sent", "failed", "skipped"}
+    )
+    if console.is_terminal:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]:>8.0f}/s"),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task(
+                f"sending {job.campaign.slug}", total=total, completed=done_before, rate=0.0
+            )
+            started = time.monotonic()
+
+            def on_progress(outcome: SendOutcome) -> None:
+                sent = outcome.sent + outcome.failed
+                rate = sent / max(time.monotonic() - started, 1e-6)
+                progress.update(task, completed=done_before + sent, rate=rate)
+
+            return job.run(run, on_progress=on_progress, should_stop=stop)
+    last = [time.monotonic()]
+    started = time.monotonic()
+
+    def log_progress(outcome: SendOutcome) -> None:
+        now = time.monotonic()
+        if now - last[0] < 2:
+            return
+        last[0] = now
+        sent = outcome.sent + outcome.failed
+        err_console.print(
+            f"{job.campaign.slug}: {done_before + sent:,}/{total:,} sent, "
+            f"{sent / max(now - started, 1e-6):,.0f}/s"
+        )
+
+    return job.run(run, on_progress=log_progress, should_stop=stop)
+
+
+def _print_outcome(job: SendJob, outcome: SendOutcome) -> None:
+    counts = job.ledger.counts(outcome.run_id)
+    run = job.ledger.get_run(outcome.run_id)
+    console.print(
+        f"{job.campaign.slug}: {counts['sent']:,} sent, {counts['failed']:,} refused, "
+        f"{counts['skipped']:,} skipped (unsubscribed meanwhile), "
+        f"{counts['queued'] + counts['sending']:,} to go."
+    )
+    if run.possible_duplicates:
+        console.print(
+            f"[yellow]{run.possible_duplicates:,} recipients were in the request in flight when "
+            "an earlier send stopped abruptly; they may have received this issue twice.[/yellow]"
+        )
+    if outcome.paused_reason:
+        err_console.print(f"[bold red]paused:[/bold red] {outcome.paused_reason}")
+        err_console.print(
+            f"  hint: fix the cause, then run `mailer send {job.campaign.slug}` to resume"
+        )
+    elif outcome.finished:
+        console.print("[green]Finished.[/green]")
+    else:
+        console.print(f"Stopped; resume with `mailer send {job.campaign.slug}`.")
+
+
+def worker_command(
+    poll: float = typer.Option(5.0, "--poll", help="Seconds between looks for work."),
+    once: bool = typer.Option(False, "--once", help="Exit when no campaign is sending."),
+) -> None:
+    """A delivery worker: sends batches of every campaign that is sending.
+
+    Several workers, on several machines, can share one PostgreSQL database: each claims its
+    own batches. Stop with Ctrl-C or SIGTERM; the batch in flight finishes first.
+    """
+    from mailer.send_job import work_on_active_runs
+
+    stop = _StopFlag()
+    stop.install()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    while not stop():
+        worked = work_on_active_runs(state.workspace(), state.database(), should_stop=stop)
+        if not worked and once:
+            return
+        if not worked:
+            time.sleep(poll)
+
+
+def report_command(
+    campaign: str = typer.Argument(..., help="The campaign file's path or its slug."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """The campaign's figures: recipients, sent, failed, and (with webhooks) opens and clicks."""
+    from mailer.delivery.report import campaign_report
+
+    slug = campaign.removesuffix(".md").rsplit("/", 1)[-1]
+    figures = campaign_report(state.database(), slug)
+    if figures is None:
+        raise UsageError(
+            f"{slug!r} has not been sent yet", hint=f"send it with `mailer send {slug}`"
+        )
+    if as_json:
+        print_json(figures)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Report: {slug}", show_header=False)
+    for key, value in figures.items():
+        table.add_row(key.replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value))
+    console.print(table)
