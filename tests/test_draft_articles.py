@@ -5,6 +5,8 @@ Other test_draft_* modules import these builders; the one test here keeps them f
 
 from __future__ import annotations
 
+import copy
+
 from mailer.articles.model import Article, Image, ListBlock, Paragraph, Section
 
 INTRO = [
@@ -56,7 +58,7 @@ def headache_article(url: str | None = None) -> Article:
         title="Why Headaches Start in the Neck: What Upper Cervical Care Looks For",
         url=url,
         summary="How a small shift at the top of the neck can lead to tension headaches.",
-        sections=list(SECTIONS),
+        sections=copy.deepcopy(SECTIONS),  # tests may change their copy
     )
 
 

@@ -14,56 +14,14 @@ PREHEADER_MAX = 140
 # The mark before the split is kept when it ends a phrase ("Is It Your Pillow?").
 _CLAUSE_BREAK = re.compile(r"(?<=[?!])\s+|\s*[:|]\s+|\s+[-–—]\s+|\s+\(")
 # Words a subject must not end on: "Neck Pain and" reads like a mistake.
-_DANGLING = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "or",
-        "but",
-        "nor",
-        "so",
-        "the",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "by",
-        "for",
-        "from",
-        "with",
-        "without",
-        "into",
-        "onto",
-        "over",
-        "under",
-        "about",
-        "as",
-        "than",
-        "that",
-        "which",
-        "who",
-        "your",
-        "our",
-        "my",
-        "their",
-        "its",
-        "is",
-        "are",
-        "was",
-        "be",
-        "can",
-        "how",
-        "why",
-        "what",
-        "when",
-        "vs",
-        "&",
-        "+",
-        "-",
-    ]
-)
+# fmt: off
+_DANGLING = frozenset({
+    "a", "an", "and", "or", "but", "nor", "so", "the", "of", "to", "in", "on", "at", "by", "for",
+    "from", "with", "without", "into", "onto", "over", "under", "about", "as", "than", "that",
+    "which", "who", "your", "our", "my", "their", "its", "is", "are", "was", "be", "can", "how",
+    "why", "what", "when", "vs", "&", "+", "-",
+})
+# fmt: on
 _MIN_HEADLINE = 20  # a shorter head ("FAQ:", "New:") is no subject on its own
 
 

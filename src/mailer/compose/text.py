@@ -7,31 +7,12 @@ import re
 ELLIPSIS = "…"
 
 # Words after which a period does not end a sentence ("Dr. Lee", "e.g. sleep").
-_ABBREVIATIONS = frozenset(
-    [
-        "dr",
-        "mr",
-        "mrs",
-        "ms",
-        "prof",
-        "st",
-        "jr",
-        "sr",
-        "vs",
-        "etc",
-        "e.g",
-        "i.e",
-        "approx",
-        "no",
-        "fig",
-        "ca",
-        "inc",
-        "ltd",
-        "co",
-        "mt",
-        "ave",
-    ]
-)
+# fmt: off
+_ABBREVIATIONS = frozenset({
+    "dr", "mr", "mrs", "ms", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "approx", "no",
+    "fig", "ca", "inc", "ltd", "co", "mt", "ave",
+})
+# fmt: on
 # A sentence ends at . ! ? (or …), perhaps followed by closing quotes or brackets, then space.
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+|$)")
 _SPACE = re.compile(r"\s+")
