@@ -1,1 +1,21 @@
-"""Articles from page exports, Markdown, HTML pages and feeds, all into one Article model."""
+"""Articles from page exports, Markdown, HTML pages and feeds, all into one Article model.
+
+``load_article(source, url=...)`` and ``load_articles(source, ...)`` take a path or an http(s)
+address and choose the importer; ``load_feed(source, limit)`` reads an RSS or Atom feed.
+Importing this package stays cheap: heavy libraries load only when a source needs them.
+"""
+
+from mailer.articles.loader import load_article, load_articles, load_feed
+from mailer.articles.model import Article, Block, Image, ListBlock, Paragraph, Section
+
+__all__ = [
+    "Article",
+    "Block",
+    "Image",
+    "ListBlock",
+    "Paragraph",
+    "Section",
+    "load_article",
+    "load_articles",
+    "load_feed",
+]

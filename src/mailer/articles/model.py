@@ -43,6 +43,7 @@ class Article:
     image: Image | None = None
     sections: list[Section] = field(default_factory=list)
     source: str = ""  # where it came from (a path or an address), for messages
+    entry_id: str = ""  # a feed entry's stable id, so the scheduler drafts each entry once
 
     @property
     def headings(self) -> list[str]:

@@ -1,0 +1,136 @@
+"""Sanitized HTML to sections: headings start sections; p, li, img and loose text become blocks.
+
+Used for an HTML page's main content (after trafilatura) and for a feed entry's content.
+The input is always passed through ``clean_html`` first, so nothing active gets this far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+from mailer.articles.model import Block, Image, ListBlock, Paragraph, Section
+from mailer.articles.sanitize import clean_html, is_tracker_image
+from mailer.articles.text import normalize_inline
+
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+# Tags that end the running paragraph (the text before and after them is not one paragraph).
+_BREAKING = {
+    "p", "div", "section", "article", "main", "header", "blockquote", "figure", "figcaption",
+    "pre", "table", "tr", "td", "th", "dl", "dt", "dd", "hr", "br", "ul", "ol", "li",
+    *_HEADINGS,
+}  # fmt: skip
+
+
+def html_to_sections(
+    html: str, *, base_url: str | None = None, exclude: Collection[str] = ()
+) -> list[Section]:
+    """Sections from an (untrusted) HTML fragment; relative image addresses resolved.
+
+    ``exclude`` names image addresses known to be trackers (found before trafilatura).
+    """
+    parser = _BlockParser(base_url, exclude)
+    parser.feed(clean_html(html))
+    parser.close()
+    return parser.finish()
+
+
+class _BlockParser(HTMLParser):
+    def __init__(self, base_url: str | None, exclude: Collection[str]) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base_url = base_url
+        self.exclude = exclude
+        self.sections: list[Section] = [Section(heading=None)]
+        self.text: list[str] = []
+        self.heading: list[str] | None = None
+        self.lists: list[ListBlock] = []
+        self.item: list[str] | None = None
+
+    # --- events -------------------------------------------------------------------------
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BREAKING:
+            self._flush()
+        if tag in _HEADINGS:
+            self.heading = []
+        elif tag in {"ul", "ol"}:
+            if self.lists:  # a nested list: its items join the outer list
+                self.lists.append(self.lists[-1])
+            else:
+                block = ListBlock(items=[], ordered=tag == "ol")
+                self._blocks().append(block)
+                self.lists.append(block)
+        elif tag == "li":
+            self._end_item()
+            self.item = []
+        elif tag == "img":
+            self._image(dict(attrs))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HEADINGS and self.heading is not None:
+            text = normalize_inline(" ".join(self.heading))
+            self.heading = None
+            if text:
+                self.sections.append(Section(heading=text))
+        elif tag == "li":
+            self._end_item()
+        elif tag in {"ul", "ol"} and self.lists:
+            self._end_item()
+            self.lists.pop()
+        elif tag in _BREAKING:
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        if self.heading is not None:
+            self.heading.append(data)
+        elif self.item is not None:
+            self.item.append(data)
+        else:
+            self.text.append(data)
+
+    # --- building -----------------------------------------------------------------------
+    def _blocks(self) -> list[Block]:
+        return self.sections[-1].blocks
+
+    def _flush(self) -> None:
+        if self.item is not None:
+            return  # block tags inside a list item stay in that item
+        text = normalize_inline(" ".join(" ".join(self.text).split()))
+        self.text = []
+        if text:
+            self._blocks().append(Paragraph(text))
+
+    def _end_item(self) -> None:
+        if self.item is None:
+            return
+        text = normalize_inline(" ".join(" ".join(self.item).split()))
+        self.item = None
+        if text and self.lists:
+            self.lists[-1].items.append(text)
+
+    def _image(self, attrs: dict[str, str | None]) -> None:
+        raw = (attrs.get("src") or "").strip()
+        src = urljoin(self.base_url, raw) if self.base_url else raw
+        if urlsplit(src).scheme not in {"http", "https"}:
+            return
+        if raw in self.exclude or src in self.exclude:
+            return
+        if is_tracker_image(src, attrs.get("width"), attrs.get("height")):
+            return
+        if self.item is None and self.heading is None:
+            self._flush()
+            self._blocks().append(Image(src=src, alt=normalize_inline(attrs.get("alt") or "")))
+
+    def finish(self) -> list[Section]:
+        self._end_item()
+        self._flush()
+        for section in self.sections:
+            section.blocks = [block for block in section.blocks if _has_content(block)]
+        return [section for section in self.sections if section.heading or section.blocks]
+
+
+def _has_content(block: Block) -> bool:
+    return not isinstance(block, ListBlock) or bool(block.items)

@@ -1,0 +1,116 @@
+"""The one entry point: any article source (file or http(s) address) to Article(s).
+
+The importer is chosen from the extension, else the content type, else the first bytes
+(see ``source.read_source``). Heavy importers (trafilatura, feedparser) are imported only
+when their kind of source is met, so a page export loads fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mailer.articles.model import Article
+from mailer.articles.source import Source, read_source
+from mailer.errors import ArticleError
+
+
+def load_articles(
+    source: str | Path, *, url: str | None = None, limit: int | None = None
+) -> list[Article]:
+    """Every article in a source: a feed gives its entries (newest first), others one.
+
+    ``url`` is the article's public address when the source does not say (a page export);
+    ``limit`` caps the number of feed entries.
+    """
+    raw = read_source(source)
+    if raw.kind == "feed":
+        articles = _feed(raw, limit)
+        if url and len(articles) == 1:
+            articles[0].url = url
+        return articles
+    return [_single(raw, url)]
+
+
+def load_article(source: str | Path, *, url: str | None = None) -> Article:
+    """One article; for a feed, its newest entry."""
+    article = load_articles(source, url=url, limit=1)[0]
+    if url:
+        article.url = url
+    return article
+
+
+def load_feed(source: str | Path, limit: int | None = None) -> list[Article]:
+    """The entries of an RSS or Atom feed (a file or an http(s) address), newest first."""
+    raw = read_source(source)
+    if raw.kind != "feed":
+        from mailer.articles.source import sniff
+
+        if sniff(raw.data) != "feed":
+            raise ArticleError(
+                f"{raw.name}: not an RSS or Atom feed",
+                hint="give the blog's feed address (often /feed, /rss.xml or /blog-feed.xml)",
+            )
+    return _feed(raw, limit)
+
+
+def _feed(raw: Source, limit: int | None) -> list[Article]:
+    from mailer.articles.feed import parse_feed
+
+    articles = parse_feed(raw.data, name=raw.name, limit=limit)
+    if not articles:
+        raise ArticleError(
+            f"{raw.name}: the feed has no entries",
+            hint="publish an article on the blog first, or check the feed's address",
+        )
+    for article in articles:
+        _finish(article, raw.name, require_text=False)  # a title and a link still make a teaser
+    return articles
+
+
+def _single(raw: Source, url: str | None) -> Article:
+    text = raw.text
+    if raw.kind == "markdown":
+        from mailer.articles.markdown import parse_markdown
+
+        article = parse_markdown(text, name=raw.name)
+    elif raw.kind == "html":
+        from mailer.articles.html_page import parse_html_page
+
+        article = parse_html_page(text, name=raw.name, url=raw.url)
+    else:
+        from mailer.articles.page_export import parse_page_export
+
+        article = parse_page_export(text, name=raw.name)
+    if url:
+        article.url = url
+    elif not article.url and raw.url:
+        article.url = raw.url
+    _finish(article, raw.name)
+    return article
+
+
+def _finish(article: Article, name: str, *, require_text: bool = True) -> None:
+    """Every importer's last step: refuse an article without text; fill in the summary."""
+    paragraphs = article.paragraphs
+    has_items = any(
+        getattr(block, "items", None) for section in article.sections for block in section.blocks
+    )
+    if require_text and not paragraphs and not has_items:
+        raise ArticleError(
+            f"{name}: no article text found in it",
+            hint="check that the file holds the article itself (for a web page, save the "
+            "article's own page, not the blog's index), or copy its text into a .txt file",
+        )
+    if not article.summary:
+        article.summary = paragraphs[0] if paragraphs else ""
+    if not article.source:
+        article.source = name
+    if not article.title:
+        article.title = next(iter(article.headings), "") or _first_words(article)
+
+
+def _first_words(article: Article) -> str:
+    words = " ".join(article.paragraphs).split()
+    if not words:
+        return "Untitled article"
+    return " ".join(words[:8]) + ("…" if len(words) > 8 else "")
