@@ -1,0 +1,150 @@
+"""Signed link tokens: click (/c/), unsubscribe (/u/) and any other per-subscriber link.
+
+A token is ``base64url(payload + mac)`` without padding, where the payload is one kind letter,
+the subscriber id as a varint and the campaign slug in UTF-8, and the mac is the first 16 bytes
+of HMAC-SHA256 over a version prefix and the payload, keyed with MAILER_SECRET_KEY. Tokens never
+expire: an unsubscribe link must keep working as long as the address exists.
+
+Click links are ``{web.base_url}/c/{recipient_token}.{link_index}``. The recipient token (kind
+``c``) is signed; the link index after the dot is not, so one per-recipient placeholder fills
+every link of a message with a single ``str.replace``. That is safe because the redirect target
+is looked up by index in the campaign's own stored link list: changing the index can only point
+at another link of the same campaign the person was sent, never at another address, and a bad
+index is a 404. Forging another subscriber's click needs the key.
+
+Without MAILER_SECRET_KEY, previews and checks sign with a public development key (labelled as
+such, and `mailer check` warns); links signed with it must never be sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from mailer.errors import TokenError
+from mailer.workspace import Workspace
+
+MAC_BYTES = 16
+_DOMAIN = b"mailer/token/v1\x00"
+KIND_CLICK = "c"
+KIND_UNSUBSCRIBE = "u"
+DEVELOPMENT_KEY = "mailer-DEVELOPMENT-key-NOT-SECRET-set-MAILER_SECRET_KEY"
+
+
+@dataclass(frozen=True)
+class SecretKey:
+    """The signing key and whether it is the public development stand-in."""
+
+    value: bytes
+    development: bool = False
+
+    @classmethod
+    def for_workspace(cls, workspace: Workspace) -> SecretKey:
+        secret = workspace.secrets.secret_key
+        if secret is None or not secret.get_secret_value():
+            return cls(DEVELOPMENT_KEY.encode(), development=True)
+        return cls(secret.get_secret_value().encode())
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    subscriber_id: int
+    campaign: str = ""
+    link_index: int | None = None
+
+
+def make_token(
+    key: SecretKey | str | bytes, kind: str, subscriber_id: int, campaign: str = ""
+) -> str:
+    """A compact signed token for one subscriber (and campaign)."""
+    if len(kind) != 1 or not kind.isascii() or not kind.isalpha():
+        raise ValueError("token kind is one ASCII letter")
+    if subscriber_id < 0:
+        raise ValueError("subscriber id must not be negative")
+    payload = kind.encode() + _varint(subscriber_id) + campaign.encode("utf-8")
+    raw = payload + _mac(_key_bytes(key), payload)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def read_token(key: SecretKey | str | bytes, token: str, kind: str | None = None) -> Token:
+    """Verify and decode a token; TokenError if it was altered, truncated or signed elsewhere."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raise _bad_token() from None
+    if len(raw) < MAC_BYTES + 2:
+        raise _bad_token()
+    payload, mac = raw[:-MAC_BYTES], raw[-MAC_BYTES:]
+    if not hmac.compare_digest(mac, _mac(_key_bytes(key), payload)):
+        raise _bad_token()
+    found_kind = chr(payload[0])
+    if kind is not None and found_kind != kind:
+        raise _bad_token()
+    subscriber_id, end = _read_varint(payload, 1)
+    try:
+        campaign = payload[end:].decode("utf-8")
+    except UnicodeDecodeError:
+        raise _bad_token() from None
+    return Token(kind=found_kind, subscriber_id=subscriber_id, campaign=campaign)
+
+
+def click_token(key: SecretKey | str | bytes, subscriber_id: int, campaign: str, index: int) -> str:
+    """The token of one click link: the recipient's click token, a dot, the link index."""
+    return f"{make_token(key, KIND_CLICK, subscriber_id, campaign)}.{index}"
+
+
+def read_click_token(key: SecretKey | str | bytes, token: str) -> Token:
+    """Decode ``/c/{token}``; the caller still checks link_index against the campaign's links."""
+    recipient, dot, index = token.rpartition(".")
+    if not dot or not index.isdigit() or len(index) > 6:
+        raise _bad_token()
+    found = read_token(key, recipient, KIND_CLICK)
+    return Token(found.kind, found.subscriber_id, found.campaign, int(index))
+
+
+def unsubscribe_token(key: SecretKey | str | bytes, subscriber_id: int, campaign: str = "") -> str:
+    return make_token(key, KIND_UNSUBSCRIBE, subscriber_id, campaign)
+
+
+def _key_bytes(key: SecretKey | str | bytes) -> bytes:
+    if isinstance(key, SecretKey):
+        return key.value
+    return key.encode() if isinstance(key, str) else key
+
+
+def _mac(key: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, _DOMAIN + payload, hashlib.sha256).digest()[:MAC_BYTES]
+
+
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = number & 0x7F
+        number >>= 7
+        if number:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _read_varint(data: bytes, start: int) -> tuple[int, int]:
+    number = shift = 0
+    for position in range(start, min(len(data), start + 10)):
+        byte = data[position]
+        number |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return number, position + 1
+        shift += 7
+    raise _bad_token()
+
+
+def _bad_token() -> TokenError:
+    return TokenError(
+        "this link is not valid (it was changed, cut short, or made for another newsletter)",
+        hint="use the link exactly as it appears in the email",
+    )
