@@ -1,0 +1,1 @@
+"""Fakes of outside services (SendGrid, an SMTP server) on loopback, for tests and bench."""
