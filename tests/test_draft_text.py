@@ -149,3 +149,10 @@ def test_escaped_text_renders_as_written(text: str) -> None:
 def test_text_that_looks_like_a_shortcode_is_not_one() -> None:
     assert escape_inline("[[cta]]") != "[[cta]]"
     assert not escape_inline('[[button "Free" https://x.example]]').startswith("[[")
+
+
+def test_teaser_does_not_end_on_a_lead_in_to_a_list() -> None:
+    opening = "Leg pain has many causes, and most of them are easy to name. " * 9
+    lead_in = "Strains are common after a long hike or a game of soccer. The usual causes include:"
+    teaser = make_teaser([opening, lead_in, "Pinched nerves are another cause. " * 10])
+    assert teaser[-1] == "Strains are common after a long hike or a game of soccer."

@@ -1,9 +1,87 @@
-"""`mailer draft SOURCE...`: one campaign file from one or more articles."""
+"""`mailer draft SOURCE...`: one campaign file from one or more articles.
+
+Only typer is imported at module level: the importers and composer load when the command runs,
+so `mailer --help` and every other command stay quick.
+"""
 
 from __future__ import annotations
 
+import os
+from functools import partial
+from pathlib import Path
+
 import typer
+
+FEED_DIGEST_ENTRIES = 5  # a feed given to draft with [feed] mode = "digest"
 
 
 def register(app: typer.Typer) -> None:
     """Add the draft command to the root app."""
+    app.command("draft")(draft_command)
+
+
+def draft_command(
+    sources: list[str] = typer.Argument(
+        ...,
+        metavar="SOURCE...",
+        help="Article files (.txt page export, .md, .html) or a feed; several make a digest.",
+    ),
+    url: str | None = typer.Option(
+        None,
+        "--url",
+        help="The article's web address, when the file does not say it: the email then "
+        "carries a teaser and a 'Read the full article' button instead of the whole text.",
+    ),
+) -> None:
+    """Draft a campaign from articles: writes campaigns/<date>-<slug>.md, status draft.
+
+    One article with a web address gives a teaser with a link to it; one without, the whole
+    article; several, a digest featuring the first. Edit the file, then preview it.
+    The new file's path is the last line printed.
+
+    Examples:
+      mailer draft articles/headaches.txt --url https://www.summitspine.example/blog/headaches
+      mailer draft articles/one.md articles/two.md articles/three.html
+    """
+    from rich.markup import escape
+
+    from mailer.articles import load_articles
+    from mailer.cli.common import console, state
+    from mailer.compose.draft import CallToAction, draft_kind, write_draft
+    from mailer.errors import UsageError
+
+    if url and len(sources) > 1:
+        raise UsageError(
+            "--url names one article's address, but several sources were given",
+            hint="draft one article with --url, or put each article's address in its file "
+            "(front matter url: or the page's canonical link)",
+        )
+    workspace = state.workspace()
+    settings = workspace.settings
+    # A feed as a source: its newest entry, or a few for a digest (the [feed] mode setting).
+    limit = 1 if settings.feed.mode == "single" else FEED_DIGEST_ENTRIES
+    articles = [
+        article for source in sources for article in load_articles(source, url=url, limit=limit)
+    ]
+    cta = CallToAction(settings.booking.cta_text, settings.booking.url)
+    campaign = write_draft(articles, workspace.campaigns_dir, cta)
+    assert campaign.path is not None  # write_draft saved it
+    shown = _display_path(campaign.path)
+
+    say = partial(console.print, soft_wrap=True)  # paths and addresses stay whole on one line
+    say(f"Drafted [bold]{escape(campaign.subject)}[/bold]")
+    say(f"  preheader: {escape(campaign.preheader)}")
+    say(f"  body: {escape(draft_kind(articles).value)}")
+    for ref in campaign.articles:
+        say(f"  article: {escape(ref.title)}" + (f" <{escape(ref.url)}>" if ref.url else ""))
+    say(f"Next: edit {escape(shown)} (subject, preheader, text), then see it as subscribers will:")
+    say(f"  mailer preview {campaign.slug} --out preview/")
+    typer.echo(shown)  # the Contract: the path is the last line, unwrapped
+
+
+def _display_path(path: Path) -> str:
+    """Relative to the current folder when inside it (easy to paste), else absolute."""
+    try:
+        return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else str(path)
+    except ValueError:  # another drive on Windows
+        return str(path)

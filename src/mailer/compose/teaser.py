@@ -18,7 +18,8 @@ def make_teaser(
     """Whole sentences from the start, paragraphs kept, between ``min_words`` and ``max_words``.
 
     It stops at the first paragraph end past ``min_words``, else at the last sentence that fits.
-    A text shorter than ``min_words`` comes back whole.
+    A text shorter than ``min_words`` comes back whole. A last sentence that leads into a list
+    ("The most common include:") is dropped: the list is not in the teaser.
     """
     result: list[str] = []
     total = 0
@@ -29,17 +30,26 @@ def make_teaser(
             if total + words > max_words:
                 if total == 0:  # one enormous sentence: better cut than nothing
                     kept.append(cut_at_word(sentence, len(" ".join(sentence.split()[:max_words]))))
-                return _close(result, kept)
+                return _without_lead_in(_close(result, kept))
             kept.append(sentence)
             total += words
         result = _close(result, kept)
         if total >= min_words:
             break
-    return result
+    return _without_lead_in(result)
 
 
 def _close(result: list[str], kept: list[str]) -> list[str]:
     return [*result, " ".join(kept)] if kept else result
+
+
+def _without_lead_in(paragraphs: list[str]) -> list[str]:
+    while paragraphs:
+        last = sentences(paragraphs[-1])
+        if not last or not last[-1].endswith(":"):
+            break
+        paragraphs = _close(paragraphs[:-1], last[:-1])
+    return paragraphs
 
 
 def make_summary(text: str, *, max_words: int = SUMMARY_MAX_WORDS) -> str:

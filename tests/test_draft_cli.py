@@ -1,0 +1,171 @@
+"""`mailer draft` as staff run it: files in, a campaign file out, its path on the last line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mailer.cli import app
+from mailer.compose.campaign import load_campaign
+from mailer.errors import ArticleError, UsageError
+from mailer.workspace import Workspace
+
+MAILER = Path(sys.executable).parent / "mailer"
+
+ARTICLE_MD = """---
+title: Why Headaches Start in the Neck
+url: https://www.summitspine.example/blog/headaches
+---
+
+Most people who come to us with headaches have already tried new pillows, less coffee and a
+better chair. Few have looked at the top of the neck, where the skull rests on two small bones.
+Those bones carry your head all day. When one shifts a little, the muscles around it tighten.
+
+Over weeks that tension pulls on the base of the skull. Patients describe a band of pressure
+that starts at the back of the head and wraps around to the temples. It often gets worse late in
+the day, after hours at a desk or behind the wheel.
+
+## What we check first
+
+We listen to your history, then look at posture, head tilt and leg length.
+
+## What you can try this week
+
+Take a short break from screens every hour and roll your shoulders back.
+"""
+
+ARTICLE_TXT = """Three Habits for a Happier Neck
+
+Your neck works hard all day. Small habits can give it a rest. Here are three we suggest.
+
+Screen height
+
+Raise your screen so the top of it sits at eye level.
+
+Pillow choice
+
+Pick a pillow that keeps your head level with your spine.
+"""
+
+
+def write(workspace: Workspace, name: str, text: str) -> Path:
+    path = workspace.root / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run(workspace: Workspace, *args: str) -> tuple[int, str, BaseException | None]:
+    result = CliRunner().invoke(app, ["--workspace", str(workspace.root), "draft", *args])
+    return result.exit_code, result.stdout, result.exception
+
+
+def test_draft_prints_the_new_file_as_last_line(workspace: Workspace) -> None:
+    source = write(workspace, "headaches.md", ARTICLE_MD)
+    code, out, error = run(workspace, str(source))
+    assert code == 0, (out, error)
+    last = Path(out.rstrip("\n").splitlines()[-1])
+    path = last if last.is_absolute() else Path.cwd() / last
+    assert path.parent == workspace.campaigns_dir
+    assert path.name.endswith("-why-headaches-start-in-the-neck.md")
+    campaign = load_campaign(path)
+    assert campaign.status == "draft"
+    assert campaign.subject == "Why Headaches Start in the Neck"
+    assert campaign.cta == {
+        "text": "Book your free consultation",
+        "url": "https://www.summitspine.example/book",
+    }
+    # the article's own address gives a teaser with a link to it
+    assert "https://www.summitspine.example/blog/headaches]]" in campaign.body
+    assert campaign.body.count("[[cta]]") == 2
+    # the summary names what to do next
+    assert f"mailer preview {campaign.slug} --out preview/" in out
+
+
+def test_draft_with_url_option_and_collision(workspace: Workspace) -> None:
+    source = write(workspace, "habits.txt", ARTICLE_TXT)
+    url = "https://www.summitspine.example/blog/neck-habits"
+    _, first, _ = run(workspace, str(source))
+    code, second, error = run(workspace, str(source), "--url", url)
+    assert code == 0, (second, error)
+    first_path = first.rstrip("\n").splitlines()[-1]
+    second_path = second.rstrip("\n").splitlines()[-1]
+    assert second_path == first_path.removesuffix(".md") + "-2.md"
+    without = load_campaign(Path(first_path))
+    with_url = load_campaign(Path(second_path))
+    assert "[[button" not in without.body  # no address: the whole article
+    assert f'[[button "Read the full article" {url}]]' in with_url.body
+    assert with_url.articles[0].url == url
+
+
+def test_several_sources_make_a_digest(workspace: Workspace) -> None:
+    first = write(workspace, "headaches.md", ARTICLE_MD)
+    second = write(workspace, "habits.txt", ARTICLE_TXT)
+    code, out, error = run(workspace, str(first), str(second))
+    assert code == 0, (out, error)
+    campaign = load_campaign(Path(out.rstrip("\n").splitlines()[-1]))
+    assert [a.title for a in campaign.articles] == [
+        "Why Headaches Start in the Neck",
+        "Three Habits for a Happier Neck",
+    ]
+    assert "## More from the blog" in campaign.body
+    assert "### Three Habits for a Happier Neck" in campaign.body
+
+
+def test_url_with_several_sources_is_a_usage_error(workspace: Workspace) -> None:
+    first = write(workspace, "headaches.md", ARTICLE_MD)
+    _, _, error = run(workspace, str(first), str(first), "--url", "https://x.example/a")
+    assert isinstance(error, UsageError)
+    assert error.hint
+    assert list(workspace.campaigns_dir.glob("*.md")) == []
+
+
+def test_missing_source_is_an_article_error_and_writes_nothing(workspace: Workspace) -> None:
+    _, _, error = run(workspace, str(workspace.root / "nowhere.txt"))
+    assert isinstance(error, ArticleError)
+    assert "nowhere.txt" in error.message
+    assert list(workspace.campaigns_dir.glob("*.md")) == []
+
+
+def test_installed_command_in_a_workspace(workspace: Workspace) -> None:
+    """The Contract end to end: the real command, run inside the workspace."""
+    write(workspace, "habits.txt", ARTICLE_TXT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    result = subprocess.run(
+        [str(MAILER), "draft", "habits.txt"],
+        cwd=workspace.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.rstrip("\n").splitlines()[-1]
+    assert last.startswith("campaigns/") and last.endswith("-three-habits-for-a-happier-neck.md")
+    assert (workspace.root / last).is_file()
+
+
+def test_missing_source_from_the_installed_command_is_one_clear_message(
+    workspace: Workspace,
+) -> None:
+    result = subprocess.run(
+        [str(MAILER), "--workspace", str(workspace.root), "draft", "nowhere.txt"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "nowhere.txt" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(autouse=True)
+def _inside_tmp(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Printed paths are relative to the current folder: run from the workspace's parent.
+    monkeypatch.chdir(workspace.root.parent)
