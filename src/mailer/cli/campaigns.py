@@ -1,9 +1,227 @@
-"""`mailer draft`, `preview`, `check`, `approve`: from article to a campaign staff can trust."""
+"""`mailer preview`, `check`, `approve`: from a drafted campaign to one staff can trust.
+
+Library code loads when a command runs, so `mailer --help` stays quick.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from mailer.compose.campaign import Campaign
+    from mailer.compose.check import CheckResult
+    from mailer.compose.message import SampleRecipient
+    from mailer.workspace import Workspace
+
+CAMPAIGN_HELP = "The campaign: a file path (campaigns/<slug>.md) or its slug."
 
 
 def register(app: typer.Typer) -> None:
     """Add the campaign commands to the root app."""
+    app.command("preview")(preview_command)
+    app.command("check")(check_command)
+    app.command("approve")(approve_command)
+
+
+def _load(workspace: Workspace, name: str) -> Campaign:
+    from mailer.compose.campaign import load_campaign, resolve_campaign_path
+
+    return load_campaign(resolve_campaign_path(workspace.campaigns_dir, name))
+
+
+def preview_command(
+    campaign_name: str = typer.Argument(..., metavar="CAMPAIGN", help=CAMPAIGN_HELP),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Folder for the files (default: preview/ in the workspace)."
+    ),
+) -> None:
+    """Write the email exactly as a subscriber gets it: OUT/<slug>.html, .txt and .eml.
+
+    The sample subscriber is the first active one on your list, else "Alex Sample". Open the
+    .html file in a browser, the .eml file in your mail program.
+
+    Example: mailer preview 2026-03-10-neck-pain --out preview
+    """
+    from email import message_from_bytes
+    from email.policy import default as default_policy
+
+    from rich.markup import escape
+
+    from mailer.cli.common import console
+    from mailer.cli.common import state as cli_state
+    from mailer.compose.check import _parts
+    from mailer.compose.message import message_bytes
+    from mailer.compose.render import render_campaign
+    from mailer.tracking import SecretKey
+
+    workspace = cli_state.workspace()
+    campaign = _load(workspace, campaign_name)
+    rendered = render_campaign(workspace, campaign)
+    person = _sample_person()
+    key = SecretKey.for_workspace(workspace)
+    eml = message_bytes(rendered, key, person)
+    html, text = _parts(message_from_bytes(eml, policy=default_policy))
+
+    folder = (out or workspace.root / "preview").expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        folder / f"{campaign.slug}.html": html.encode("utf-8"),
+        folder / f"{campaign.slug}.txt": text.encode("utf-8"),
+        folder / f"{campaign.slug}.eml": eml,
+    }
+    for path, content in files.items():
+        path.write_bytes(content)
+
+    who = f"{person.name} <{person.email}>" if person.name else person.email
+    console.print(f"Preview of [bold]{escape(campaign.subject or campaign.slug)}[/bold]")
+    console.print(f"  as {escape(who)} gets it", soft_wrap=True)
+    for path in files:
+        console.print(f"  {escape(str(path))}", soft_wrap=True)
+    if key.development:
+        console.print(
+            "  [yellow]note:[/yellow] MAILER_SECRET_KEY is not set, so links are signed with the "
+            "development key; set it before sending."
+        )
+    console.print(f"Next: open the .html file in a browser, then `mailer check {campaign.slug}`.")
+
+
+def check_command(
+    campaign_name: str = typer.Argument(..., metavar="CAMPAIGN", help=CAMPAIGN_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document and nothing else."),
+    spam: bool = typer.Option(
+        True, "--spam/--no-spam", help="Score the message with SpamAssassin when installed."
+    ),
+) -> None:
+    """Preflight a campaign: errors that would block sending, and warnings worth a look.
+
+    Errors: no subject, no unsubscribe link, no postal address, no plain-text part, HTML over
+    100 KB, an image without alt text, a link that is not a web address, a placeholder left
+    unfilled, a template error. Warnings: subject over 60 characters, no preheader, spam
+    score over 3, low colour contrast, MAILER_SECRET_KEY unset. Exit status 1 when any error.
+
+    Example: mailer check 2026-03-10-neck-pain
+    """
+    from mailer.cli.common import print_json
+    from mailer.cli.common import state as cli_state
+    from mailer.compose.check import check_campaign
+
+    workspace = cli_state.workspace()
+    campaign = _load(workspace, campaign_name)
+    result = check_campaign(workspace, campaign, spam=spam)
+    if as_json:
+        print_json({"campaign": campaign.slug, **result.as_dict()})
+    else:
+        _print_findings(result)
+        _print_verdict(result, campaign.slug)
+    if result.errors:
+        raise typer.Exit(1)
+
+
+def approve_command(
+    campaign_name: str = typer.Argument(..., metavar="CAMPAIGN", help=CAMPAIGN_HELP),
+) -> None:
+    """Mark a campaign ready for its weekly slot (status: approved), after a passing check.
+
+    With any check error nothing changes and the exit status is 1. The spam score is not
+    computed here; `mailer check` shows it.
+
+    Example: mailer approve 2026-03-10-neck-pain
+    """
+    from rich.markup import escape
+
+    from mailer.cli.common import console
+    from mailer.cli.common import state as cli_state
+    from mailer.compose.campaign import save_campaign
+    from mailer.compose.check import check_campaign
+
+    workspace = cli_state.workspace()
+    campaign = _load(workspace, campaign_name)
+    result = check_campaign(workspace, campaign, spam=False)
+    _print_findings(result)
+    if result.errors:
+        console.print(
+            f"[bold red]Not approved:[/bold red] {len(result.errors)} error(s) to fix first; "
+            f"{escape(str(campaign.path))} was not changed.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    if campaign.status == "approved":
+        console.print(f"{escape(campaign.slug)} was already approved; nothing changed.")
+    else:
+        campaign.status = "approved"
+        assert campaign.path is not None
+        save_campaign(campaign, campaign.path)
+        console.print(f"[bold green]Approved[/bold green] {escape(campaign.slug)}.")
+    schedule = workspace.settings.schedule
+    when = f"on {campaign.send_on.isoformat()}" if campaign.send_on else "in the next weekly slot"
+    console.print(
+        f"Next: it goes out {when} (cron {escape(schedule.cron)}, {escape(schedule.timezone)}) "
+        "while `mailer scheduler run` is running; `mailer scheduler status` shows when. "
+        f"To send now instead: `mailer send {escape(campaign.slug)}`.",
+        soft_wrap=True,
+    )
+
+
+def _sample_person() -> SampleRecipient:
+    """The first active subscriber, else Alex Sample (also when the database is unavailable)."""
+    from sqlalchemy import select
+
+    from mailer.cli.common import state as cli_state
+    from mailer.compose.message import ALEX_SAMPLE, SampleRecipient
+    from mailer.errors import StorageError
+    from mailer.models import Subscriber, SubscriberStatus
+
+    try:
+        with cli_state.database()() as session:
+            row = session.scalars(
+                select(Subscriber)
+                .where(Subscriber.status == SubscriberStatus.ACTIVE)
+                .order_by(Subscriber.id)
+                .limit(1)
+            ).first()
+    except StorageError:
+        return ALEX_SAMPLE
+    if row is None:
+        return ALEX_SAMPLE
+    return SampleRecipient(row.id, row.email, row.first_name or "", row.last_name or "")
+
+
+def _print_findings(result: CheckResult) -> None:
+    from rich.markup import escape
+
+    from mailer.cli.common import console
+
+    for finding in result.findings:
+        mark = (
+            "[bold red]✗ error  [/bold red]"
+            if finding.level == "error"
+            else ("[yellow]! warning[/yellow]")
+        )
+        console.print(
+            f"{mark} {escape(finding.message)} [dim]({finding.code})[/dim]", soft_wrap=True
+        )
+        if finding.hint:
+            console.print(f"          [dim]→ {escape(finding.hint)}[/dim]", soft_wrap=True)
+    if result.spam_score is not None:
+        console.print(f"[dim]SpamAssassin score: {result.spam_score:.1f} (3 or less is good)[/dim]")
+    elif result.spam_note:
+        console.print(f"[dim]{escape(result.spam_note)}[/dim]")
+
+
+def _print_verdict(result: CheckResult, slug: str) -> None:
+    from mailer.cli.common import console
+
+    errors, warnings = len(result.errors), len(result.warnings)
+    if errors:
+        console.print(
+            f"[bold red]{errors} error(s)[/bold red], {warnings} warning(s): fix the errors, "
+            f"then run `mailer check {slug}` again."
+        )
+    else:
+        console.print(
+            f"[bold green]No errors[/bold green], {warnings} warning(s). "
+            f"Next: `mailer approve {slug}`."
+        )

@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mailer.compose.links import slugify
 from mailer.compose.personalize import UNSUBSCRIBE_URL
-from mailer.delivery.types import MessageTemplate
+from mailer.delivery.mime import build_message_bytes
+from mailer.delivery.types import MessageTemplate, Recipient
+from mailer.tracking import SecretKey
 
 if TYPE_CHECKING:
     from mailer.compose.render import RenderedCampaign
@@ -46,3 +49,38 @@ def message_template(rendered: RenderedCampaign, campaign_id: int | None = None)
         headers=list_headers(settings.organization.name, settings.sender.from_email),
         categories=tuple(settings.sendgrid.categories),
     )
+
+
+@dataclass(frozen=True)
+class SampleRecipient:
+    """Who a preview or check is made for: a real subscriber, or Alex Sample."""
+
+    subscriber_id: int
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+ALEX_SAMPLE = SampleRecipient(0, "alex@example.com", "Alex", "Sample")
+
+
+def recipient_for(
+    rendered: RenderedCampaign, key: SecretKey | str | bytes, person: SampleRecipient
+) -> Recipient:
+    return Recipient(
+        email=person.email,
+        name=person.name,
+        subscriber_id=person.subscriber_id,
+        substitutions=rendered.substitutions(key, person.subscriber_id, person.first_name),
+    )
+
+
+def message_bytes(
+    rendered: RenderedCampaign, key: SecretKey | str | bytes, person: SampleRecipient
+) -> bytes:
+    """The .eml one person gets, built exactly as delivery builds it."""
+    return build_message_bytes(message_template(rendered), recipient_for(rendered, key, person))
