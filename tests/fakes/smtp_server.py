@@ -6,7 +6,9 @@
 
 Options: ``tls`` None (plain), "starttls" or "implicit" (SMTPS), with a self-signed certificate
 for 127.0.0.1 made on the spot; ``auth`` (login, password) required before MAIL; ``refuse``:
-addresses answered "550 5.1.1" at RCPT. ``connections`` counts TCP connections accepted.
+addresses answered "550 5.1.1" at RCPT; ``accept_at_most``: after that many
+messages, every DATA is answered "421" (a server going down mid-batch). ``connections``
+counts TCP connections accepted (STARTTLS does not make a new one); ``hang_up`` closes them.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class _Recorder:
 
     def __init__(self, refuse: set[str]) -> None:
         self.refuse = {address.lower() for address in refuse}
+        self.accept_at_most: int | None = None
         self.messages: list[ReceivedMessage] = []
         self.lock = threading.Lock()
 
@@ -98,6 +101,8 @@ class _Recorder:
         content = envelope.original_content or envelope.content or b""
         assert isinstance(content, bytes)
         with self.lock:
+            if self.accept_at_most is not None and len(self.messages) >= self.accept_at_most:
+                return "421 4.3.2 Service shutting down"
             self.messages.append(
                 ReceivedMessage(str(envelope.mail_from), tuple(envelope.rcpt_tos), content)
             )
@@ -111,11 +116,14 @@ class FakeSmtp:
         tls: Literal["starttls", "implicit"] | None = None,
         auth: tuple[str, str] | None = None,
         refuse: set[str] | None = None,
+        accept_at_most: int | None = None,
     ) -> None:
         self.tls = tls
         self.auth = auth
         self.recorder = _Recorder(refuse or set())
+        self.recorder.accept_at_most = accept_at_most
         self.connections = 0
+        self._transports: list[Any] = []
         self._lock = threading.Lock()
         self._tmp = tempfile.TemporaryDirectory(prefix="fake-smtp-")
         self.cert_pem = b""
@@ -138,6 +146,7 @@ class FakeSmtp:
                 if self._original_transport is None:  # STARTTLS calls this again: not new
                     with fake._lock:
                         fake.connections += 1
+                        fake._transports.append(transport)
                 super().connection_made(transport)
 
         class _Controller(Controller):
@@ -179,6 +188,20 @@ class FakeSmtp:
         """An SSL context that trusts this server's certificate (and nothing else)."""
         context = ssl.create_default_context(cadata=self.cert_pem.decode("ascii"))
         return context
+
+    def hang_up(self) -> None:
+        """Close every open connection from the server side, as an idle timeout does."""
+        with self._lock:
+            transports, self._transports = self._transports, []
+        done = threading.Event()
+
+        def close_all() -> None:
+            for transport in transports:
+                transport.close()
+            done.set()
+
+        self._controller.loop.call_soon_threadsafe(close_all)
+        done.wait(5)
 
     def start(self) -> FakeSmtp:
         self._controller.start()
