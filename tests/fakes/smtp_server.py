@@ -13,6 +13,7 @@ counts TCP connections accepted (STARTTLS does not make a new one); ``hang_up`` 
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import ssl
@@ -155,8 +156,9 @@ class FakeSmtp:
 
             def _trigger_server(self) -> None:
                 # Bound to port 0: learn the real port before the readiness probe connects.
-                assert self.server is not None
-                self.port = self.server.sockets[0].getsockname()[1]
+                server = self.server
+                assert isinstance(server, asyncio.Server)
+                self.port = server.sockets[0].getsockname()[1]
                 super()._trigger_server()
 
         self._controller = _Controller(
