@@ -47,7 +47,9 @@ def _entry_article(entry: Any, name: str, feed_link: str | None) -> Article:
     else:
         paragraphs = [Paragraph(line) for line in normalize_lines(html) if line]
         sections = [Section(heading=None, blocks=list(paragraphs))] if paragraphs else []
-    title = normalize_inline(_plain(str(entry.get("title") or "")))
+    title_type = str((entry.get("title_detail") or {}).get("type") or "text/html")
+    title = str(entry.get("title") or "")
+    title = normalize_inline(_plain(title) if title_type in _HTML_TYPES else title)
     summary_html = str(entry.get("summary") or "")
     summary = " ".join(p.text for s in html_to_sections(summary_html) for p in _paragraphs(s))
     return Article(
@@ -77,9 +79,7 @@ def _paragraphs(section: Section) -> list[Paragraph]:
 
 
 def _plain(text: str) -> str:
-    """Titles may carry markup or entities; keep their text only."""
-    if "<" not in text:
-        return text
+    """An HTML title may carry markup or entities; keep its text only."""
     return " ".join(p.text for s in html_to_sections(text) for p in _paragraphs(s))
 
 

@@ -113,6 +113,8 @@ class _BlockParser(HTMLParser):
 
     def _image(self, attrs: dict[str, str | None]) -> None:
         raw = (attrs.get("src") or "").strip()
+        if not raw:  # nh3 empties data: and javascript: addresses
+            return
         src = urljoin(self.base_url, raw) if self.base_url else raw
         if urlsplit(src).scheme not in {"http", "https"}:
             return

@@ -13,9 +13,12 @@ from html.parser import HTMLParser
 from typing import Any
 
 from mailer.articles.html_blocks import html_to_sections
-from mailer.articles.model import Article, Image, Section
+from mailer.articles.model import Article, Image, ListBlock, Paragraph, Section
 from mailer.articles.sanitize import is_tracker_image
 from mailer.articles.text import normalize_inline
+
+# Fewer words than this in the main content means trafilatura found navigation, not an article.
+MIN_WORDS = 20
 
 # trafilatura's XML element -> the HTML element it stands for.
 _RENAME = {
@@ -58,10 +61,14 @@ def parse_html_page(html: str, *, name: str = "", url: str | None = None) -> Art
     if not title:
         title = next((s.heading for s in sections if s.heading), "") or ""
     sections = _without_title_heading(title, sections)
+    if _word_count(sections) < MIN_WORDS:
+        sections = []  # a menu or a cookie banner, not an article: the loader refuses it
     image = None
     og_image = (metadata.image if metadata else None) or ""
     if og_image.startswith(("http://", "https://")) and not is_tracker_image(og_image):
         image = Image(src=og_image)
+    else:  # the article's own first picture, if it has one
+        image = next((b for s in sections for b in s.blocks if isinstance(b, Image)), None)
     return Article(
         title=title,
         url=(metadata.url if metadata else None) or url,
@@ -71,6 +78,17 @@ def parse_html_page(html: str, *, name: str = "", url: str | None = None) -> Art
         sections=sections,
         source=name,
     )
+
+
+def _word_count(sections: list[Section]) -> int:
+    count = 0
+    for section in sections:
+        for block in section.blocks:
+            if isinstance(block, Paragraph):
+                count += len(block.text.split())
+            elif isinstance(block, ListBlock):
+                count += sum(len(item.split()) for item in block.items)
+    return count
 
 
 def _xml_to_html(xml: str) -> str:

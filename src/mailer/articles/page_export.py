@@ -21,6 +21,7 @@ from mailer.articles.text import normalize_lines
 HEADING_MAX_CHARS = 90
 HEADING_MAX_WORDS = 15
 TITLE_MAX_CHARS = 150
+CTA_MAX_CHARS = 60
 
 _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
@@ -100,7 +101,7 @@ def _is_furniture(line: str) -> bool:
 
 
 def _is_cta(line: str) -> bool:
-    return len(line) <= 60 and _CTA.match(line.rstrip(" !>»→.")) is not None
+    return len(line) <= CTA_MAX_CHARS and _CTA.match(line.rstrip(" !>»→.")) is not None
 
 
 def _drop_footer(lines: list[str]) -> list[str]:
@@ -196,7 +197,7 @@ def _trim_tail(lines: list[_Line]) -> list[_Line]:
     end = len(lines)
     while end > 0:
         line = lines[end - 1]
-        repeated = counts[line.text.casefold()] > 1 and len(line.text) <= HEADING_MAX_CHARS
+        repeated = counts[line.text.casefold()] > 1 and len(line.text) <= CTA_MAX_CHARS
         if line.kind == "short" or (line.kind == "para" and repeated):
             end -= 1
             continue
@@ -240,10 +241,18 @@ def _sections(lines: list[_Line]) -> list[Section]:
 
 
 def _short_run(lines: list[_Line], start: int) -> list[_Line]:
+    """Short lines (phrases or questions, not sentences ending in a period) in a row."""
     end = start
-    while end < len(lines) and lines[end].kind == "short":
+    while end < len(lines) and _list_like(lines[end]):
         end += 1
     return lines[start:end]
+
+
+def _list_like(line: _Line) -> bool:
+    if line.kind == "short":
+        return True
+    text = line.text
+    return line.kind == "para" and len(text) <= HEADING_MAX_CHARS and text.endswith("?")
 
 
 def _reads_as_sentence(text: str) -> bool:
