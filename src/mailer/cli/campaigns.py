@@ -64,6 +64,7 @@ def preview_command(
     key = SecretKey.for_workspace(workspace)
     eml = message_bytes(rendered, key, person)
     html, text = _parts(message_from_bytes(eml, policy=default_policy))
+    html, text = html.replace("\r\n", "\n"), text.replace("\r\n", "\n")  # files, not SMTP
 
     folder = (out or workspace.root / "preview").expanduser()
     folder.mkdir(parents=True, exist_ok=True)

@@ -259,19 +259,22 @@ def _inspect(
                     "links must start with https:// (or mailto:/tel:)",
                 )
             )
+    first_seen: dict[str, str] = {}
     for part_name, content in (("subject", subject), ("HTML", html), ("plain text", text)):
-        for leftover in sorted(set(_LEFTOVERS.findall(content))):
-            line = _line_in(campaign.body, leftover)
-            place = f"{where}: body line {line}" if line else f"the {part_name}"
-            found.append(
-                Finding(
-                    "error",
-                    "unfilled-placeholder",
-                    f"{place}: {leftover[:60]!r} would reach subscribers as is",
-                    "remove it, or use a known one: %%first_name%%, [[cta]], "
-                    '[[button "Text" https://...]]',
-                )
+        for leftover in _LEFTOVERS.findall(content):
+            first_seen.setdefault(leftover, part_name)
+    for leftover, part_name in sorted(first_seen.items()):
+        line = _line_in(campaign.body, leftover)
+        place = f"{where}: body line {line}" if line else f"the {part_name}"
+        found.append(
+            Finding(
+                "error",
+                "unfilled-placeholder",
+                f"{place}: {leftover[:60]!r} would reach subscribers as is",
+                "remove it, or use a known one: %%first_name%%, [[cta]], "
+                '[[button "Text" https://...]]',
             )
+        )
     return _dedupe(found)
 
 

@@ -1,0 +1,113 @@
+"""`mailer check` and `mailer approve` as staff run them: exit codes, JSON, the file's status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mailer.cli import app
+from mailer.cli.common import state
+from mailer.compose.campaign import load_campaign
+from mailer.workspace import Workspace
+
+CLEAN = """---
+subject: Spring tune-up for your neck
+preheader: Three habits that help
+status: draft
+---
+We hope your spring is off to a good start.
+
+[[cta]]
+
+## Why your neck matters
+
+Small shifts at the top of the spine change how you carry your head.
+
+[[button "Read the full article" https://www.summitspine.example/blog/neck]]
+"""
+
+
+@pytest.fixture(autouse=True)
+def fresh_cli_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The CLI caches its workspace per process; each test starts from none."""
+    monkeypatch.setattr(state, "_workspace", None)
+    monkeypatch.setattr(state, "_db", None)
+    yield
+
+
+def write_campaign(workspace: Workspace, text: str, slug: str = "2026-03-10-spring") -> Path:
+    path = workspace.campaigns_dir / f"{slug}.md"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def mailer(workspace: Workspace, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["--workspace", str(workspace.root), *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout
+
+
+def test_check_json_clean(workspace: Workspace) -> None:
+    write_campaign(workspace, CLEAN)
+    code, out = mailer(workspace, "check", "2026-03-10-spring", "--json", "--no-spam")
+    document = json.loads(out)  # one JSON document and nothing else on stdout
+    assert code == 0
+    assert document["campaign"] == "2026-03-10-spring"
+    assert document["ok"] is True and document["errors"] == 0
+    assert document["findings"] == []
+
+
+def test_check_json_with_errors_exits_1(workspace: Workspace) -> None:
+    broken = CLEAN.replace("subject: Spring tune-up for your neck\n", "").replace(
+        "## Why", "![](https://www.summitspine.example/x.png)\n\n## Why"
+    )
+    path = write_campaign(workspace, broken)
+    code, out = mailer(workspace, "check", str(path), "--json", "--no-spam")
+    document = json.loads(out)
+    assert code == 1
+    assert document["ok"] is False
+    assert {f["code"] for f in document["findings"] if f["level"] == "error"} == {
+        "missing-subject",
+        "image-missing-alt",
+    }
+    assert all(set(f) == {"level", "code", "message", "hint"} for f in document["findings"])
+
+
+def test_check_human_output(workspace: Workspace) -> None:
+    write_campaign(workspace, CLEAN.replace("preheader: Three habits that help\n", ""))
+    code, out = mailer(workspace, "check", "2026-03-10-spring", "--no-spam")
+    assert code == 0
+    assert "no preheader" in out
+    assert "No errors" in out and "mailer approve 2026-03-10-spring" in out
+
+
+def test_check_unknown_campaign_is_a_clear_error(workspace: Workspace) -> None:
+    result = CliRunner().invoke(app, ["--workspace", str(workspace.root), "check", "nope"])
+    assert result.exit_code != 0
+    assert "no campaign 'nope'" in str(result.exception)
+
+
+def test_approve_with_errors_changes_nothing(workspace: Workspace) -> None:
+    path = write_campaign(workspace, CLEAN + "\nHello {{ name }}\n")
+    before = path.read_bytes()
+    code, out = mailer(workspace, "approve", "2026-03-10-spring")
+    assert code == 1
+    assert "Not approved" in out
+    assert path.read_bytes() == before
+    assert load_campaign(path).status == "draft"
+
+
+def test_approve_clean_campaign_sets_status(workspace: Workspace) -> None:
+    path = write_campaign(workspace, CLEAN)
+    code, out = mailer(workspace, "approve", "2026-03-10-spring")
+    assert code == 0
+    assert "Approved" in out and "scheduler" in out
+    approved = load_campaign(path)
+    assert approved.status == "approved"
+    assert approved.subject == "Spring tune-up for your neck"
+    assert "[[cta]]" in approved.body  # the body is kept as staff wrote it
