@@ -127,3 +127,11 @@ def test_a_page_export_does_not_load_the_heavy_libraries() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_web_page_saved_as_txt_is_read_as_html(tmp_path: Path) -> None:
+    path = tmp_path / "saved.txt"
+    path.write_bytes((FIXTURES / "hostile.html").read_bytes())
+    article = load_article(path)
+    assert article.title == "Posture at the Desk"
+    assert "onclickMarker" not in repr(article)

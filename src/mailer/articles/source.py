@@ -90,6 +90,8 @@ def read_file(path: Path) -> Source:
     _check_size(name, len(data))
     check_content(name, data)
     kind = _EXTENSIONS.get(path.suffix.lower()) or sniff(data)
+    if kind == "page" and sniff(data) in {"html", "feed"}:
+        kind = sniff(data)  # a web page or feed saved under a .txt name
     return Source(name=name, data=data, kind=kind)
 
 
