@@ -24,7 +24,7 @@ from mailer.compose.subject import make_preheader, shorten_subject
 from mailer.compose.teaser import make_summary, make_teaser
 
 CLOSING_LINE = (
-    "Have a question about your own neck, headaches or posture? Reply to this email: "
+    "Have a question about anything in this issue? Reply to this email: "
     "a real person at the clinic reads every one."
 )
 READ_FULL = "Read the full article"

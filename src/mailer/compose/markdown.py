@@ -21,8 +21,8 @@ _INLINE = re.compile(r"([\\`*\[\]<>~])")
 _UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 # Character references: "&copy;" or "&#169;" would render as ©.
 _ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
-# A line start that would become a heading, quote, list, rule, fence or table.
-_LINE_START = re.compile(r"^(#{1,6}(?=\s|$)|[>+=|~]|[-*](?=\s|$)|-{3,}|(\d{1,9})([.)])(?=\s|$))")
+# A line start that would become a heading, quote, list, rule ("-- -"), fence or table.
+_LINE_START = re.compile(r"^(#{1,6}(?=\s|$)|[-+=>|~]|(\d{1,9})([.)])(?=\s|$))")
 _TRAILING_HASHES = re.compile(r"(\s)(#+)$")
 
 
