@@ -24,19 +24,27 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.audience.bulk import bulk_insert
 from mailer.audience.csv_export import safe_row
 from mailer.audience.csv_source import Row, RowError, check_file, read_rows
 from mailer.audience.dedupe import SeenKeys
 from mailer.audience.normalize import email_hash, guess_key, validate_batch
 from mailer.audience.service import clean_tags
-from mailer.models import StatusChange, Subscriber, SubscriberStatus, SubscriberTag, Suppression
+from mailer.models import (
+    StatusChange,
+    Subscriber,
+    SubscriberStatus,
+    SubscriberTag,
+    Suppression,
+)
 from mailer.models import utcnow as _utcnow
 
 CHUNK_SIZE = 5_000
+IMPORT_CACHE_KIB = 64 * 1024  # SQLite page cache while importing
 SAMPLE_REJECTS = 20
 # Files with more data lines than this validate addresses in worker processes.
 PARALLEL_FROM_LINES = 50_000
@@ -129,21 +137,49 @@ def _chunks(rows: Iterator[Row | RowError], size: int) -> Iterator[list[Row | Ro
         yield chunk
 
 
+_Outcome = tuple[str, str] | str
+
+
+@dataclass
+class _Prepared:
+    """A chunk read and looked up, its address checks possibly still running in workers."""
+
+    chunk: list[Row | RowError]
+    rows: list[Row]
+    known: dict[str, _Existing]
+    outcomes: list[_Outcome | None]
+    pending: list[int]
+    futures: list[Future[list[_Outcome]]] | None
+
+    def results(self) -> list[_Outcome]:
+        if self.pending:
+            if self.futures is None:
+                checked = validate_batch([self.rows[i].email for i in self.pending])
+            else:
+                checked = [outcome for future in self.futures for outcome in future.result()]
+            for index, outcome in zip(self.pending, checked, strict=True):
+                self.outcomes[index] = outcome
+            self.pending = []
+        return [outcome for outcome in self.outcomes if outcome is not None]
+
+
 class _Importer:
     def __init__(
         self,
-        sessions: sessionmaker[Session],
-        report: ImportReport,
+        session: Session,
+        source: str,
         tags: list[str],
         executor: Executor | None,
     ) -> None:
-        self.sessions = sessions
-        self.report = report
+        self.session = session
+        self.source = source
         self.extra_tags = tags
         self.executor = executor
         self.seen = SeenKeys()
-        self.source = f"import:{report.path.name}"[:100]
         self.has_suppressions = True
+        # Into an empty list, a key can only meet a row of this same file (a duplicate, caught
+        # by self.seen), so there is nothing to look up. Off again if another writer shows up.
+        self.list_was_empty = False
 
     # -- reading the list -------------------------------------------------------------------
 
@@ -186,85 +222,84 @@ class _Importer:
         )
         return {hashes[digest] for digest in rows}
 
-    # -- one chunk --------------------------------------------------------------------------
+    # -- one chunk, in two steps so workers check addresses while the last chunk is written ---
 
-    def validate(self, rows: list[Row], known: dict[str, _Existing]) -> list[tuple[str, str] | str]:
-        """(email, key) or the reason, per row. An address exactly as the list already stores it
-        was validated when it was stored (normalizing is idempotent), so it is not checked again.
+    def prepare(self, chunk: list[Row | RowError]) -> _Prepared:
+        """Look the chunk's addresses up and start checking those the list does not hold as is.
+
+        An address exactly as the list already stores it was validated when it was stored (and
+        normalizing is idempotent), so it is not checked again: re-imports stay fast.
         """
-        results: list[tuple[str, str] | str | None] = []
+        rows = [item for item in chunk if isinstance(item, Row)]
+        known: dict[str, _Existing] = {}
+        if not self.list_was_empty:
+            known = self._existing(self.session, (guess_key(row.email) for row in rows))
+        outcomes: list[_Outcome | None] = []
         pending: list[int] = []
         for index, row in enumerate(rows):
             key = guess_key(row.email)
             existing = known.get(key)
             if existing is not None and existing.email == row.email:
-                results.append((row.email, key))
+                outcomes.append((row.email, key))
             else:
-                results.append(None)
+                outcomes.append(None)
                 pending.append(index)
-        if pending:
+        futures = None
+        if self.executor is not None and len(pending) >= 500:
             raws = [rows[i].email for i in pending]
-            checked = self._validate_raws(raws)
-            for index, outcome in zip(pending, checked, strict=True):
-                results[index] = outcome
-        return [r for r in results if r is not None]
+            half = (len(raws) + 1) // 2
+            futures = [
+                self.executor.submit(validate_batch, raws[:half]),
+                self.executor.submit(validate_batch, raws[half:]),
+            ]
+        return _Prepared(chunk, rows, known, outcomes, pending, futures)
 
-    def _validate_raws(self, raws: list[str]) -> list[tuple[str, str] | str]:
-        if self.executor is None or len(raws) < 500:
-            return validate_batch(raws)
-        half = (len(raws) + 1) // 2
-        futures: list[Future[list[tuple[str, str] | str]]] = [
-            self.executor.submit(validate_batch, raws[:half]),
-            self.executor.submit(validate_batch, raws[half:]),
-        ]
-        return futures[0].result() + futures[1].result()
-
-    def run_chunk(
-        self, chunk: list[Row | RowError], write: bool
-    ) -> tuple[list[RowError], dict[str, int]]:
-        rejects = [item for item in chunk if isinstance(item, RowError)]
-        rows = [item for item in chunk if isinstance(item, Row)]
+    def finish(self, prepared: _Prepared, write: bool) -> tuple[list[RowError], dict[str, int]]:
+        """Decide each row against the list as it is now, then write the chunk in one commit."""
+        rejects = [item for item in prepared.chunk if isinstance(item, RowError)]
         counts = {"imported": 0, "updated": 0, "unchanged": 0, "kept_suppressed": 0}
-        with self.sessions() as session:
-            known = self._existing(session, (guess_key(row.email) for row in rows))
-            outcomes = self.validate(rows, known)
-            valid: list[tuple[Row, str, str]] = []
-            in_chunk: dict[int, int] = {}  # joins self.seen only once the chunk is done
-            for row, outcome in zip(rows, outcomes, strict=True):
-                if isinstance(outcome, str):
-                    rejects.append(RowError(row.line, f"invalid address: {outcome}", row.email))
-                    continue
-                email, key = outcome
-                digest = SeenKeys.digest(key)
-                earlier = in_chunk.get(digest) or self.seen.get(digest)
-                if earlier is not None:
-                    rejects.append(RowError(row.line, f"duplicate of line {earlier}", row.email))
-                    continue
-                in_chunk[digest] = row.line
-                valid.append((row, email, key))
-            missing = [key for _, _, key in valid if key not in known]
-            if missing:
-                known.update(self._existing(session, missing))
-            suppressed = self._suppressed_keys(session, [key for _, _, key in valid])
-            plan = _Plan(self.source, self.extra_tags)
-            for row, email, key in valid:
-                existing = known.get(key)
-                if key in suppressed or (
-                    existing is not None and existing.status in SubscriberStatus.SUPPRESSED
-                ):
-                    counts["kept_suppressed"] += 1
-                elif existing is None:
-                    plan.add_new(row, email, key)
-                    counts["imported"] += 1
-                elif plan.add_update(row, existing):
-                    counts["updated"] += 1
-                else:
-                    counts["unchanged"] += 1
-            if write:
-                plan.execute(session)
-                session.commit()
+        known = prepared.known
+        valid: list[tuple[Row, str, str]] = []
+        in_chunk: dict[int, int] = {}  # joins self.seen only once the chunk is done
+        for row, outcome in zip(prepared.rows, prepared.results(), strict=True):
+            if isinstance(outcome, str):
+                rejects.append(RowError(row.line, f"invalid address: {outcome}", row.email))
+                continue
+            email, key = outcome
+            digest = SeenKeys.digest(key)
+            earlier = in_chunk.get(digest) or self.seen.get(digest)
+            if earlier is not None:
+                rejects.append(RowError(row.line, f"duplicate of line {earlier}", row.email))
+                continue
+            in_chunk[digest] = row.line
+            valid.append((row, email, key))
+        session = self.session
+        # Keys the first look-up could not guess (normalizing changed the address). Keys it
+        # did fetch cannot have changed since: the chunks in between held no row with them,
+        # or this row would be a duplicate of theirs.
+        recheck = [key for _, _, key in valid if key not in known]
+        if recheck and not self.list_was_empty:
+            known.update(self._existing(session, recheck))
+        suppressed = self._suppressed_keys(session, [key for _, _, key in valid])
+        plan = _Plan(self.source, self.extra_tags)
+        for row, email, key in valid:
+            existing = known.get(key)
+            if key in suppressed or (
+                existing is not None and existing.status in SubscriberStatus.SUPPRESSED
+            ):
+                counts["kept_suppressed"] += 1
+            elif existing is None:
+                plan.add_new(row, email, key)
+                counts["imported"] += 1
+            elif plan.add_update(row, existing):
+                counts["updated"] += 1
             else:
-                session.rollback()
+                counts["unchanged"] += 1
+        if write:
+            plan.execute(session)
+            session.commit()
+        else:
+            session.rollback()
         for digest, line in in_chunk.items():
             self.seen.add(digest, line)
         rejects.sort(key=lambda r: r.line)
@@ -295,11 +330,9 @@ class _Plan:
                 "status": row.status,
                 "attributes": row.attributes,
                 "consent_source": row.consent_source or self.source,
-                "consent_at": row.consent_at or self.now,
+                "consent_at": row.consent_at,  # unknown unless the file says
                 "consent_ip": row.consent_ip,
                 "consent_text": "",
-                "created_at": self.now,
-                "updated_at": self.now,
             }
         )
         tags = row.tags + [t for t in self.extra_tags if t not in row.tags]
@@ -350,20 +383,22 @@ class _Plan:
             "new_status": new,
             "reason": reason[:200],
             "source": self.source,
-            "changed_at": self.now,
         }
 
     def execute(self, session: Session) -> None:
         if self.new_rows:
-            ids = session.execute(
-                insert(subscribers_table).returning(
-                    subscribers_table.c.id,
-                    subscribers_table.c.email_key,
-                    sort_by_parameter_order=True,
-                ),
+            bulk_insert(
+                session,
+                subscribers_table,
                 self.new_rows,
-            ).all()
+                shared={"created_at": self.now, "updated_at": self.now},
+            )
             statuses = {row["email_key"]: row["status"] for row in self.new_rows}
+            ids = session.execute(
+                select(subscribers_table.c.id, subscribers_table.c.email_key).where(
+                    subscribers_table.c.email_key.in_(list(statuses))
+                )
+            )
             for sid, key in ids:
                 self.history.append(self._history(sid, None, statuses[key], self.new_status[key]))
                 for tag in self.new_tags.get(key, ()):
@@ -381,10 +416,8 @@ class _Plan:
                 ),
                 self.updates,
             )
-        if self.added_tags:
-            session.execute(insert(tags_table), self.added_tags)
-        if self.history:
-            session.execute(insert(history_table), self.history)
+        bulk_insert(session, tags_table, self.added_tags)
+        bulk_insert(session, history_table, self.history, shared={"changed_at": self.now})
 
 
 def _executor_for(lines: int, workers: int | None) -> Executor | None:
@@ -422,24 +455,22 @@ def import_csv(
         _, records = read_rows(path, stream)
         executor = _executor_for(facts.lines, workers)
         try:
-            importer = _Importer(sessions, report, extra_tags, executor)
             with sessions() as session:
-                importer.has_suppressions = (
-                    session.scalar(select(Suppression.email_hash).limit(1)) is not None
-                )
-            for chunk in _chunks(records, chunk_size):
-                chunk_rejects, counts = _run_with_retry(importer, chunk, not dry_run)
-                report.rows += len(chunk)
-                report.rejected += len(chunk_rejects)
-                report.imported += counts["imported"]
-                report.updated += counts["updated"]
-                report.unchanged += counts["unchanged"]
-                report.kept_suppressed += counts["kept_suppressed"]
-                room = SAMPLE_REJECTS - len(report.sample_rejects)
-                report.sample_rejects.extend(chunk_rejects[: max(room, 0)])
-                rejects_file.write(chunk_rejects)
-                if on_chunk is not None:
-                    on_chunk(report, chunk[-1].line)
+                _tune(session, large=True)
+                try:
+                    _run(
+                        session,
+                        report,
+                        rejects_file,
+                        records,
+                        executor,
+                        extra_tags,
+                        chunk_size,
+                        on_chunk,
+                    )
+                finally:
+                    session.rollback()
+                    _tune(session, large=False)
         finally:
             if executor is not None:
                 executor.shutdown(cancel_futures=True)
@@ -447,15 +478,69 @@ def import_csv(
     return report
 
 
-def _run_with_retry(
-    importer: _Importer, chunk: list[Row | RowError], write: bool
+def _tune(session: Session, *, large: bool) -> None:
+    """On SQLite, a page cache that holds the email_key index while importing.
+
+    The default 2 MB cache makes inserts of random keys into a 1M-row index spill and re-read the
+    same pages again and again (several times slower).
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        size = -IMPORT_CACHE_KIB if large else -2_000
+        session.connection().exec_driver_sql(f"PRAGMA cache_size={size}")
+
+
+def _run(
+    session: Session,
+    report: ImportReport,
+    rejects_file: _RejectsFile,
+    records: Iterator[Row | RowError],
+    executor: Executor | None,
+    extra_tags: list[str],
+    chunk_size: int,
+    on_chunk: Callable[[ImportReport, int], None] | None,
+) -> None:
+    importer = _Importer(session, f"import:{report.path.name}"[:100], extra_tags, executor)
+    importer.has_suppressions = session.scalar(select(Suppression.email_hash).limit(1)) is not None
+    importer.list_was_empty = session.scalar(select(Subscriber.id).limit(1)) is None
+    chunks = _chunks(records, chunk_size)
+    upcoming = next(chunks, None)
+    prepared = importer.prepare(upcoming) if upcoming is not None else None
+    while prepared is not None:
+        # Start the next chunk's checks before writing this one.
+        upcoming = next(chunks, None)
+        following = importer.prepare(upcoming) if upcoming is not None else None
+        chunk_rejects, counts = _finish_with_retry(importer, prepared, not report.dry_run)
+        _tally(report, prepared.chunk, chunk_rejects, counts)
+        rejects_file.write(chunk_rejects)
+        if on_chunk is not None:
+            on_chunk(report, prepared.chunk[-1].line)
+        prepared = following
+
+
+def _tally(
+    report: ImportReport,
+    chunk: list[Row | RowError],
+    rejects: list[RowError],
+    counts: dict[str, int],
+) -> None:
+    report.rows += len(chunk)
+    report.rejected += len(rejects)
+    report.imported += counts["imported"]
+    report.updated += counts["updated"]
+    report.unchanged += counts["unchanged"]
+    report.kept_suppressed += counts["kept_suppressed"]
+    room = SAMPLE_REJECTS - len(report.sample_rejects)
+    report.sample_rejects.extend(rejects[: max(room, 0)])
+
+
+def _finish_with_retry(
+    importer: _Importer, prepared: _Prepared, write: bool
 ) -> tuple[list[RowError], dict[str, int]]:
     """Another process may add one of the chunk's addresses between our read and our insert:
-    the chunk then rolls back whole and is planned again against the list as it now is."""
-    for attempt in range(3):
-        try:
-            return importer.run_chunk(chunk, write)
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    the chunk then rolls back whole and is looked up and planned again."""
+    try:
+        return importer.finish(prepared, write)
+    except IntegrityError:
+        importer.session.rollback()
+        importer.list_was_empty = False
+        return importer.finish(importer.prepare(prepared.chunk), write)

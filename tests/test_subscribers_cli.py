@@ -1,0 +1,171 @@
+"""`mailer subscribers ...` as staff run it: exit statuses, output streams, files written.
+
+Runs the real entry point (`mailer.cli.main`) in-process on a workspace from `mailer init`, with
+MAILER_DATABASE__URL pointing at the SQLite or PostgreSQL test database.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from mailer.audience.normalize import email_hash
+from mailer.cli import main
+from mailer.cli.common import state
+from mailer.db import make_engine, session_factory
+from mailer.models import Subscriber, Suppression
+from mailer.workspace import Workspace
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def mailer(
+    workspace: Workspace,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("MAILER_DATABASE__URL", database_url)
+
+    def run(*args: str) -> Run:
+        state.workspace_path = None
+        state._workspace = None
+        state._db = None
+        monkeypatch.setattr(sys, "argv", ["mailer", "--workspace", str(workspace.root), *args])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        finally:
+            if state._db is not None:
+                state._db[0].dispose()
+            state._db = None
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run
+
+
+def _count(database_url: str) -> int:
+    engine = make_engine(database_url)
+    try:
+        with session_factory(engine)() as session:
+            return int(session.scalar(select(func.count()).select_from(Subscriber)) or 0)
+    finally:
+        engine.dispose()
+
+
+def test_import_sample_twice_then_list_json(mailer, workspace: Workspace) -> None:  # type: ignore[no-untyped-def]
+    sample = workspace.subscribers_dir / "sample.csv"
+    first = mailer("subscribers", "import", str(sample), "--tag", "patients")
+    assert first.code == 0, first.err
+    assert "imported" in first.out and "5" in first.out
+    again = mailer("subscribers", "import", str(sample))
+    assert again.code == 0
+    assert "unchanged" in again.out
+
+    listed = mailer("subscribers", "list", "--json", "--tag", "patients")
+    assert listed.code == 0
+    assert listed.err == ""
+    records = json.loads(listed.out)  # one JSON document, nothing else on stdout
+    assert len(records) == 5
+    assert {r["email"] for r in records} >= {"maria.lopez@example.com"}
+    assert all("patients" in r["tags"] for r in records)
+
+    table = mailer("subscribers", "list", "--status", "active")
+    assert table.code == 0 and "5 subscribers" in table.out
+
+
+def test_import_with_rejects_exits_0_and_writes_report(mailer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "people.csv"
+    path.write_text("Email\nok@example.com\nnot an address\n", encoding="utf-8")
+    run = mailer("subscribers", "import", str(path))
+    assert run.code == 0, run.err
+    assert "rejected" in run.out and "line 3" in run.out
+    rejects = tmp_path / "people.rejects.csv"
+    with rejects.open(encoding="utf-8-sig", newline="") as stream:
+        assert [row["line"] for row in csv.DictReader(stream)] == ["3"]
+
+
+def test_dry_run_writes_nothing(mailer, tmp_path: Path, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "people.csv"
+    path.write_text("Email\nok@example.com\nbad\n", encoding="utf-8")
+    run = mailer("subscribers", "import", str(path), "--dry-run")
+    assert run.code == 0
+    assert "Dry run: nothing was written." in run.out
+    assert _count(database_url) == 0
+    assert not (tmp_path / "people.rejects.csv").exists()
+
+
+def test_binary_file_is_a_clean_error(mailer, tmp_path: Path, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
+    run = mailer("subscribers", "import", str(path))
+    assert run.code == 1
+    assert "binary" in run.err and str(path) in run.err and "hint" in run.err
+    assert "Traceback" not in run.err + run.out
+    assert _count(database_url) == 0
+
+
+def test_missing_file_and_bad_status_exit_codes(mailer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    missing = mailer("subscribers", "import", str(tmp_path / "nope.csv"))
+    assert missing.code == 1 and "does not exist" in missing.err
+    bad_status = mailer("subscribers", "list", "--status", "gone")
+    assert bad_status.code == 2 and "unknown status" in bad_status.err
+    no_args = mailer("subscribers", "import")
+    assert no_args.code == 2
+
+
+def test_add_unsubscribe_delete(mailer, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    added = mailer("subscribers", "add", "Jane@Example.com", "--first-name", "Jane", "--tag", "vip")
+    assert added.code == 0 and "Jane@example.com" in added.out
+    duplicate = mailer("subscribers", "add", "jane@example.com")
+    assert duplicate.code == 1 and "already on the list" in duplicate.err
+    invalid = mailer("subscribers", "add", "jane@")
+    assert invalid.code == 1 and "not a usable email address" in invalid.err
+    assert "Traceback" not in invalid.err
+
+    off = mailer("subscribers", "unsubscribe", "JANE@example.com")
+    assert off.code == 0 and "now unsubscribed" in off.out
+    listed = json.loads(mailer("subscribers", "list", "--json").out)
+    assert [(r["email"], r["status"]) for r in listed] == [("Jane@example.com", "unsubscribed")]
+
+    gone = mailer("subscribers", "delete", "jane@example.com")
+    assert gone.code == 0 and "only a hash remains" in gone.out
+    assert json.loads(mailer("subscribers", "list", "--json").out) == []
+    engine = make_engine(database_url)
+    with session_factory(engine)() as session:
+        assert session.scalars(select(Suppression.email_hash)).all() == [
+            email_hash("jane@example.com")
+        ]
+    engine.dispose()
+    back = mailer("subscribers", "add", "jane@example.com")
+    assert back.code == 1 and "deleted" in back.err
+
+
+def test_export_command(mailer, workspace: Workspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "in.csv"
+    path.write_text("Email,First Name\nx@example.com,=1+2\n", encoding="utf-8")
+    assert mailer("subscribers", "import", str(path)).code == 0
+    out = tmp_path / "out.csv"
+    run = mailer("subscribers", "export", str(out))
+    assert run.code == 0 and "Exported 1 subscribers" in run.out
+    with out.open(encoding="utf-8-sig", newline="") as stream:
+        (row,) = list(csv.DictReader(stream))
+    assert row["First Name"] == "'=1+2"
+    missing_dir = mailer("subscribers", "export", str(tmp_path / "no" / "such" / "out.csv"))
+    assert missing_dir.code == 1 and "does not exist" in missing_dir.err
