@@ -128,3 +128,16 @@ def test_an_empty_feed_is_a_clear_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ArticleError, match="has no entries"):
         load_articles(path)
+
+
+def test_an_entry_heading_repeating_the_title_is_not_a_section(tmp_path: Path) -> None:
+    path = tmp_path / "repeat.xml"
+    path.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item>'
+        "<title>Neck Pain at Night</title><guid>n1</guid>"
+        "<description>&lt;h1&gt;Neck Pain at Night&lt;/h1&gt;&lt;p&gt;Body text.&lt;/p&gt;"
+        "</description></item></channel></rss>"
+    )
+    entry = load_feed(path)[0]
+    assert entry.headings == []
+    assert entry.paragraphs == ["Body text."]

@@ -11,7 +11,7 @@ import hashlib
 from datetime import date
 from typing import Any
 
-from mailer.articles.html_blocks import html_to_sections
+from mailer.articles.html_blocks import html_to_sections, without_title_heading
 from mailer.articles.model import Article, Image, Paragraph, Section
 from mailer.articles.sanitize import is_tracker_image
 from mailer.articles.text import normalize_inline, normalize_lines
@@ -52,6 +52,7 @@ def _entry_article(entry: Any, name: str, feed_link: str | None) -> Article:
     title = normalize_inline(_plain(title) if title_type in _HTML_TYPES else title)
     summary_html = str(entry.get("summary") or "")
     summary = " ".join(p.text for s in html_to_sections(summary_html) for p in _paragraphs(s))
+    sections = without_title_heading(title, sections)
     return Article(
         title=title,
         url=link,

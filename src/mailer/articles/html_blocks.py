@@ -36,6 +36,14 @@ def html_to_sections(
     return parser.finish()
 
 
+def without_title_heading(title: str, sections: list[Section]) -> list[Section]:
+    """A leading heading that repeats the title is not a section of its own."""
+    if not sections or not title or (sections[0].heading or "").casefold() != title.casefold():
+        return sections
+    first, rest = sections[0], sections[1:]
+    return [Section(heading=None, blocks=first.blocks), *rest] if first.blocks else rest
+
+
 class _BlockParser(HTMLParser):
     def __init__(self, base_url: str | None, exclude: Collection[str]) -> None:
         super().__init__(convert_charrefs=True)

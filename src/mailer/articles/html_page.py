@@ -12,7 +12,7 @@ from datetime import date
 from html.parser import HTMLParser
 from typing import Any
 
-from mailer.articles.html_blocks import html_to_sections
+from mailer.articles.html_blocks import html_to_sections, without_title_heading
 from mailer.articles.model import Article, Image, ListBlock, Paragraph, Section
 from mailer.articles.sanitize import is_tracker_image
 from mailer.articles.text import normalize_inline
@@ -60,7 +60,7 @@ def parse_html_page(html: str, *, name: str = "", url: str | None = None) -> Art
     title = normalize_inline((metadata.title if metadata else None) or "")
     if not title:
         title = next((s.heading for s in sections if s.heading), "") or ""
-    sections = _without_title_heading(title, sections)
+    sections = without_title_heading(title, sections)
     if _word_count(sections) < MIN_WORDS:
         sections = []  # a menu or a cookie banner, not an article: the loader refuses it
     image = None
@@ -109,14 +109,6 @@ def _xml_to_html(xml: str) -> str:
         elif tag in _RENAME:
             element.tag = _RENAME[tag]
     return str(etree.tostring(root, method="html", encoding="unicode"))
-
-
-def _without_title_heading(title: str, sections: list[Section]) -> list[Section]:
-    """The page's h1 repeats the title: it is not a section of its own."""
-    if not sections or not title or (sections[0].heading or "").casefold() != title.casefold():
-        return sections
-    first, rest = sections[0], sections[1:]
-    return [Section(heading=None, blocks=first.blocks), *rest] if first.blocks else rest
 
 
 def _date(value: str | None) -> date | None:

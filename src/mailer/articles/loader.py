@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mailer.articles.model import Article
-from mailer.articles.source import Source, read_source
+from mailer.articles.model import Article, ListBlock
+from mailer.articles.source import Source, read_source, sniff
 from mailer.errors import ArticleError
 
 
@@ -42,14 +42,11 @@ def load_article(source: str | Path, *, url: str | None = None) -> Article:
 def load_feed(source: str | Path, limit: int | None = None) -> list[Article]:
     """The entries of an RSS or Atom feed (a file or an http(s) address), newest first."""
     raw = read_source(source)
-    if raw.kind != "feed":
-        from mailer.articles.source import sniff
-
-        if sniff(raw.data) != "feed":
-            raise ArticleError(
-                f"{raw.name}: not an RSS or Atom feed",
-                hint="give the blog's feed address (often /feed, /rss.xml or /blog-feed.xml)",
-            )
+    if raw.kind != "feed" and sniff(raw.data) != "feed":
+        raise ArticleError(
+            f"{raw.name}: not an RSS or Atom feed",
+            hint="give the blog's feed address (often /feed, /rss.xml or /blog-feed.xml)",
+        )
     return _feed(raw, limit)
 
 
@@ -93,7 +90,9 @@ def _finish(article: Article, name: str, *, require_text: bool = True) -> None:
     """Every importer's last step: refuse an article without text; fill in the summary."""
     paragraphs = article.paragraphs
     has_items = any(
-        getattr(block, "items", None) for section in article.sections for block in section.blocks
+        isinstance(block, ListBlock) and block.items
+        for section in article.sections
+        for block in section.blocks
     )
     if require_text and not paragraphs and not has_items:
         raise ArticleError(
