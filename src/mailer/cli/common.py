@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.workspace import Workspace, find_workspace
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @dataclass

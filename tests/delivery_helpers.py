@@ -1,0 +1,81 @@
+"""Shared set-up for delivery tests: a list of N people, a campaign, the send environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.audience.csv_import import import_csv
+from mailer.workspace import Workspace
+
+CAMPAIGN = """---
+subject: Sleep position and neck pain
+preheader: Three small changes for a better night.
+status: approved
+articles:
+- title: Sleep position and neck pain
+  url: https://www.summitspine.example/blog/sleep
+---
+How you sleep shapes how your neck feels in the morning.
+
+[[cta]]
+
+[[button "Read the full article" https://www.summitspine.example/blog/sleep]]
+
+[[cta]]
+"""
+SLUG = "sleep-and-neck-pain"
+MAILER = str(Path(sys.executable).with_name("mailer"))
+
+
+def fill_list(sessions: sessionmaker[Session], folder: Path, count: int) -> list[str]:
+    """Import ``count`` active subscribers through the real CSV import; their addresses."""
+    emails = [f"reader{n:06d}@example.com" for n in range(count)]
+    csv_path = folder / "list.csv"
+    csv_path.write_text(
+        "Email,First Name\n" + "".join(f"{e},Reader{n}\n" for n, e in enumerate(emails)),
+        encoding="utf-8",
+    )
+    report = import_csv(sessions, csv_path)
+    assert report.imported == count
+    return emails
+
+
+def write_campaign(workspace: Workspace) -> Path:
+    path = workspace.campaigns_dir / f"{SLUG}.md"
+    path.write_text(CAMPAIGN, encoding="utf-8")
+    return path
+
+
+def send_environment(
+    database_url: str, sendgrid_url: str, api_key: str, batch_size: int = 100
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    env.update(
+        {
+            "MAILER_DATABASE__URL": database_url,
+            "MAILER_DELIVERY__PROVIDER": "sendgrid",
+            "MAILER_DELIVERY__BATCH_SIZE": str(batch_size),
+            "MAILER_SENDGRID__API_HOST": sendgrid_url,
+            "SENDGRID_API_KEY": api_key,
+            "MAILER_SECRET_KEY": "crash-test-secret-key-0123456789",
+        }
+    )
+    return env
+
+
+def run_mailer(
+    workspace: Workspace, env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MAILER, "--workspace", str(workspace.root), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )

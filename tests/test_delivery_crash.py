@@ -1,0 +1,90 @@
+"""Exactly once through crashes: a real `mailer send` killed with SIGKILL at random moments."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.workspace import Workspace
+from tests.delivery_helpers import (
+    MAILER,
+    fill_list,
+    run_mailer,
+    send_environment,
+    write_campaign,
+)
+from tests.fakes.sendgrid_server import FakeSendGrid
+
+KEY = "SG.crash-key"
+BATCH = 50
+PEOPLE = 600
+TRIALS = 20
+
+
+@pytest.mark.slow
+def test_twenty_sigkills_skip_nobody_and_duplicate_only_the_request_in_flight(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    from mailer.db import make_engine, session_factory, upgrade_schema
+
+    url = f"sqlite:///{tmp_path / 'crash.db'}"
+    engine = make_engine(url)
+    upgrade_schema(engine)
+    sessions: sessionmaker[Session] = session_factory(engine)
+    emails = fill_list(sessions, tmp_path, PEOPLE)
+    template = write_campaign(workspace).read_text(encoding="utf-8")
+    rng = random.Random(20261122)
+    killed_mid_send = 0
+    with FakeSendGrid(api_key=KEY, schema_validation="sample") as fake:
+        env = send_environment(url, fake.url, KEY, batch_size=BATCH)
+        for trial in range(TRIALS):
+            slug = f"crash-trial-{trial:02d}"
+            (workspace.campaigns_dir / f"{slug}.md").write_text(template, encoding="utf-8")
+            fake.reset()
+            fake.slow_next(10_000, delay=0.01)  # every request takes a little while
+            process = subprocess.Popen(
+                [MAILER, "--workspace", str(workspace.root), "send", slug, "--yes"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+            )
+            # A random point: after a random number of recipients were accepted, plus a random
+            # few milliseconds, so kills land before, during and after requests.
+            threshold = rng.randrange(0, PEOPLE - BATCH)
+            deadline = time.monotonic() + 60
+            while (
+                process.poll() is None
+                and fake.recipient_count() < threshold
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, 0.03))
+            if process.poll() is None:
+                killed_mid_send += 0 < fake.recipient_count() < PEOPLE
+                process.send_signal(signal.SIGKILL)
+            process.wait(timeout=60)
+
+            resumed = run_mailer(workspace, env, "send", slug, "--yes")
+            assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+            report = json.loads(run_mailer(workspace, env, "report", slug, "--json").stdout)
+
+            received = Counter(fake.emails())
+            assert set(received) == set(emails), f"trial {trial}: someone was skipped"
+            twice = [email for email, n in received.items() if n > 1]
+            assert max(received.values()) <= 2, f"trial {trial}: someone got it three times"
+            assert len(twice) <= BATCH, f"trial {trial}: duplicates beyond one request"
+            assert len(twice) <= report["possible_duplicates"], f"trial {trial}: unreported"
+            assert report["sent"] == PEOPLE and report["pending"] == 0
+            if twice:
+                assert "may have received this issue twice" in resumed.stdout
+    engine.dispose()
+    assert killed_mid_send >= TRIALS // 2, "too few kills landed in the middle of a send to mean much"
