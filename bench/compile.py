@@ -14,7 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mailer.compose.campaign import ArticleRef, Campaign
-from mailer.compose.render import render_campaign
+from mailer.compose.links import LinkRegistry
+from mailer.compose.markdown_body import render_body
+from mailer.compose.render import (
+    _context,
+    compile_templates,
+    render_campaign,
+    template_environment,
+)
 from mailer.delivery.types import fill
 from mailer.tracking import SecretKey
 from mailer.workspace import init_workspace
@@ -65,20 +72,48 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault("MAILER_SECRET_KEY", "bench-secret-key-0123456789")
         workspace = init_workspace(Path(folder) / "ws")
+        settings = workspace.settings
         campaign = Campaign(
             slug="2026-03-10-digest",
             subject="Five short reads for a healthier neck",
             preheader="Desk habits, sleep, and a patient story",
             body=digest_body(),
             articles=[
-                ArticleRef(title, f"https://www.summitspine.example/blog/{s}")
-                for title, s in TOPICS
+                ArticleRef(title, f"https://www.summitspine.example/blog/{slug}")
+                for title, slug in TOPICS
             ],
         )
         for _ in range(30):  # warm up: templates loaded and compiled by Jinja2
             rendered = render_campaign(workspace, campaign)
+
+        def registry() -> LinkRegistry:
+            return LinkRegistry.for_site(
+                campaign.slug,
+                [settings.organization.website, settings.booking.url],
+                settings.web.base_url,
+                settings.tracking.clicks,
+            )
+
+        environment = template_environment(workspace.templates_dir)
+        links = registry()
+        blocks = render_body(campaign.body, links, "Book", settings.booking.url)
+        context = _context(settings, campaign, blocks, links)
         _report(
-            "compile (5-article digest)",
+            "compile, templates only (Jinja2 + MJML + css-inline)",
+            _timed(lambda: compile_templates(environment, workspace.templates_dir, context), 500),
+            "ms",
+            1e3,
+        )
+        _report(
+            "body Markdown -> blocks (markdown-it + nh3 + links)",
+            _timed(
+                lambda: render_body(campaign.body, registry(), "Book", "https://x.example"), 500
+            ),
+            "ms",
+            1e3,
+        )
+        _report(
+            "compile, whole campaign (body + templates)",
             _timed(lambda: render_campaign(workspace, campaign), 500),
             "ms",
             1e3,
@@ -86,14 +121,21 @@ def main() -> None:
         key = SecretKey.for_workspace(workspace)
         values = rendered.substitutions(key, 12345, "Maria")
         html, text = rendered.html, rendered.text
+        rendered.fill(values)  # split once
         _report(
-            "fill (html + text, one recipient)",
+            "fill html + text + subject, RenderedCampaign.fill (pre-split)",
+            _timed(lambda: rendered.fill(values), 20000),
+            "µs",
+            1e6,
+        )
+        _report(
+            "fill html + text, delivery.types.fill (str.replace)",
             _timed(lambda: (fill(html, values), fill(text, values)), 20000),
             "µs",
             1e6,
         )
         _report(
-            "substitutions (2 signed tokens)",
+            "substitutions for one recipient (2 HMAC tokens)",
             _timed(lambda: rendered.substitutions(key, 12345, "Maria"), 20000),
             "µs",
             1e6,

@@ -35,10 +35,12 @@ CLEAN_BODY = f"""We hope your spring is off to a good start, %%first_name%%.
 """
 
 
-def campaign(body: str = CLEAN_BODY, **fields: str) -> Campaign:
-    values = {"subject": "Spring tune-up for your neck", "preheader": "Three habits that help"}
-    values.update(fields)
-    return Campaign(slug="2026-03-10-spring", body=body, **values)
+def campaign(
+    body: str = CLEAN_BODY,
+    subject: str = "Spring tune-up for your neck",
+    preheader: str = "Three habits that help",
+) -> Campaign:
+    return Campaign(slug="2026-03-10-spring", subject=subject, preheader=preheader, body=body)
 
 
 def run(workspace: Workspace, item: Campaign | None = None) -> CheckResult:

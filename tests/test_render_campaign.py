@@ -60,10 +60,12 @@ def hrefs(html: str) -> list[str]:
     return parser.hrefs
 
 
-def campaign(body: str = BODY, **fields: str) -> Campaign:
-    values = {"subject": "Spring tune-up for your neck", "preheader": "Three habits that help"}
-    values.update(fields)
-    return Campaign(slug="2026-03-10-spring", body=body, **values)
+def campaign(
+    body: str = BODY,
+    subject: str = "Spring tune-up for your neck",
+    preheader: str = "Three habits that help",
+) -> Campaign:
+    return Campaign(slug="2026-03-10-spring", subject=subject, preheader=preheader, body=body)
 
 
 def test_places_utm_and_tracked_links(workspace: Workspace) -> None:
@@ -216,3 +218,16 @@ def test_first_name_is_escaped_in_html_only(workspace: Workspace) -> None:
     assert subject == "For Jo <b>&</b>"
     assert "Hi Jo &lt;b&gt;&amp;&lt;/b&gt;," in html
     assert "Hi Jo <b>&</b>," in text
+
+
+def test_public_copy_for_the_archive_has_no_personal_links(workspace: Workspace) -> None:
+    body = BODY + "".join(f"\n[Link {n}]({SITE}/page-{n})\n" for n in range(12))
+    rendered = render_campaign(workspace, campaign(body=body))
+    html, text = rendered.public_copy()
+    assert "%%" not in html and "%%" not in text
+    assert "/c/" not in html and "/c/" not in text and "/u/" not in html
+    assert "Hi there," in html and "Hi there," in text
+    links = hrefs(html)
+    for link in rendered.links:
+        assert link.url in links  # index 1 and 11 are not confused
+    assert f"{workspace.settings.web.base_url}/subscribe" in links

@@ -12,8 +12,10 @@ Pipeline: body -> blocks (links registered, UTM added) -> Jinja2 -> MJML (mjml-p
 
 from __future__ import annotations
 
+import html as html_lib
+import re
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +30,8 @@ from mailer.compose.campaign import Campaign
 from mailer.compose.links import Link, LinkRegistry
 from mailer.compose.markdown_body import Block, render_body
 from mailer.compose.personalize import (
+    CLICK,
+    FALLBACK_FIRST_NAME,
     FIRST_NAME,
     FIRST_NAME_HTML,
     UNSUBSCRIBE_URL,
@@ -36,7 +40,7 @@ from mailer.compose.personalize import (
     split_placeholders,
 )
 from mailer.config import Settings
-from mailer.delivery.types import MessageTemplate
+from mailer.delivery.types import MessageTemplate, fill
 from mailer.errors import TemplateError
 from mailer.tracking import SecretKey
 from mailer.workspace import Workspace
@@ -87,6 +91,31 @@ class RenderedCampaign:
         from mailer.compose.message import message_template
 
         return message_template(self, campaign_id=campaign_id)
+
+    def public_copy(self, unsubscribe_url: str | None = None) -> tuple[str, str]:
+        """(html, text) for the public archive ("View in browser"): no personal data.
+
+        Links go straight to their destinations (UTM kept, no click token); the greeting says
+        "there"; the unsubscribe link points at ``unsubscribe_url`` (default: /subscribe).
+        """
+        by_index = {str(link.index): link.url for link in self.links}
+        click = re.compile(re.escape(f"{self.base_url}/c/{CLICK}.") + r"(\d+)")
+        values = {
+            FIRST_NAME: FALLBACK_FIRST_NAME,
+            FIRST_NAME_HTML: FALLBACK_FIRST_NAME,
+            UNSUBSCRIBE_URL: unsubscribe_url or f"{self.base_url}/subscribe",
+        }
+
+        def direct(escape: bool) -> Callable[[re.Match[str]], str]:
+            def replace(match: re.Match[str]) -> str:
+                url = by_index.get(match[1], self.base_url)
+                return html_lib.escape(url) if escape else url
+
+            return replace
+
+        html = fill(click.sub(direct(True), self.html), values)
+        text = fill(click.sub(direct(False), self.text), values)
+        return html, text
 
     def substitutions(
         self, key: SecretKey | str | bytes, subscriber_id: int, first_name: str = ""
