@@ -62,6 +62,11 @@ def send_command(
         help="Send a [TEST] copy to this address (repeatable); not recorded as a delivery.",
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    enqueue: bool = typer.Option(
+        False,
+        "--enqueue",
+        help="Fix the audience and leave the sending to `mailer worker` processes.",
+    ),
 ) -> None:
     """Send an approved campaign now, or resume one that stopped.
 
@@ -109,6 +114,13 @@ def send_command(
             default=False,
         ):
             raise typer.Exit(1)
+    if enqueue:
+        run, _ = job.start()
+        console.print(
+            f"{job.campaign.slug!r} is queued for {run.recipients:,} recipients; "
+            "`mailer worker` processes send it."
+        )
+        return
     stop = _StopFlag()
     stop.install()
     outcome = _run_with_progress(job, stop)
