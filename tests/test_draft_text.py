@@ -179,3 +179,19 @@ def test_teaser_does_not_end_on_a_lead_in_to_a_list() -> None:
     lead_in = "Strains are common after a long hike or a game of soccer. The usual causes include:"
     teaser = make_teaser([opening, lead_in, "Pinched nerves are another cause. " * 10])
     assert teaser[-1] == "Strains are common after a long hike or a game of soccer."
+
+
+_TITLE_WORDS = ["Neck", "Pain", "and", "of", "the", "Posture:", "Why", "-", "Sleep?", "Upper",
+                "Cervical", "(Part", "2)", "Headaches,", "Vertigo", "Chiropractic"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_TITLE_WORDS), min_size=1, max_size=25).map(" ".join))
+def test_any_subject_fits_and_keeps_whole_words(title: str) -> None:
+    subject = shorten_subject(title)
+    assert len(subject) <= 60
+    assert set(subject.removesuffix("…").split()) <= set(title.split()) | {
+        w.rstrip(",:;-") for w in title.split()
+    }
+    if subject != title:  # a shortened subject does not end on a dangling word
+        assert subject.removesuffix("…").split()[-1].lower() not in {"and", "of", "the", "-"}

@@ -36,19 +36,20 @@ def shorten_subject(title: str, limit: int = SUBJECT_LIMIT) -> str:
         return title
     best = ""
     for match in _CLAUSE_BREAK.finditer(title):
-        head = _trim(title[: match.start()])
+        head = _tidy(title[: match.start()])
         if _MIN_HEADLINE <= len(head) <= limit:
             best = head
     if best:
         return best
-    words = cut_at_word(title, limit - len(ELLIPSIS), ellipsis=False).split(" ")
+    return _tidy(cut_at_word(title, limit - len(ELLIPSIS), ellipsis=False)) + ELLIPSIS
+
+
+def _tidy(text: str) -> str:
+    """No trailing punctuation and no dangling last word ("... Neck Pain and")."""
+    words = text.strip().rstrip(" ,;:–—-").split(" ")
     while len(words) > 1 and words[-1].lower().strip(",;:") in _DANGLING:
         words.pop()
-    return _trim(" ".join(words)) + ELLIPSIS
-
-
-def _trim(text: str) -> str:
-    return text.strip().rstrip(" ,;:–—-")
+    return " ".join(words).rstrip(" ,;:–—-")
 
 
 def make_preheader(paragraphs: list[str], summary: str = "") -> str:
