@@ -6,13 +6,15 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.workspace import Workspace, find_workspace
+if TYPE_CHECKING:  # kept out of start-up: `mailer --help` and `mailer draft` need no database
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from mailer.workspace import Workspace
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -26,6 +28,8 @@ class CliState:
 
     def workspace(self) -> Workspace:
         if self._workspace is None:
+            from mailer.workspace import find_workspace
+
             self._workspace = find_workspace(self.workspace_path)
             _ = self._workspace.settings  # configuration errors surface before any work
         return self._workspace
