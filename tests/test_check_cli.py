@@ -32,6 +32,12 @@ Small shifts at the top of the spine change how you carry your head.
 
 
 @pytest.fixture(autouse=True)
+def public_base_url(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in production: links point at a public address (a loopback one is a warning)."""
+    monkeypatch.setenv("MAILER_WEB__BASE_URL", "https://news.summitspine.example")
+
+
+@pytest.fixture(autouse=True)
 def fresh_cli_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The CLI caches its workspace per process; each test starts from none."""
     monkeypatch.setattr(state, "_workspace", None)

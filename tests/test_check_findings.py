@@ -35,6 +35,12 @@ CLEAN_BODY = f"""We hope your spring is off to a good start, %%first_name%%.
 """
 
 
+@pytest.fixture(autouse=True)
+def public_base_url(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in production: links point at a public address (a loopback one is a warning)."""
+    monkeypatch.setenv("MAILER_WEB__BASE_URL", "https://news.summitspine.example")
+
+
 def campaign(
     body: str = CLEAN_BODY,
     subject: str = "Spring tune-up for your neck",
@@ -167,6 +173,13 @@ def test_contrast_ratio_matches_wcag() -> None:
     assert contrast_ratio("#000000", "#ffffff") == pytest.approx(21.0)
     assert contrast_ratio("#777777", "#ffffff") == pytest.approx(4.48, abs=0.01)
     assert contrast_ratio("#1d6fa5", "#ffffff") >= 4.5  # the shipped brand colour passes
+
+
+def test_loopback_base_url_warning(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILER_WEB__BASE_URL", "http://127.0.0.1:8000")
+    result = run(workspace)
+    assert codes(result) == []
+    assert codes(result, "warning") == ["local-base-url"]
 
 
 def test_development_key_warning(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from email.message import Message
 from email.policy import default as default_policy
 from html.parser import HTMLParser
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from mailer.compose.campaign import Campaign
 from mailer.compose.message import ALEX_SAMPLE, SampleRecipient, message_bytes
@@ -134,6 +135,17 @@ def check_campaign(
                     "links must start with https:// (or mailto:/tel:)",
                 )
             )
+    base_url = workspace.settings.web.base_url
+    if _is_local(base_url):
+        add(
+            Finding(
+                "warning",
+                "local-base-url",
+                f"web.base_url is {base_url}: subscribers cannot reach unsubscribe and click "
+                "links there",
+                "set web.base_url in mailer.toml to the public https:// address of `mailer serve`",
+            )
+        )
     for finding in _contrast(workspace.settings.organization.brand_color):
         add(finding)
 
@@ -271,11 +283,20 @@ def _inspect(
                 "error",
                 "unfilled-placeholder",
                 f"{place}: {leftover[:60]!r} would reach subscribers as is",
-                "remove it, or use a known one: %%first_name%%, [[cta]], "
-                '[[button "Text" https://...]]',
+                "remove it, or use a known one: %%first_name%%, or a shortcode alone on "
+                'its own line: [[cta]], [[button "Text" https://...]]',
             )
         )
     return _dedupe(found)
+
+
+def _is_local(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return (
+        host in {"localhost", "0.0.0.0", "::1"}
+        or host.startswith("127.")
+        or host.endswith((".local", ".localhost", ".internal"))
+    )
 
 
 def _contrast(brand: str) -> list[Finding]:
