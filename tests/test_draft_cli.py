@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mailer.cli import app
+from mailer.cli.common import state
 from mailer.compose.campaign import load_campaign
 from mailer.errors import ArticleError, UsageError
 from mailer.workspace import Workspace
@@ -51,6 +52,24 @@ Pillow choice
 
 Pick a pillow that keeps your head level with your spine.
 """
+
+
+FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel>
+<title>Summit Upper Cervical blog</title>
+<link>https://www.summitspine.example/blog</link>
+<description>Articles from the clinic</description>
+{items}
+</channel></rss>
+"""
+ITEM = """<item><title>{title}</title><link>https://www.summitspine.example/blog/{slug}</link>
+<pubDate>{day} Nov 2026 09:00:00 +0000</pubDate>
+<description>{title} explained by our team. Read it before your next visit.</description></item>"""
+POSTS = [
+    ("Sitting Well at Work", "sitting", "10"),
+    ("Why Headaches Start in the Neck", "headaches", "17"),
+    ("Walking After an Adjustment", "walking", "03"),
+]
 
 
 def write(workspace: Workspace, name: str, text: str) -> Path:
@@ -94,6 +113,7 @@ def test_draft_with_url_option_and_collision(workspace: Workspace) -> None:
     assert code == 0, (second, error)
     first_path = first.rstrip("\n").splitlines()[-1]
     second_path = second.rstrip("\n").splitlines()[-1]
+    assert Path(second_path).resolve().parent == workspace.campaigns_dir
     assert second_path == first_path.removesuffix(".md") + "-2.md"
     without = load_campaign(Path(first_path))
     with_url = load_campaign(Path(second_path))
@@ -107,13 +127,30 @@ def test_several_sources_make_a_digest(workspace: Workspace) -> None:
     second = write(workspace, "habits.txt", ARTICLE_TXT)
     code, out, error = run(workspace, str(first), str(second))
     assert code == 0, (out, error)
-    campaign = load_campaign(Path(out.rstrip("\n").splitlines()[-1]))
+    path = Path(out.rstrip("\n").splitlines()[-1])
+    assert path.resolve().parent == workspace.campaigns_dir
+    campaign = load_campaign(path)
     assert [a.title for a in campaign.articles] == [
         "Why Headaches Start in the Neck",
         "Three Habits for a Happier Neck",
     ]
     assert "## More from the blog" in campaign.body
     assert "### Three Habits for a Happier Neck" in campaign.body
+
+
+@pytest.mark.parametrize("mode", ["single", "digest"])
+def test_feed_gives_its_newest_entry_or_a_digest(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    items = "\n".join(ITEM.format(title=t, slug=s, day=d) for t, s, d in POSTS)
+    feed = write(workspace, "blog.xml", FEED.format(items=items))
+    monkeypatch.setenv("MAILER_FEED__MODE", mode)
+    code, out, error = run(workspace, str(feed))
+    assert code == 0, (out, error)
+    campaign = load_campaign(Path(out.rstrip("\n").splitlines()[-1]))
+    assert campaign.subject == "Why Headaches Start in the Neck"  # the newest
+    urls = [a.url.rsplit("/", 1)[-1] for a in campaign.articles]
+    assert urls == (["headaches"] if mode == "single" else ["headaches", "sitting", "walking"])
 
 
 def test_url_with_several_sources_is_a_usage_error(workspace: Workspace) -> None:
@@ -166,6 +203,9 @@ def test_missing_source_from_the_installed_command_is_one_clear_message(
 
 
 @pytest.fixture(autouse=True)
-def _inside_tmp(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def _fresh_cli(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     # Printed paths are relative to the current folder: run from the workspace's parent.
     monkeypatch.chdir(workspace.root.parent)
+    # The CLI caches the workspace for the life of the process; each test has its own.
+    monkeypatch.setattr(state, "_workspace", None)
+    monkeypatch.setattr(state, "_db", None)
