@@ -161,6 +161,14 @@ def test_url_with_several_sources_is_a_usage_error(workspace: Workspace) -> None
     assert list(workspace.campaigns_dir.glob("*.md")) == []
 
 
+def test_url_without_scheme_is_a_usage_error(workspace: Workspace) -> None:
+    source = write(workspace, "habits.txt", ARTICLE_TXT)
+    _, _, error = run(workspace, str(source), "--url", "www.summitspine.example/blog")
+    assert isinstance(error, UsageError)
+    assert "https://" in (error.hint or "")
+    assert list(workspace.campaigns_dir.glob("*.md")) == []
+
+
 def test_missing_source_is_an_article_error_and_writes_nothing(workspace: Workspace) -> None:
     _, _, error = run(workspace, str(workspace.root / "nowhere.txt"))
     assert isinstance(error, ArticleError)

@@ -56,6 +56,11 @@ def draft_command(
             hint="draft one article with --url, or put each article's address in its file "
             "(front matter url: or the page's canonical link)",
         )
+    if url and not url.startswith(("http://", "https://")):
+        raise UsageError(
+            f"--url {url}: not a web address",
+            hint="give the article's full address, e.g. https://www.yourclinic.example/blog/post",
+        )
     workspace = state.workspace()
     settings = workspace.settings
     # A feed as a source: its newest entry, or a few for a digest (the [feed] mode setting).
