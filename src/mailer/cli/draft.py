@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-FEED_DIGEST_ENTRIES = 5  # a feed given to draft with [feed] mode = "digest"
+FEED_DIGEST_ENTRIES = 5  # entries of a feed given to draft when feed.mode is "digest"
 
 
 def register(app: typer.Typer) -> None:
@@ -23,8 +23,9 @@ def register(app: typer.Typer) -> None:
 def draft_command(
     sources: list[str] = typer.Argument(
         ...,
-        metavar="SOURCE...",
-        help="Article files (.txt page export, .md, .html) or a feed; several make a digest.",
+        metavar="SOURCE",
+        help="Article files (.txt page export, .md, .html), web addresses, or a feed (its newest "
+        "entry, or the newest five when feed.mode is digest). Several make a digest.",
     ),
     url: str | None = typer.Option(
         None,
