@@ -1,0 +1,232 @@
+"""Provider figures: MIME build per recipient, SMTP to a local aiosmtpd, SendGrid to the fake.
+
+    .venv/bin/python -m bench providers
+
+The fake servers run in a child process, so the figures are the sending process's own work
+(on a shared 2-core machine, read them as orders of magnitude). Each function returns its
+figures as a dict, for later benchmarks (the ledger) to reuse.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import smtplib
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
+from typing import Any
+
+from tests.fakes import make_recipients, make_template
+
+from mailer.delivery.mime import compile_template
+from mailer.delivery.providers.sendgrid import SendGridProvider
+from mailer.delivery.providers.smtp import SmtpProvider
+from mailer.delivery.types import MessageTemplate
+
+API_KEY = "SG.bench"
+
+
+def _serve(kind: str, options: dict[str, Any], conn: Connection) -> None:
+    """Child process: run one fake server and answer "count" and "stop" over the pipe."""
+    from tests.fakes.sendgrid_server import FakeSendGrid
+    from tests.fakes.smtp_server import FakeSmtp
+
+    if kind == "sendgrid":
+        sendgrid = FakeSendGrid(API_KEY, **options).start()
+        conn.send(sendgrid.url)
+
+        def count() -> int:
+            return sendgrid.recipient_count()
+
+        stop = sendgrid.stop
+    else:
+        smtp = FakeSmtp(**options).start()
+        conn.send(smtp.port)
+
+        def count() -> int:
+            return len(smtp.messages)
+
+        stop = smtp.stop
+    while True:
+        command = conn.recv()
+        if command == "count":
+            conn.send(count())
+        elif command == "stop":
+            stop()
+            conn.send("stopped")
+            return
+
+
+class ServerProcess:
+    def __init__(self, kind: str, **options: Any) -> None:
+        context = multiprocessing.get_context("fork")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(kind, options, child), daemon=True)
+        self._process.start()
+        self.address: Any = self._conn.recv()
+
+    def count(self) -> int:
+        self._conn.send("count")
+        return int(self._conn.recv())
+
+    def stop(self) -> None:
+        self._conn.send("stop")
+        self._conn.recv()
+        self._process.join(10)
+
+
+@contextmanager
+def server_process(kind: str, **options: Any) -> Iterator[ServerProcess]:
+    server = ServerProcess(kind, **options)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def mime_build(builds: int = 10_000) -> dict[str, float]:
+    """Median µs to build one recipient's message (campaign compiled once, as providers do)."""
+    template = make_template()
+    recipients = make_recipients(1000)
+    compiled = compile_template(template)
+    timings = []
+    for index in range(builds):
+        started = time.perf_counter()
+        compiled.render(recipients[index % 1000])
+        timings.append(time.perf_counter() - started)
+    size = len(compiled.render(recipients[0]).data)
+    started = time.perf_counter()
+    compile_template(make_template())
+    compile_ms = (time.perf_counter() - started) * 1e3
+    return {
+        "median_us": statistics.median(timings) * 1e6,
+        "p95_us": sorted(timings)[int(len(timings) * 0.95)] * 1e6,
+        "message_bytes": size,
+        "compile_ms": compile_ms,
+    }
+
+
+def smtp_rate(
+    messages: int = 3000, batch: int = 500, template: MessageTemplate | None = None
+) -> dict[str, float]:
+    """Messages/s through the SMTP provider (one connection) to aiosmtpd on 127.0.0.1.
+
+    Beside it: a bare smtplib loop sending the same messages pre-built over one connection
+    (batches of the two alternate, in turns, so a load change on the shared machine hits both), and
+    the provider's CPU per message. aiosmtpd reads DATA line by line in Python, so the
+    server, not the provider, sets the wall-clock rate for large messages.
+    """
+    template = template or make_template()
+    recipients = make_recipients(messages)
+    compiled = compile_template(template)
+    with server_process("smtp") as server:
+        connection = smtplib.SMTP("127.0.0.1", server.address, timeout=30)  # as the provider
+        provider = SmtpProvider("127.0.0.1", server.address, security="none")
+        bare = elapsed = cpu = 0.0
+        for index, start in enumerate(range(0, messages, batch)):
+            chunk = recipients[start : start + batch]
+            prebuilt = [(r.email, compiled.render(r).data) for r in chunk]
+            for turn in ("bare", "provider") if index % 2 == 0 else ("provider", "bare"):
+                started, cpu_started = time.perf_counter(), time.process_time()
+                if turn == "bare":
+                    for address, data in prebuilt:
+                        connection.sendmail(template.from_email, [address], data)
+                    bare += time.perf_counter() - started
+                else:
+                    provider.send_batch(template, chunk)
+                    elapsed += time.perf_counter() - started
+                    cpu += time.process_time() - cpu_started
+        connection.quit()
+        provider.close()
+        received = server.count()
+    assert received == 2 * messages, f"server got {received} of {2 * messages}"
+    return {
+        "messages": messages,
+        "seconds": elapsed,
+        "per_second": messages / elapsed,
+        "bare_per_second": messages / bare,
+        "client_cpu_us": cpu / messages * 1e6,
+        "message_bytes": len(compiled.render(recipients[0]).data),
+    }
+
+
+def sendgrid_rates(requests: int = 100, per_request: int = 1000) -> dict[str, float]:
+    """Recipients/s: the provider (build + post + result) vs posting pre-built payloads.
+
+    Rounds of 10 requests alternate between the two, with each round's payloads built
+    (untimed) just before it: holding all 100 would leave ~600,000 live dicts for the
+    garbage collector to rescan during the provider's run, which a real sender never has.
+    The fake validates a sample of each body against the spec (full validation of 1,000
+    personalizations costs the server ~50-100 ms and would hide the client's share).
+    """
+    template = make_template()
+    batches = [make_recipients(per_request, start=i * per_request) for i in range(requests)]
+    total = requests * per_request
+    bare = full = build = 0.0
+    with server_process("sendgrid", schema_validation="sample") as server:
+        provider = SendGridProvider(API_KEY, api_host=server.address)
+        post = provider.client.client.mail.send.post
+        for first in range(0, requests, 10):
+            rounds = batches[first : first + 10]
+            started = time.perf_counter()
+            payloads = [provider.build_payload(template, batch) for batch in rounds]
+            build += time.perf_counter() - started
+            started = time.perf_counter()
+            for payload in payloads:
+                response = post(request_body=payload)
+                assert response.status_code == 202
+            bare += time.perf_counter() - started
+            del payloads
+            gc.collect()
+
+            started = time.perf_counter()
+            for batch in rounds:
+                provider.send_batch(template, batch)
+            full += time.perf_counter() - started
+        received = server.count()
+    assert received == 2 * total, f"server got {received} of {2 * total}"
+    return {
+        "recipients": total,
+        "bare_per_second": total / bare,
+        "provider_per_second": total / full,
+        "ratio": bare / full,
+        "build_payload_ms": build / requests * 1e3,
+    }
+
+
+def _print_smtp(smtp: dict[str, float]) -> None:
+    print(
+        f"SMTP to local aiosmtpd, {smtp['message_bytes']:,.0f}-byte messages: "
+        f"{smtp['per_second']:.0f} messages/s ({smtp['messages']:.0f} in "
+        f"{smtp['seconds']:.2f} s, one connection); bare smtplib loop with pre-built "
+        f"messages {smtp['bare_per_second']:.0f}/s; provider CPU {smtp['client_cpu_us']:.0f} µs "
+        f"per message (= {1e6 / smtp['client_cpu_us']:.0f}/s if the server kept up)"
+    )
+
+
+def main() -> None:
+    print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
+    mime = mime_build()
+    print(
+        f"MIME build per recipient: median {mime['median_us']:.1f} µs, "
+        f"p95 {mime['p95_us']:.1f} µs ({mime['message_bytes']:,} bytes; "
+        f"compile once {mime['compile_ms']:.2f} ms; 10,000 builds)"
+    )
+    small = make_template(
+        html="<p>Hello %%first_name%%</p><p>short news</p>\n<a href='%%unsubscribe_url%%'>u</a>",
+        text="Hello %%first_name%%\nshort news\nUnsubscribe: %%unsubscribe_url%%\n",
+    )
+    _print_smtp(smtp_rate())
+    _print_smtp(smtp_rate(template=small))
+    sendgrid = sendgrid_rates()
+    print(
+        f"SendGrid to local fake, {sendgrid['recipients']:,.0f} recipients "
+        f"(100 requests x 1,000): provider {sendgrid['provider_per_second']:,.0f}/s, "
+        f"bare POST loop {sendgrid['bare_per_second']:,.0f}/s, "
+        f"ratio provider/bare {sendgrid['ratio']:.2f} "
+        f"(build_payload {sendgrid['build_payload_ms']:.1f} ms per 1,000)"
+    )
