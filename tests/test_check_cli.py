@@ -117,3 +117,12 @@ def test_approve_clean_campaign_sets_status(workspace: Workspace) -> None:
     assert approved.status == "approved"
     assert approved.subject == "Spring tune-up for your neck"
     assert "[[cta]]" in approved.body  # the body is kept as staff wrote it
+
+
+def test_check_json_unreadable_campaign_is_still_one_document(workspace: Workspace) -> None:
+    write_campaign(workspace, "---\nsubject: [unclosed\n---\nBody\n")
+    code, out = mailer(workspace, "check", "2026-03-10-spring", "--json", "--no-spam")
+    document = json.loads(out)
+    assert code == 1
+    assert [f["code"] for f in document["findings"]] == ["campaign-error"]
+    assert "2026-03-10-spring.md" in document["findings"][0]["message"]

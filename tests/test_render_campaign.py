@@ -231,3 +231,12 @@ def test_public_copy_for_the_archive_has_no_personal_links(workspace: Workspace)
     for link in rendered.links:
         assert link.url in links  # index 1 and 11 are not confused
     assert f"{workspace.settings.web.base_url}/subscribe" in links
+
+
+def test_plain_text_is_wrapped_without_breaking_links(workspace: Workspace) -> None:
+    long_paragraph = "Small shifts at the top of the spine change how you carry your head. " * 4
+    rendered = render_campaign(workspace, campaign(body=BODY + "\n" + long_paragraph + "\n"))
+    lines = rendered.text.splitlines()
+    assert all(len(line) <= 76 for line in lines if "http" not in line), rendered.text
+    assert any(line.startswith("Read the full article: http") for line in lines)
+    assert any(line.startswith("Unsubscribe: %%unsubscribe_url%%") for line in lines)

@@ -107,10 +107,19 @@ def check_command(
     """
     from mailer.cli.common import print_json
     from mailer.cli.common import state as cli_state
-    from mailer.compose.check import check_campaign
+    from mailer.compose.check import CheckResult, Finding, check_campaign
+    from mailer.errors import CampaignError
 
     workspace = cli_state.workspace()
-    campaign = _load(workspace, campaign_name)
+    try:
+        campaign = _load(workspace, campaign_name)
+    except CampaignError as err:
+        if not as_json:
+            raise
+        # Scripts reading --json get a document for an unreadable campaign too.
+        failed = CheckResult([Finding("error", "campaign-error", err.message, err.hint or "")])
+        print_json({"campaign": campaign_name, **failed.as_dict()})
+        raise typer.Exit(1) from None
     result = check_campaign(workspace, campaign, spam=spam)
     if as_json:
         print_json({"campaign": campaign.slug, **result.as_dict()})

@@ -16,6 +16,7 @@ as an unfilled placeholder.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -31,6 +32,7 @@ _MD = MarkdownIt("commonmark", {"html": False, "typographer": False})
 _SHORTCODE_LINE = re.compile(r"^[ \t]*\[\[(.*?)\]\][ \t]*$", re.MULTILINE)
 _BUTTON = re.compile(r"""^button\s+["“](?P<text>[^"”]+)["”]\s+(?P<url>\S+)$""")
 _URL_SCHEMES = {"http", "https", "mailto", "tel"}
+TEXT_WIDTH = 76  # plain-text lines, as mail readers expect
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ def _plain_text(tokens: Sequence[Token]) -> str:
     lists: list[list[int]] = []  # per open list: [is_ordered, next number]
     prefix = ""
     quote = 0
+    heading = False
     for token in tokens:
         kind = token.type
         if kind in {"bullet_list_open", "ordered_list_open"}:
@@ -157,25 +160,45 @@ def _plain_text(tokens: Sequence[Token]) -> str:
             lines.extend(["-" * 20, ""])
         elif kind in {"fence", "code_block"}:
             lines.extend([*token.content.rstrip("\n").splitlines(), ""])
+        elif kind == "heading_open":
+            heading = True
         elif kind == "inline":
             text = _inline_text(token.children or [])
             if not text:
                 continue
-            if quote:
-                text = "\n".join("> " * quote + line for line in text.splitlines())
-            if prefix:
-                text, prefix = prefix + text, ""
-            elif lists:
-                text = "   " * len(lists) + text
-            lines.append(text)
+            first = prefix or ("   " * len(lists) if lists else "")
+            rest = " " * len(first) if prefix else first
+            prefix = ""
+            if heading:
+                lines.append(first + text.replace("\n", " "))
+                heading = False
+            else:
+                lines.append(_wrap(text, "> " * quote, first, rest))
             if not lists:
                 lines.append("")
         elif kind == "heading_close":
-            heading = lines[-2] if lines and lines[-1] == "" else ""
-            if heading:
+            title = lines[-2] if lines and lines[-1] == "" else ""
+            if title:
                 underline = "=" if token.tag in {"h1", "h2"} else "-"
-                lines.insert(len(lines) - 1, underline * min(len(heading), 70))
+                lines.insert(len(lines) - 1, underline * min(len(title), 70))
     return "\n".join(lines).strip("\n")
+
+
+def _wrap(text: str, quote: str, first: str, rest: str) -> str:
+    """Wrap at TEXT_WIDTH for plain-text readers; never break a word or a URL."""
+    out = []
+    for number, line in enumerate(text.split("\n")):
+        out.append(
+            textwrap.fill(
+                line,
+                TEXT_WIDTH,
+                initial_indent=quote + (first if number == 0 else rest),
+                subsequent_indent=quote + rest,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+    return "\n".join(out)
 
 
 def _inline_text(children: Sequence[Token]) -> str:
@@ -185,7 +208,9 @@ def _inline_text(children: Sequence[Token]) -> str:
         kind = token.type
         if kind in {"text", "code_inline"}:
             out.append(token.content)
-        elif kind in {"softbreak", "hardbreak"}:
+        elif kind == "softbreak":
+            out.append(" ")
+        elif kind == "hardbreak":
             out.append("\n")
         elif kind == "link_open":
             href_stack.append((str(token.attrGet("href") or ""), len(out)))
