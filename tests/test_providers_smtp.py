@@ -8,6 +8,7 @@ import pytest
 
 from mailer.delivery.errors import PermanentProviderError, TransientProviderError
 from mailer.delivery.providers.smtp import SmtpProvider
+from mailer.delivery.types import Recipient
 from tests.fakes import make_recipients, make_template
 from tests.fakes.smtp_server import FakeSmtp
 
@@ -147,3 +148,14 @@ def test_a_server_failing_mid_batch_reports_what_was_already_sent() -> None:
     partial = caught.value.partial
     assert partial is not None
     assert [r.subscriber_id for r in partial.accepted] == [0, 1, 2]
+
+
+def test_an_internationalized_address_goes_with_smtputf8() -> None:
+    with FakeSmtp() as server:
+        provider = SmtpProvider("127.0.0.1", server.port, security="none")
+        reader = Recipient(email="josé@exämple.com", name="José", subscriber_id=5)
+        result = provider.send_batch(make_template(), [reader])
+        provider.close()
+        assert result.failures == {}
+        assert server.messages[0].rcpt_tos == ("josé@exämple.com",)
+        assert server.messages[0].parsed()["To"] == "José <josé@exämple.com>"

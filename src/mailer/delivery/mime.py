@@ -77,7 +77,7 @@ class CompiledMessage:
             if subject is self.template.subject
             else _header_line("Subject", subject),
             self._fixed_head,
-            _header_line("To", _address(_one_line(recipient.name), recipient.email)),
+            _to_line(_one_line(recipient.name), _one_line(recipient.email)),
             f"Date: {formatdate(usegmt=True)}{CRLF}",
             f"Message-ID: {message_id}{CRLF}",
         ]
@@ -86,7 +86,7 @@ class CompiledMessage:
             head.append(line if filled is value else _header_line(name, filled))
         data = b"".join(
             (
-                "".join(head).encode("ascii"),
+                "".join(head).encode("utf-8"),  # ASCII unless an address is not (RFC 6532)
                 self._tail_head,
                 self._text_open,
                 self._text.render(values),
@@ -213,6 +213,16 @@ def _encoded_words(value: str) -> str:
 
 def _address(name: str, email: str) -> str:
     return formataddr((name, email)) if name else email
+
+
+def _to_line(name: str, email: str) -> str:
+    if email.isascii():
+        return _header_line("To", _address(name, email))
+    # An internationalized address (RFC 6532, sent with SMTPUTF8): the header is UTF-8 as is.
+    if not name:
+        return f"To: {email}{CRLF}"
+    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'To: "{quoted}" <{email}>{CRLF}'
 
 
 def _quoted_printable(text: str) -> bytes:

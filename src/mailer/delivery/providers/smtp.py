@@ -54,8 +54,17 @@ class SmtpProvider(PerMessageProvider):
         rendered = compile_template(template).render(recipient)
         for attempt in (1, 2):
             connection = self._connect()
+            options: list[str] = []
+            if not recipient.email.isascii():
+                if not connection.has_extn("smtputf8"):
+                    raise RecipientRefused(
+                        f"{self.host} cannot deliver to an internationalized address (no SMTPUTF8)"
+                    )
+                options.append("SMTPUTF8")
             try:
-                connection.sendmail(template.from_email, [recipient.email], rendered.data)
+                connection.sendmail(
+                    template.from_email, [recipient.email], rendered.data, mail_options=options
+                )
             except smtplib.SMTPServerDisconnected as err:
                 self._drop()
                 if attempt == 2:
