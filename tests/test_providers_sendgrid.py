@@ -44,6 +44,7 @@ def test_every_payload_the_provider_builds_validates_against_sendgrids_spec() ->
         make_template(from_name="", reply_to="", campaign_id=None, headers={}),
         make_template(subject="No placeholder here", categories=("weekly", "newsletter")),
         make_template(text=""),
+        make_template(reply_to="Front Desk <desk@clinic.example>"),
     ]
     batches = [
         make_recipients(1),
@@ -163,3 +164,10 @@ def test_a_400_carries_sendgrids_error_message(
         provider.send_batch(make_template(), duplicate)
     assert caught.value.status == 400
     assert "duplicate instance of [READER0@example.com]" in caught.value.provider_message
+
+
+def test_a_reply_to_with_a_name_is_split_into_email_and_name() -> None:
+    provider = SendGridProvider(KEY, api_host="http://127.0.0.1:9")
+    template = make_template(reply_to="Front Desk <desk@clinic.example>")
+    payload = provider.build_payload(template, make_recipients(1))
+    assert payload["reply_to"] == {"email": "desk@clinic.example", "name": "Front Desk"}

@@ -11,6 +11,8 @@ MailerError                 anything mailer reports to a person; never shown as 
 ├── TemplateError           a template failed to render (file and line named)   (exit 1)
 ├── StorageError            the database refused or is unreachable              (exit 1)
 └── DeliveryError           the provider refused or failed                      (exit 1)
+    └── ProviderError       TransientProviderError (RateLimited), PermanentProviderError:
+                            see mailer.delivery.errors
 
 Library errors are re-raised as one of these ``from err`` so the cause stays visible in logs,
 while the command line prints only the message and the hint.

@@ -15,7 +15,7 @@ import json
 import ssl
 import time
 from collections.abc import Sequence
-from email.utils import parsedate_to_datetime
+from email.utils import parseaddr, parsedate_to_datetime
 from typing import Any
 from urllib.error import URLError
 
@@ -61,6 +61,7 @@ _PERMANENT_HINTS = {
 
 class SendGridProvider(Provider):
     name = "sendgrid"
+    thread_safe = True
     max_batch_size = MAX_RECIPIENTS_PER_REQUEST
 
     def __init__(
@@ -152,7 +153,8 @@ class SendGridProvider(Provider):
             "custom_args": campaign_args,
         }
         if template.reply_to:
-            payload["reply_to"] = {"email": template.reply_to}
+            reply_name, reply_email = parseaddr(template.reply_to)
+            payload["reply_to"] = _address(reply_email or template.reply_to, reply_name)
         if static_headers:
             payload["headers"] = static_headers
         categories = list(dict.fromkeys((*self.categories, *template.categories)))
