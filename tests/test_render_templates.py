@@ -30,6 +30,8 @@ def add_line(workspace: Workspace, name: str, line: str) -> int:
         "{{ cycler.__init__.__globals__ }}",
         "{{ link.__globals__ }}",
         "{{ organization.__class__.__subclasses__() }}",
+        "{{ organization.update({'postal_address': ''}) }}",
+        "{{ blocks.clear() }}",
     ],
 )
 def test_sandbox_refuses_python_internals(workspace: Workspace, expression: str) -> None:

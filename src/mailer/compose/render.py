@@ -1,9 +1,10 @@
 """Campaign -> HTML + text, compiled once with per-recipient placeholders left in.
 
 Templates live in the workspace's templates/: ``newsletter.mjml.j2`` (MJML with Jinja2, partials
-``_header``, ``_cta``, ``_footer``) and ``newsletter.txt.j2``. They run in Jinja2's sandbox
-with StrictUndefined; MJML/HTML templates are autoescaped, the text template is not. The body
-Markdown is never run as a template: it is data (see markdown_body.py).
+``_header``, ``_cta``, ``_footer``) and ``newsletter.txt.j2``. They run in Jinja2's immutable
+sandbox (no Python internals, no .append or .update) with StrictUndefined; MJML/HTML templates
+are autoescaped, the text template is not. The body Markdown is never run as a template: it is
+data (see markdown_body.py).
 
 Pipeline: body -> blocks (links registered, UTM added) -> Jinja2 -> MJML (mjml-python, once)
 -> css-inline -> HTML; the same context -> text. Per-recipient values are filled afterwards
@@ -23,7 +24,7 @@ from typing import Any
 
 import css_inline
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 from mjml import mjml2html
 
 from mailer.compose.campaign import Campaign
@@ -135,7 +136,7 @@ def template_environment(templates_dir: Path) -> SandboxedEnvironment:
     key = templates_dir.resolve()
     environment = _ENVIRONMENTS.get(key)
     if environment is None:
-        environment = SandboxedEnvironment(
+        environment = ImmutableSandboxedEnvironment(
             loader=jinja2.FileSystemLoader(str(key)),
             autoescape=jinja2.select_autoescape(
                 enabled_extensions=("mjml.j2", "html.j2", "mjml", "html"),
