@@ -5,6 +5,7 @@ Library code loads when a command runs, so `mailer --help` stays quick.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,9 +22,27 @@ CAMPAIGN_HELP = "The campaign: a file path (campaigns/<slug>.md) or its slug."
 
 def register(app: typer.Typer) -> None:
     """Add the campaign commands to the root app."""
-    app.command("preview")(preview_command)
-    app.command("check")(check_command)
-    app.command("approve")(approve_command)
+    for name, command in (
+        ("preview", preview_command),
+        ("check", check_command),
+        ("approve", approve_command),
+    ):
+        app.command(name, help=_flowed(command.__doc__ or ""))(command)
+
+
+def _flowed(doc: str) -> str:
+    """Docstring -> help text: each paragraph on one line, so the terminal wraps it.
+
+    Rich help keeps single line breaks; indented lines (examples) stay on their own line.
+    """
+    paragraphs = []
+    for block in inspect.cleandoc(doc).split("\n\n"):
+        lines = block.splitlines()
+        if any(line.startswith(" ") for line in lines[1:]):
+            paragraphs.append(block)
+        else:
+            paragraphs.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(paragraphs)
 
 
 def _load(workspace: Workspace, name: str) -> Campaign:
@@ -41,7 +60,8 @@ def preview_command(
     """Write the email exactly as a subscriber gets it: OUT/<slug>.html, .txt and .eml.
 
     The sample subscriber is the first active one on your list, else "Alex Sample". Open the
-    .html file in a browser, the .eml file in your mail program.
+    .html file in a browser, the .eml file in your mail program. Without MAILER_SECRET_KEY the
+    links are signed with a public development key: fine for looking, never for sending.
 
     Example: mailer preview 2026-03-10-neck-pain --out preview
     """
@@ -101,7 +121,8 @@ def check_command(
     Errors: no subject, no unsubscribe link, no postal address, no plain-text part, HTML over
     100 KB, an image without alt text, a link that is not a web address, a placeholder left
     unfilled, a template error. Warnings: subject over 60 characters, no preheader, spam
-    score over 3, low colour contrast, MAILER_SECRET_KEY unset. Exit status 1 when any error.
+    score over 3, low colour contrast, MAILER_SECRET_KEY unset, web.base_url on this computer
+    only. Exit status 1 when any error.
 
     Example: mailer check 2026-03-10-neck-pain
     """
