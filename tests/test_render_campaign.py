@@ -240,3 +240,15 @@ def test_plain_text_is_wrapped_without_breaking_links(workspace: Workspace) -> N
     assert all(len(line) <= 76 for line in lines if "http" not in line), rendered.text
     assert any(line.startswith("Read the full article: http") for line in lines)
     assert any(line.startswith("Unsubscribe: %%unsubscribe_url%%") for line in lines)
+
+
+def test_rerender_is_identical_and_follows_settings(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = render_campaign(workspace, campaign())
+    second = render_campaign(workspace, campaign())
+    assert (first.html, first.text, first.links) == (second.html, second.text, second.links)
+    monkeypatch.setenv("MAILER_TRACKING__CLICKS", "false")
+    direct = render_campaign(Workspace(workspace.root), campaign())  # same body, new settings
+    assert "/c/%%click%%" not in direct.html and "/c/%%click%%" not in direct.text
+    assert "/c/%%click%%" in render_campaign(workspace, campaign()).html

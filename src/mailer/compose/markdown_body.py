@@ -19,7 +19,8 @@ import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
 import nh3
 from markdown_it import MarkdownIt
@@ -101,22 +102,43 @@ def _button(text: str, url: str, place: str, registry: LinkRegistry) -> Block:
 
 
 def _markdown_block(markdown: str, registry: LinkRegistry) -> Block:
-    tokens = _MD.parse(markdown)
+    tokens = _parse(markdown)
+    hrefs: dict[int, str] = {}  # id(link_open token) -> href as sent; cached tokens stay as is
     for token in tokens:
         if token.type == "inline" and token.children:
-            _rewrite_links(token.children, registry)
-    raw_html = _MD.renderer.render(tokens, _MD.options, {})
+            hrefs.update(_link_hrefs(token.children, registry))
+    raw_html = _MD.renderer.render(tokens, _MD.options, {"hrefs": hrefs})
     safe = nh3.clean(raw_html, url_schemes=_URL_SCHEMES, link_rel=None)
-    return Block(kind="html", html=Markup(safe), text=_plain_text(tokens))
+    return Block(kind="html", html=Markup(safe), text=_plain_text(tokens, hrefs))
 
 
-def _rewrite_links(children: Sequence[Token], registry: LinkRegistry) -> None:
+@lru_cache(maxsize=256)
+def _parse(markdown: str) -> tuple[Token, ...]:
+    """Parsing is most of the cost of a compile (pure Python); a re-render parses nothing."""
+    return tuple(_MD.parse(markdown))
+
+
+def _link_hrefs(children: Sequence[Token], registry: LinkRegistry) -> dict[int, str]:
+    found = {}
     for position, token in enumerate(children):
-        if token.type != "link_open":
-            continue
-        label = _link_label(children, position)
-        href = str(token.attrGet("href") or "")
-        token.attrSet("href", registry.href(href, text=label))
+        if token.type == "link_open":
+            label = _link_label(children, position)
+            href = str(token.attrGet("href") or "")
+            found[id(token)] = registry.href(href, text=label)
+    return found
+
+
+def _render_link_open(
+    renderer: Any, tokens: Sequence[Token], idx: int, options: Any, env: dict[str, Any]
+) -> str:
+    token = tokens[idx]
+    href = env.get("hrefs", {}).get(id(token))
+    if href is not None:
+        token = token.copy(attrs={**token.attrs, "href": href})
+    return str(renderer.renderToken([token], 0, options, env))
+
+
+_MD.add_render_rule("link_open", _render_link_open)
 
 
 def _link_label(children: Sequence[Token], start: int) -> str:
@@ -131,7 +153,7 @@ def _link_label(children: Sequence[Token], start: int) -> str:
     return "".join(words)
 
 
-def _plain_text(tokens: Sequence[Token]) -> str:
+def _plain_text(tokens: Sequence[Token], hrefs: dict[int, str]) -> str:
     """Plain text for the text/plain part: headings underlined, lists marked, links written out."""
     lines: list[str] = []
     lists: list[list[int]] = []  # per open list: [is_ordered, next number]
@@ -163,7 +185,7 @@ def _plain_text(tokens: Sequence[Token]) -> str:
         elif kind == "heading_open":
             heading = True
         elif kind == "inline":
-            text = _inline_text(token.children or [])
+            text = _inline_text(token.children or [], hrefs)
             if not text:
                 continue
             first = prefix or ("   " * len(lists) if lists else "")
@@ -201,7 +223,7 @@ def _wrap(text: str, quote: str, first: str, rest: str) -> str:
     return "\n".join(out)
 
 
-def _inline_text(children: Sequence[Token]) -> str:
+def _inline_text(children: Sequence[Token], hrefs: dict[int, str]) -> str:
     out: list[str] = []
     href_stack: list[tuple[str, int]] = []
     for token in children:
@@ -213,7 +235,8 @@ def _inline_text(children: Sequence[Token]) -> str:
         elif kind == "hardbreak":
             out.append("\n")
         elif kind == "link_open":
-            href_stack.append((str(token.attrGet("href") or ""), len(out)))
+            href = hrefs.get(id(token), str(token.attrGet("href") or ""))
+            href_stack.append((href, len(out)))
         elif kind == "link_close" and href_stack:
             href, start = href_stack.pop()
             label = "".join(out[start:]).strip()
