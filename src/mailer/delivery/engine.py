@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,15 +76,17 @@ class RateLimiter:
         self.clock = clock
         self.sleep = sleep
         self._next = clock()
+        self._lock = threading.Lock()
 
     def wait_for(self, messages: int) -> None:
         if self.per_second <= 0:
             return
-        now = self.clock()
-        if self._next > now:
-            self.sleep(self._next - now)
-            now = self._next
-        self._next = max(now, self._next) + messages / self.per_second
+        with self._lock:  # each caller books its slot; waiting happens outside the lock
+            now = self.clock()
+            start = max(now, self._next)
+            self._next = start + messages / self.per_second
+        if start > now:
+            self.sleep(start - now)
 
 
 class Sender:
@@ -99,6 +102,7 @@ class Sender:
         sleep: Callable[[float], None] = time.sleep,
         on_progress: Callable[[SendOutcome], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        concurrency: int = 2,
     ) -> None:
         self.ledger = ledger
         self.provider = provider
@@ -109,21 +113,65 @@ class Sender:
         self.sleep = sleep
         self.on_progress = on_progress
         self.should_stop = should_stop
+        # Batches in flight at once: while one request waits on the network, the next batch is
+        # claimed and built. Only for providers that say they are safe to share between threads.
+        self.concurrency = max(1, concurrency) if provider.thread_safe else 1
+        self._lock = threading.Lock()
+        self._paused = threading.Event()
 
     def run(self, run_id: int, template: MessageTemplate) -> SendOutcome:
         """Send until the ledger has nothing left to claim, the campaign pauses, or a stop."""
         outcome = SendOutcome(run_id)
-        while not self.should_stop():
+        self._paused.clear()
+        if self.concurrency == 1:
+            self._loop(run_id, template, outcome)
+        elif self._loop(run_id, template, outcome, batches=1):
+            # The first batch went alone: a wrong key or a refused message costs one request.
+            errors: list[BaseException] = []
+
+            def loop() -> None:
+                try:
+                    self._loop(run_id, template, outcome)
+                except BaseException as err:  # re-raised in the calling thread below
+                    errors.append(err)
+                    self._paused.set()
+
+            threads = [threading.Thread(target=loop) for _ in range(self.concurrency)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            if errors:
+                raise errors[0]
+        if not outcome.paused_reason:
+            outcome.finished = self.ledger.finish_if_done(run_id)
+        return outcome
+
+    def _loop(
+        self,
+        run_id: int,
+        template: MessageTemplate,
+        outcome: SendOutcome,
+        batches: int | None = None,
+    ) -> bool:
+        """Claim and deliver batches (at most ``batches``). True while there may be more."""
+        done = 0
+        while not self.should_stop() and not self._paused.is_set():
+            if batches is not None and done >= batches:
+                return True
             claim = self.ledger.claim(run_id, self.batch_size)
             if not claim.recipients:
-                break
-            outcome.reclaimed += claim.reclaimed
+                return False
+            with self._lock:
+                outcome.reclaimed += claim.reclaimed
             if not self._deliver(run_id, template, claim.recipients, outcome):
-                return outcome
+                self._paused.set()
+                return False
+            done += 1
             if self.on_progress:
-                self.on_progress(outcome)
-        outcome.finished = self.ledger.finish_if_done(run_id)
-        return outcome
+                with self._lock:
+                    self.on_progress(outcome)
+        return False
 
     def _deliver(
         self,
@@ -154,12 +202,14 @@ class Sender:
                 if isinstance(err, RateLimited):
                     wait = min(err.retry_after, self.retry.max_rate_limit_wait)
                     log.info("provider rate limit: waiting %.1f s", wait)
-                    outcome.rate_limited_waits += 1
+                    with self._lock:
+                        outcome.rate_limited_waits += 1
                     self.sleep(wait)
                     continue
                 if isinstance(err, TransientProviderError):
                     attempt += 1
-                    outcome.retries += 1
+                    with self._lock:
+                        outcome.retries += 1
                     if attempt >= self.retry.max_attempts:
                         return self._pause(
                             run_id, pending, f"{attempt} attempts failed; last: {err}", outcome
@@ -190,8 +240,9 @@ class Sender:
         later = [sid for sid, f in refused.items() if not f.permanent]
         if later:  # a temporary refusal of one address: back to the queue for a later claim
             self.ledger.release(run_id, later, "temporarily refused; will retry")
-        outcome.sent += len(accepted)
-        outcome.failed += len(final)
+        with self._lock:
+            outcome.sent += len(accepted)
+            outcome.failed += len(final)
         return [r for r in sent_to if _id(r) not in accepted and _id(r) not in refused]
 
     def _pause(
@@ -199,7 +250,8 @@ class Sender:
     ) -> bool:
         self.ledger.release(run_id, [_id(r) for r in pending], reason)
         self.ledger.set_state(run_id, SendState.PAUSED, reason)
-        outcome.paused_reason = reason
+        with self._lock:
+            outcome.paused_reason = outcome.paused_reason or reason
         log.error("campaign paused: %s", reason)
         return False
 

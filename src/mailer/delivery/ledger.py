@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.audience.segments import audience_query
@@ -172,72 +172,76 @@ class Ledger:
                 return claim
 
     def _claim_once(self, run_id: int, limit: int, lease: timedelta) -> Claim | None:
-        """One claim; None when no row was claimable, an empty Claim when all were skipped."""
+        """One claim; None when no row was claimable, an empty Claim when all were skipped.
+
+        Candidates are read first (on PostgreSQL locked with SKIP LOCKED), then every write is
+        guarded by the condition that made them claimable, and the lease is taken with
+        UPDATE ... RETURNING: on SQLite two claimers can read the same candidates, but only one
+        of them gets each row back from the UPDATE.
+        """
         now = utcnow()
         with self.sessions() as session, session.begin():
-            dialect = session.get_bind().dialect.name
-            claimable = or_(
+            guard: ColumnElement[bool] = or_(
                 Delivery.state == DeliveryState.QUEUED,
                 and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now),
             )
-            query = (
-                select(Delivery.subscriber_id, Delivery.state, Delivery.attempts)
-                .where(Delivery.campaign_id == run_id, claimable)
-                .order_by(Delivery.subscriber_id)
-                .limit(limit)
-            )
-            if dialect == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = session.execute(query).all()
+            rows = self._candidates(session, run_id, limit, guard)
             if not rows:
-                rows = self._dead_owner_rows(session, run_id, limit)
+                dead = self._dead_owners(session, run_id)
+                if dead:
+                    guard = and_(
+                        Delivery.state == DeliveryState.SENDING, Delivery.lease_owner.in_(dead)
+                    )
+                    rows = self._candidates(session, run_id, limit, guard)
             if not rows:
                 return None
+
+            def rows_where(ids: Iterable[int]) -> Any:
+                return update(Delivery).where(
+                    Delivery.campaign_id == run_id, Delivery.subscriber_id.in_(list(ids)), guard
+                )
+
             exhausted = [row.subscriber_id for row in rows if row.attempts >= MAX_CLAIMS]
             if exhausted:
                 session.execute(
-                    update(Delivery)
-                    .where(Delivery.campaign_id == run_id, Delivery.subscriber_id.in_(exhausted))
-                    .values(
+                    rows_where(exhausted).values(
                         state=DeliveryState.FAILED,
                         error=f"gave up after {MAX_CLAIMS} attempts",
                         lease_until=None,
                     )
                 )
-            ids = [row.subscriber_id for row in rows if row.attempts < MAX_CLAIMS]
+            candidates = [row.subscriber_id for row in rows if row.attempts < MAX_CLAIMS]
+            active = {
+                row.subscriber_id: row
+                for row in rows
+                if row.attempts < MAX_CLAIMS and row.status == SubscriberStatus.ACTIVE
+            }
+            inactive = [sid for sid in candidates if sid not in active]
+            if inactive:
+                session.execute(
+                    rows_where(inactive).values(
+                        state=DeliveryState.SKIPPED, error="no longer active"
+                    )
+                )
+            claimed: set[int] = set()
+            if active:
+                claimed = set(
+                    session.scalars(
+                        rows_where(active)
+                        .values(
+                            state=DeliveryState.SENDING,
+                            lease_owner=self.owner,
+                            lease_until=now + lease,
+                            attempts=Delivery.attempts + 1,
+                        )
+                        .returning(Delivery.subscriber_id)
+                    )
+                )
             reclaimed = sum(
                 1
                 for row in rows
-                if row.state == DeliveryState.SENDING and row.attempts < MAX_CLAIMS
+                if row.state == DeliveryState.SENDING and row.subscriber_id in claimed
             )
-            people = session.execute(
-                select(
-                    Subscriber.id,
-                    Subscriber.email,
-                    Subscriber.first_name,
-                    Subscriber.last_name,
-                    Subscriber.status,
-                ).where(Subscriber.id.in_(ids))
-            ).all()
-            active = {p.id: p for p in people if p.status == SubscriberStatus.ACTIVE}
-            inactive = [sid for sid in ids if sid not in active]
-            if inactive:
-                session.execute(
-                    update(Delivery)
-                    .where(Delivery.campaign_id == run_id, Delivery.subscriber_id.in_(inactive))
-                    .values(state=DeliveryState.SKIPPED, error="no longer active")
-                )
-            if active:
-                session.execute(
-                    update(Delivery)
-                    .where(Delivery.campaign_id == run_id, Delivery.subscriber_id.in_(active))
-                    .values(
-                        state=DeliveryState.SENDING,
-                        lease_owner=self.owner,
-                        lease_until=now + lease,
-                        attempts=Delivery.attempts + 1,
-                    )
-                )
             if reclaimed:
                 session.execute(
                     update(CampaignRun)
@@ -245,35 +249,45 @@ class Ledger:
                     .values(possible_duplicates=CampaignRun.possible_duplicates + reclaimed)
                 )
             recipients = [
-                ClaimedRecipient(p.id, p.email, p.first_name, p.last_name)
-                for sid in ids
-                if (p := active.get(sid)) is not None
+                ClaimedRecipient(
+                    sid, active[sid].email, active[sid].first_name, active[sid].last_name
+                )
+                for sid in candidates
+                if sid in claimed
             ]
             return Claim(recipients, reclaimed)
 
-    def _dead_owner_rows(self, session: Session, run_id: int, limit: int) -> Sequence[Any]:
-        """In-flight rows whose owner was a process on this machine that no longer exists."""
+    @staticmethod
+    def _candidates(
+        session: Session, run_id: int, limit: int, guard: ColumnElement[bool]
+    ) -> Sequence[Any]:
+        query = (
+            select(
+                Delivery.subscriber_id,
+                Delivery.state,
+                Delivery.attempts,
+                Subscriber.email,
+                Subscriber.first_name,
+                Subscriber.last_name,
+                Subscriber.status,
+            )
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.campaign_id == run_id, guard)
+            .order_by(Delivery.subscriber_id)
+            .limit(limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(of=Delivery, skip_locked=True)
+        return session.execute(query).all()
+
+    def _dead_owners(self, session: Session, run_id: int) -> list[str]:
+        """Owners of in-flight rows that were processes on this machine and no longer exist."""
         owners = session.scalars(
             select(Delivery.lease_owner)
             .where(Delivery.campaign_id == run_id, Delivery.state == DeliveryState.SENDING)
             .distinct()
         ).all()
-        dead = [owner for owner in owners if owner != self.owner and _owner_is_dead_here(owner)]
-        if not dead:
-            return []
-        query = (
-            select(Delivery.subscriber_id, Delivery.state, Delivery.attempts)
-            .where(
-                Delivery.campaign_id == run_id,
-                Delivery.state == DeliveryState.SENDING,
-                Delivery.lease_owner.in_(dead),
-            )
-            .order_by(Delivery.subscriber_id)
-            .limit(limit)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        return session.execute(query).all()
+        return [owner for owner in owners if owner != self.owner and _owner_is_dead_here(owner)]
 
     def mark_sent(self, run_id: int, subscriber_ids: Iterable[int], message_id: str) -> None:
         with self.sessions() as session, session.begin():
