@@ -36,7 +36,7 @@ def _root(
         file_okay=False,
     ),
 ) -> None:
-    state.workspace_path = workspace
+    state.choose(workspace)
 
 
 @app.command("init")

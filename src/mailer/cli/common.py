@@ -26,6 +26,14 @@ class CliState:
     _workspace: Workspace | None = None
     _db: tuple[Engine, sessionmaker[Session]] | None = None
 
+    def choose(self, workspace_path: Path | None) -> None:
+        """A new command line: forget what an earlier one in this process opened."""
+        if self._db is not None:
+            self._db[0].dispose()
+        self.workspace_path = workspace_path
+        self._workspace = None
+        self._db = None
+
     def workspace(self) -> Workspace:
         if self._workspace is None:
             from mailer.workspace import find_workspace
