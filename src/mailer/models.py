@@ -174,6 +174,8 @@ class CampaignRun(Base):
     pause_reason: Mapped[str] = mapped_column(Text, default="")
     # The MessageTemplate as sent (subject, html, text, headers...): a resume sends the same.
     template: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The links as sent, by index: /c/<token>.<index> redirects only to these.
+    links: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     recipients: Mapped[int] = mapped_column(Integer, default=0)
     possible_duplicates: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -7,7 +7,7 @@ only sees a Ledger and a Provider.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -126,7 +126,8 @@ class SendJob:
         existing = self.ledger.find_run(self.campaign.slug)
         if existing is not None:
             return existing, False
-        return self.ledger.start(self.campaign.slug, self.template(), self.campaign.audience)
+        links = [asdict(link) for link in self.rendered.links]
+        return self.ledger.start(self.campaign.slug, self.template(), self.campaign.audience, links)
 
     def run(
         self,

@@ -102,7 +102,11 @@ class Ledger:
             return run
 
     def start(
-        self, slug: str, template: MessageTemplate, audience: Audience | None
+        self,
+        slug: str,
+        template: MessageTemplate,
+        audience: Audience | None,
+        links: Sequence[dict[str, Any]] = (),
     ) -> tuple[CampaignRun, bool]:
         """The campaign's run, created with its audience fixed if new. Returns (run, created)."""
         with self.sessions() as session, session.begin():
@@ -114,6 +118,7 @@ class Ledger:
                 subject=template.subject,
                 state=SendState.SENDING,
                 template=template_to_json(template),
+                links=[dict(link) for link in links],
             )
             session.add(run)
             session.flush()

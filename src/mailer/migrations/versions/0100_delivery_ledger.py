@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("pause_reason", sa.Text(), nullable=False),
         sa.Column("template", sa.JSON(), nullable=False),
+        sa.Column("links", sa.JSON(), nullable=False),
         sa.Column("recipients", sa.Integer(), nullable=False),
         sa.Column("possible_duplicates", sa.Integer(), nullable=False),
         sa.Column("created_at", mailer.models.UTCDateTime(timezone=True), nullable=False),
