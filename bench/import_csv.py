@@ -68,7 +68,9 @@ def main() -> None:
         started = time.perf_counter()
         write_csv(csv_path, ROWS)
         size_mb = csv_path.stat().st_size / 1e6
-        print(f"generated {ROWS:,} rows ({size_mb:.0f} MB) in {time.perf_counter() - started:.1f} s")
+        print(
+            f"generated {ROWS:,} rows ({size_mb:.0f} MB) in {time.perf_counter() - started:.1f} s"
+        )
         first, report = run_import(workspace, csv_path)
         print(report.rstrip())
         second, report = run_import(workspace, csv_path)

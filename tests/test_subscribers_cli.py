@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def mailer(
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-):  # type: ignore[no-untyped-def]
+) -> Callable[..., Run]:
     monkeypatch.setenv("MAILER_DATABASE__URL", database_url)
 
     def run(*args: str) -> Run:
@@ -69,7 +70,9 @@ def _count(database_url: str) -> int:
         engine.dispose()
 
 
-def test_import_sample_twice_then_list_json(mailer, workspace: Workspace) -> None:  # type: ignore[no-untyped-def]
+def test_import_sample_twice_then_list_json(
+    mailer: Callable[..., Run], workspace: Workspace
+) -> None:
     sample = workspace.subscribers_dir / "sample.csv"
     first = mailer("subscribers", "import", str(sample), "--tag", "patients")
     assert first.code == 0, first.err
@@ -90,7 +93,9 @@ def test_import_sample_twice_then_list_json(mailer, workspace: Workspace) -> Non
     assert table.code == 0 and "5 subscribers" in table.out
 
 
-def test_import_with_rejects_exits_0_and_writes_report(mailer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_import_with_rejects_exits_0_and_writes_report(
+    mailer: Callable[..., Run], tmp_path: Path
+) -> None:
     path = tmp_path / "people.csv"
     path.write_text("Email\nok@example.com\nnot an address\n", encoding="utf-8")
     run = mailer("subscribers", "import", str(path))
@@ -101,7 +106,9 @@ def test_import_with_rejects_exits_0_and_writes_report(mailer, tmp_path: Path) -
         assert [row["line"] for row in csv.DictReader(stream)] == ["3"]
 
 
-def test_dry_run_writes_nothing(mailer, tmp_path: Path, database_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_dry_run_writes_nothing(
+    mailer: Callable[..., Run], tmp_path: Path, database_url: str
+) -> None:
     path = tmp_path / "people.csv"
     path.write_text("Email\nok@example.com\nbad\n", encoding="utf-8")
     run = mailer("subscribers", "import", str(path), "--dry-run")
@@ -111,7 +118,9 @@ def test_dry_run_writes_nothing(mailer, tmp_path: Path, database_url: str) -> No
     assert not (tmp_path / "people.rejects.csv").exists()
 
 
-def test_binary_file_is_a_clean_error(mailer, tmp_path: Path, database_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_binary_file_is_a_clean_error(
+    mailer: Callable[..., Run], tmp_path: Path, database_url: str
+) -> None:
     path = tmp_path / "export.csv"
     path.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
     run = mailer("subscribers", "import", str(path))
@@ -121,7 +130,7 @@ def test_binary_file_is_a_clean_error(mailer, tmp_path: Path, database_url: str)
     assert _count(database_url) == 0
 
 
-def test_missing_file_and_bad_status_exit_codes(mailer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_file_and_bad_status_exit_codes(mailer: Callable[..., Run], tmp_path: Path) -> None:
     missing = mailer("subscribers", "import", str(tmp_path / "nope.csv"))
     assert missing.code == 1 and "does not exist" in missing.err
     bad_status = mailer("subscribers", "list", "--status", "gone")
@@ -130,7 +139,7 @@ def test_missing_file_and_bad_status_exit_codes(mailer, tmp_path: Path) -> None:
     assert no_args.code == 2
 
 
-def test_add_unsubscribe_delete(mailer, database_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_add_unsubscribe_delete(mailer: Callable[..., Run], database_url: str) -> None:
     added = mailer("subscribers", "add", "Jane@Example.com", "--first-name", "Jane", "--tag", "vip")
     assert added.code == 0 and "Jane@example.com" in added.out
     duplicate = mailer("subscribers", "add", "jane@example.com")
@@ -157,7 +166,7 @@ def test_add_unsubscribe_delete(mailer, database_url: str) -> None:  # type: ign
     assert back.code == 1 and "deleted" in back.err
 
 
-def test_export_command(mailer, workspace: Workspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_export_command(mailer: Callable[..., Run], workspace: Workspace, tmp_path: Path) -> None:
     path = tmp_path / "in.csv"
     path.write_text("Email,First Name\nx@example.com,=1+2\n", encoding="utf-8")
     assert mailer("subscribers", "import", str(path)).code == 0

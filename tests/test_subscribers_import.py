@@ -218,7 +218,9 @@ def test_status_column_records_unsubscribes_but_never_reactivates(
     assert ben is not None and ben.status == "bounced"
     with sessions() as session:
         changes = session.scalars(
-            select(StatusChange).where(StatusChange.subscriber_id == ann.id).order_by(StatusChange.id)
+            select(StatusChange)
+            .where(StatusChange.subscriber_id == ann.id)
+            .order_by(StatusChange.id)
         ).all()
     assert [(c.old_status, c.new_status) for c in changes] == [
         (None, "active"),

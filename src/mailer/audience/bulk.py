@@ -8,10 +8,23 @@ the import time) only once, and hands plain tuples or dicts to the driver.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.orm import Session
 
 
@@ -29,27 +42,73 @@ def bulk_insert(
     shared = dict(shared or {})
     row_columns = [name for name in rows[0] if name not in shared]
     compiled = insert(table).compile(dialect=dialect, column_keys=row_columns + list(shared))
-    converters: dict[str, Callable[[Any], Any] | None] = {
-        name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        for name in row_columns
-    }
+    names = compiled.positiontup or [*row_columns, *shared]
     fixed: dict[str, Any] = {}
     for name, value in shared.items():
-        convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        convert = _converter(table, name, dialect)
         fixed[name] = convert(value) if convert is not None else value
-
-    def converted(row: Mapping[str, Any]) -> dict[str, Any]:
-        out = dict(fixed)
-        for name in row_columns:
-            value = row[name]
-            convert = converters[name]
-            out[name] = convert(value) if convert is not None and value is not None else value
-        return out
-
-    order = compiled.positiontup
-    params: list[Any]
-    if order:
-        params = [tuple(values[name] for name in order) for values in map(converted, rows)]
+    # Per position: a shared value, a column to copy as is, or a column to convert.
+    plan: list[tuple[str, Any, Callable[[Any], Any] | None]] = []
+    for name in names:
+        if name in fixed:
+            plan.append(("fixed", fixed[name], None))
+        else:
+            plan.append(("row", name, _converter(table, name, dialect)))
+    if all(kind == "row" and convert is None for kind, _, convert in plan):
+        values = [tuple(row[name] for name in names) for row in rows]
     else:
-        params = [converted(row) for row in rows]
+        values = [
+            tuple(
+                item
+                if kind == "fixed"
+                else (row[item] if convert is None or row[item] is None else convert(row[item]))
+                for kind, item, convert in plan
+            )
+            for row in rows
+        ]
+    params: list[Any] = (
+        values if compiled.positiontup else [dict(zip(names, v, strict=True)) for v in values]
+    )
     connection.exec_driver_sql(compiled.string, params)
+
+
+def _converter(table: Table, name: str, dialect: Any) -> Callable[[Any], Any] | None:
+    """The column type's own bind conversion for this dialect, as SQLAlchemy would apply it."""
+    return table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def one_of(session: Session, column: ColumnElement[Any], values: Sequence[Any]) -> Any:
+    """``column IN values`` for thousands of values with one bound parameter.
+
+    A plain IN renders one parameter per value on every execution (slow to compile). SQLite
+    reads a JSON array with json_each, PostgreSQL takes an array with = ANY.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        each: Select[Any] = select(literal_column("value")).select_from(
+            func.json_each(bindparam("values", json.dumps(list(values)), type_=String()))
+        )
+        return column.in_(each.scalar_subquery())
+    if dialect == "postgresql":
+        return column == any_(bindparam("values", list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))
+
+
+def inserted_ids(session: Session, table: Table, keys: Sequence[str], key_column: str) -> list[int]:
+    """The ids of the rows just inserted by bulk_insert, in the order of ``keys``.
+
+    On SQLite the rows of one INSERT, made under the write lock, get consecutive rowids ending
+    at last_insert_rowid() (checked on the first row); elsewhere they are looked up by key.
+    """
+    if not keys:
+        return []
+    column = table.c[key_column]
+    if session.get_bind().dialect.name == "sqlite":
+        last = int(session.execute(select(func.last_insert_rowid())).scalar_one())
+        first = last - len(keys) + 1
+        found = session.scalar(select(column).where(table.c.id == first))
+        if found == keys[0]:
+            return list(range(first, last + 1))
+    rows = session.execute(select(column, table.c.id).where(one_of(session, column, keys)))
+    by_key = {key: int(sid) for key, sid in rows}
+    return [by_key[key] for key in keys]

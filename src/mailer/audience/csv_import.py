@@ -14,6 +14,7 @@ cells never erase what the list knows; tags are only ever added.
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -24,11 +25,11 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, Text, bindparam, cast, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.audience.bulk import bulk_insert
+from mailer.audience.bulk import bulk_insert, inserted_ids, one_of
 from mailer.audience.csv_export import safe_row
 from mailer.audience.csv_source import Row, RowError, check_file, read_rows
 from mailer.audience.dedupe import SeenKeys
@@ -44,7 +45,7 @@ from mailer.models import (
 from mailer.models import utcnow as _utcnow
 
 CHUNK_SIZE = 5_000
-IMPORT_CACHE_KIB = 64 * 1024  # SQLite page cache while importing
+IMPORT_CACHE_KIB = 32 * 1024  # SQLite page cache while importing
 SAMPLE_REJECTS = 20
 # Files with more data lines than this validate addresses in worker processes.
 PARALLEL_FROM_LINES = 50_000
@@ -89,8 +90,21 @@ class _Existing:
     first_name: str
     last_name: str
     status: str
-    attributes: dict[str, Any]
+    attributes_text: str  # as stored; decoded only when a row may change it
     tags: set[str] = field(default_factory=set)
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        decoded = json.loads(self.attributes_text or "{}")
+        return decoded if isinstance(decoded, dict) else {}
+
+    def same_attributes(self, attributes: dict[str, Any]) -> bool:
+        """True if merging ``attributes`` changes nothing (the common re-import case is
+        answered without decoding: the file's cells serialize to exactly the stored text)."""
+        if not attributes or json.dumps(attributes) == self.attributes_text:
+            return True
+        current = self.attributes
+        return {**current, **attributes} == current
 
 
 class _RejectsFile:
@@ -197,17 +211,17 @@ class _Importer:
                 table.c.first_name,
                 table.c.last_name,
                 table.c.status,
-                table.c.attributes,
-            ).where(table.c.email_key.in_(wanted))
+                cast(table.c.attributes, Text),
+            ).where(one_of(session, table.c.email_key, wanted))
         )
         by_id: dict[int, _Existing] = {}
         for sid, email, key, first, last, status, attributes in result:
-            item = _Existing(sid, email, first, last, status, dict(attributes or {}))
+            item = _Existing(sid, email, first, last, status, attributes or "{}")
             found[key] = by_id[sid] = item
         if by_id:
             for sid, tag in session.execute(
                 select(tags_table.c.subscriber_id, tags_table.c.tag).where(
-                    tags_table.c.subscriber_id.in_(list(by_id))
+                    one_of(session, tags_table.c.subscriber_id, list(by_id))
                 )
             ):
                 by_id[sid].tags.add(tag)
@@ -218,7 +232,9 @@ class _Importer:
             return set()
         hashes = {email_hash(key): key for key in keys}
         rows = session.scalars(
-            select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes)))
+            select(Suppression.email_hash).where(
+                one_of(session, Suppression.__table__.c.email_hash, list(hashes))
+            )
         )
         return {hashes[digest] for digest in rows}
 
@@ -344,7 +360,7 @@ class _Plan:
         """Queue the changes the row brings; False if it brings none."""
         first = row.first_name or existing.first_name
         last = row.last_name or existing.last_name
-        attributes = {**existing.attributes, **row.attributes}
+        same_attributes = existing.same_attributes(row.attributes)
         status = existing.status
         if row.status in SubscriberStatus.SUPPRESSED:
             status = row.status
@@ -352,7 +368,7 @@ class _Plan:
         changed = (
             first != existing.first_name
             or last != existing.last_name
-            or attributes != existing.attributes
+            or not same_attributes
             or status != existing.status
         )
         if changed:
@@ -361,7 +377,11 @@ class _Plan:
                     "b_id": existing.id,
                     "first_name": first,
                     "last_name": last,
-                    "attributes": attributes,
+                    "attributes": (
+                        existing.attributes
+                        if same_attributes
+                        else {**existing.attributes, **row.attributes}
+                    ),
                     "status": status,
                     "updated_at": self.now,
                 }
@@ -393,11 +413,10 @@ class _Plan:
                 self.new_rows,
                 shared={"created_at": self.now, "updated_at": self.now},
             )
+            keys = [row["email_key"] for row in self.new_rows]
             statuses = {row["email_key"]: row["status"] for row in self.new_rows}
-            ids = session.execute(
-                select(subscribers_table.c.id, subscribers_table.c.email_key).where(
-                    subscribers_table.c.email_key.in_(list(statuses))
-                )
+            ids = zip(
+                inserted_ids(session, subscribers_table, keys, "email_key"), keys, strict=True
             )
             for sid, key in ids:
                 self.history.append(self._history(sid, None, statuses[key], self.new_status[key]))

@@ -312,7 +312,7 @@ def read_rows(path: Path, stream: Any) -> tuple[Columns, Iterator[Row | RowError
                     hint="the rows before it were imported; fix this line and import again",
                 ) from err
             end = reader.line_num
-            if not cells or not any(cell.strip() for cell in cells):
+            if not cells or (not cells[0].strip() and not "".join(cells).strip()):
                 continue
             yield parse_row(columns, start, cells)
 
