@@ -35,6 +35,7 @@ from mailer.audience.csv_source import Row, RowError, check_file, read_rows
 from mailer.audience.dedupe import SeenKeys
 from mailer.audience.normalize import email_hash, guess_key, validate_batch
 from mailer.audience.service import clean_tags
+from mailer.errors import InputError
 from mailer.models import (
     StatusChange,
     Subscriber,
@@ -119,7 +120,14 @@ class _RejectsFile:
         if self.path is None or not rejects:
             return
         if self._writer is None:
-            self._stream = self.path.open("w", encoding="utf-8-sig", newline="")
+            try:
+                self._stream = self.path.open("w", encoding="utf-8-sig", newline="")
+            except OSError as err:
+                raise InputError(
+                    f"cannot write the rejects file {self.path}: {err.strerror}",
+                    hint="make its folder writable; the rows before this point were imported "
+                    "and running the import again finishes the job",
+                ) from err
             self._writer = csv.writer(self._stream, lineterminator="\r\n")
             self._writer.writerow(["line", "reason", "email"])
         for reject in rejects:
