@@ -82,7 +82,7 @@ def test_twenty_sigkills_skip_nobody_and_duplicate_only_the_request_in_flight(
             twice = [email for email, n in received.items() if n > 1]
             assert max(received.values()) <= 2, f"trial {trial}: someone got it three times"
             assert len(twice) <= BATCH, f"trial {trial}: duplicates beyond one request"
-            assert len(twice) <= report["possible_duplicates"], f"trial {trial}: unreported"
+            assert len(twice) <= report["possible_duplicates"] <= BATCH, f"trial {trial}"
             assert report["sent"] == PEOPLE and report["pending"] == 0
             if twice:
                 assert "may have received this issue twice" in resumed.stdout

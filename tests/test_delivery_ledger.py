@@ -159,8 +159,11 @@ def test_rows_of_a_dead_sender_are_resumed_and_counted_as_possible_duplicates(
     ids = add_people(sessions, 5)
     crashed = Ledger(sessions, owner=f"{__import__('socket').gethostname()}:999999999")
     run, _ = crashed.start(TEMPLATE.campaign_slug, TEMPLATE, Audience())
-    in_flight = crashed.claim(run.id, 2)  # claimed, "request sent", then killed
+    in_flight = crashed.claim(run.id, 2)
     assert [r.subscriber_id for r in in_flight.recipients] == ids[:2]
+    assert crashed.mark_in_flight(run.id, ids[:2]) == set(ids[:2])  # the request went out...
+    prepared = crashed.claim(run.id, 2)  # ...the next batch was being prepared, then kill -9
+    assert [r.subscriber_id for r in prepared.recipients] == ids[2:4]
 
     resumed = Ledger(sessions)
     outcome = Sender(resumed, OutboxProvider(tmp_path), values).run(run.id, TEMPLATE)

@@ -151,15 +151,19 @@ class SendState:
 
 
 class DeliveryState:
-    """One recipient's delivery state. Only QUEUED and stale SENDING rows are ever claimed."""
+    """One recipient's delivery state. QUEUED rows, and CLAIMED or SENDING rows whose lease ran
+    out or whose owner died, are claimable."""
 
     QUEUED = "queued"
-    SENDING = "sending"  # claimed; in the request now in flight
+    CLAIMED = "claimed"  # leased to a sender and being prepared; no request made yet
+    SENDING = "sending"  # in the request now in flight: the only possible duplicates
     SENT = "sent"  # the provider accepted it: never sent again
     FAILED = "failed"  # the provider refused this one address
     SKIPPED = "skipped"  # unsubscribed, bounced or deleted after the audience was fixed
 
-    ALL = (QUEUED, SENDING, SENT, FAILED, SKIPPED)
+    ALL = (QUEUED, CLAIMED, SENDING, SENT, FAILED, SKIPPED)
+    OPEN = (QUEUED, CLAIMED, SENDING)
+    LEASED = (CLAIMED, SENDING)
 
 
 class CampaignRun(Base):

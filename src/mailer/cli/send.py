@@ -181,7 +181,7 @@ def _print_outcome(job: SendJob, outcome: SendOutcome) -> None:
     console.print(
         f"{job.campaign.slug}: {counts['sent']:,} sent, {counts['failed']:,} refused, "
         f"{counts['skipped']:,} skipped (unsubscribed meanwhile), "
-        f"{counts['queued'] + counts['sending']:,} to go."
+        f"{counts['queued'] + counts['claimed'] + counts['sending']:,} to go."
     )
     if run.possible_duplicates:
         console.print(

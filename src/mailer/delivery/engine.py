@@ -3,22 +3,26 @@
 It depends on two narrow things its caller gives it (as in listmonk's manager): a Ledger and a
 Provider. Order of writes is what makes "exactly once" hold through crashes:
 
-1. claim: the batch's rows become SENDING with a lease (committed) before any request;
-2. the provider accepts the request;
-3. the rows become SENT (committed).
+1. claim: the batch's rows become CLAIMED with a lease (committed);
+2. just before the request they become SENDING (committed);
+3. the provider accepts the request;
+4. the rows become SENT (committed).
 
-A crash between 1 and 3 leaves SENDING rows, which a resumed send reclaims and sends again:
-those, the one request in flight, are the only possible duplicates, and they are counted.
-Nobody is skipped, because nothing but step 3 ever moves a row past SENDING, except a refusal.
+A crash leaves CLAIMED or SENDING rows, which a resumed send reclaims and sends again. Only one
+request is ever in flight, so the SENDING rows of that one request are the only possible
+duplicates, and they are counted. Nobody is skipped: nothing but step 4 moves a row past SENDING,
+except a refusal by the provider. While one request is in flight the next batch is claimed and
+prepared (tokens, substitutions) on the calling thread, so database and CPU work overlap the
+network wait without a second request in flight.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from mailer.delivery.ledger import ClaimedRecipient, Ledger
@@ -76,15 +80,13 @@ class RateLimiter:
         self.clock = clock
         self.sleep = sleep
         self._next = clock()
-        self._lock = threading.Lock()
 
     def wait_for(self, messages: int) -> None:
         if self.per_second <= 0:
             return
-        with self._lock:  # each caller books its slot; waiting happens outside the lock
-            now = self.clock()
-            start = max(now, self._next)
-            self._next = start + messages / self.per_second
+        now = self.clock()
+        start = max(now, self._next)
+        self._next = start + messages / self.per_second
         if start > now:
             self.sleep(start - now)
 
@@ -102,7 +104,6 @@ class Sender:
         sleep: Callable[[float], None] = time.sleep,
         on_progress: Callable[[SendOutcome], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
-        concurrency: int = 2,
     ) -> None:
         self.ledger = ledger
         self.provider = provider
@@ -113,88 +114,65 @@ class Sender:
         self.sleep = sleep
         self.on_progress = on_progress
         self.should_stop = should_stop
-        # Batches in flight at once: while one request waits on the network, the next batch is
-        # claimed and built. Only for providers that say they are safe to share between threads.
-        self.concurrency = max(1, concurrency) if provider.thread_safe else 1
-        self._lock = threading.Lock()
-        self._paused = threading.Event()
 
     def run(self, run_id: int, template: MessageTemplate) -> SendOutcome:
-        """Send until the ledger has nothing left to claim, the campaign pauses, or a stop."""
+        """Send until the ledger has nothing left to claim, the campaign pauses, or a stop.
+
+        All database work stays on this thread (SQLite serializes writers); the one helper
+        thread only makes the request, so the next claim overlaps the network wait.
+        """
         outcome = SendOutcome(run_id)
-        self._paused.clear()
-        if self.concurrency == 1:
-            self._loop(run_id, template, outcome)
-        elif self._loop(run_id, template, outcome, batches=1):
-            # The first batch went alone: a wrong key or a refused message costs one request.
-            errors: list[BaseException] = []
-
-            def loop() -> None:
-                try:
-                    self._loop(run_id, template, outcome)
-                except BaseException as err:  # re-raised in the calling thread below
-                    errors.append(err)
-                    self._paused.set()
-
-            threads = [threading.Thread(target=loop) for _ in range(self.concurrency)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            if errors:
-                raise errors[0]
-        if not outcome.paused_reason:
-            outcome.finished = self.ledger.finish_if_done(run_id)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailer-send") as requests:
+            in_flight: tuple[list[Recipient], Future[BatchResult]] | None = None
+            while True:
+                prepared = None if self.should_stop() else self._prepare(run_id, outcome)
+                if in_flight is not None:
+                    delivered = self._finish(run_id, template, *in_flight, outcome)
+                    in_flight = None
+                    if self.on_progress:
+                        self.on_progress(outcome)
+                    if not delivered:  # paused: the batch prepared meanwhile goes back
+                        if prepared:
+                            self.ledger.release(run_id, [_id(r) for r in prepared])
+                        return outcome
+                if not prepared:
+                    break
+                started = self.ledger.mark_in_flight(run_id, [_id(r) for r in prepared])
+                pending = [r for r in prepared if _id(r) in started]
+                if pending:
+                    self.limiter.wait_for(len(pending))
+                    request = requests.submit(self.provider.send_batch, template, pending)
+                    in_flight = (pending, request)
+        outcome.finished = self.ledger.finish_if_done(run_id)
         return outcome
 
-    def _loop(
-        self,
-        run_id: int,
-        template: MessageTemplate,
-        outcome: SendOutcome,
-        batches: int | None = None,
-    ) -> bool:
-        """Claim and deliver batches (at most ``batches``). True while there may be more."""
-        done = 0
-        while not self.should_stop() and not self._paused.is_set():
-            if batches is not None and done >= batches:
-                return True
-            claim = self.ledger.claim(run_id, self.batch_size)
-            if not claim.recipients:
-                return False
-            with self._lock:
-                outcome.reclaimed += claim.reclaimed
-            if not self._deliver(run_id, template, claim.recipients, outcome):
-                self._paused.set()
-                return False
-            done += 1
-            if self.on_progress:
-                with self._lock:
-                    self.on_progress(outcome)
-        return False
-
-    def _deliver(
-        self,
-        run_id: int,
-        template: MessageTemplate,
-        batch: list[ClaimedRecipient],
-        outcome: SendOutcome,
-    ) -> bool:
-        """Send one claimed batch, retrying what is worth retrying. False: the run paused."""
-        pending = [
+    def _prepare(self, run_id: int, outcome: SendOutcome) -> list[Recipient]:
+        """Claim the next batch and build its recipients (empty: nothing left to claim)."""
+        claim = self.ledger.claim(run_id, self.batch_size)
+        outcome.reclaimed += claim.reclaimed
+        return [
             Recipient(
                 email=person.email,
                 name=" ".join(part for part in (person.first_name, person.last_name) if part),
                 subscriber_id=person.subscriber_id,
                 substitutions=self.substitutions_for(person),
             )
-            for person in batch
+            for person in claim.recipients
         ]
+
+    def _finish(
+        self,
+        run_id: int,
+        template: MessageTemplate,
+        pending: list[Recipient],
+        request: Future[BatchResult],
+        outcome: SendOutcome,
+    ) -> bool:
+        """Wait for a batch's request, retrying what is worth retrying. False: the run paused."""
         attempt = 0
         while pending:
-            self.limiter.wait_for(len(pending))
             try:
-                result = self.provider.send_batch(template, pending)
+                result = request.result()
             except ProviderError as err:
                 if err.partial is not None:
                     # A per-message provider got part-way: record those before anything else.
@@ -202,23 +180,23 @@ class Sender:
                 if isinstance(err, RateLimited):
                     wait = min(err.retry_after, self.retry.max_rate_limit_wait)
                     log.info("provider rate limit: waiting %.1f s", wait)
-                    with self._lock:
-                        outcome.rate_limited_waits += 1
+                    outcome.rate_limited_waits += 1
                     self.sleep(wait)
-                    continue
-                if isinstance(err, TransientProviderError):
+                elif isinstance(err, TransientProviderError):
                     attempt += 1
-                    with self._lock:
-                        outcome.retries += 1
+                    outcome.retries += 1
                     if attempt >= self.retry.max_attempts:
-                        return self._pause(
-                            run_id, pending, f"{attempt} attempts failed; last: {err}", outcome
-                        )
+                        reason = f"{attempt} attempts failed; last: {err}"
+                        return self._pause(run_id, pending, reason, outcome)
                     delay = self.retry.backoff(attempt)
                     log.warning("provider fault (%s): retry %d in %.1f s", err, attempt, delay)
                     self.sleep(delay)
-                    continue
-                return self._pause(run_id, pending, str(err), outcome)
+                else:
+                    return self._pause(run_id, pending, str(err), outcome)
+                if pending:  # the retry runs here, alone: nothing else is in flight
+                    self.limiter.wait_for(len(pending))
+                    request = _call(self.provider.send_batch, template, pending)
+                continue
             self._record(run_id, pending, result, outcome)
             return True
         return True
@@ -240,9 +218,8 @@ class Sender:
         later = [sid for sid, f in refused.items() if not f.permanent]
         if later:  # a temporary refusal of one address: back to the queue for a later claim
             self.ledger.release(run_id, later, "temporarily refused; will retry")
-        with self._lock:
-            outcome.sent += len(accepted)
-            outcome.failed += len(final)
+        outcome.sent += len(accepted)
+        outcome.failed += len(final)
         return [r for r in sent_to if _id(r) not in accepted and _id(r) not in refused]
 
     def _pause(
@@ -250,8 +227,7 @@ class Sender:
     ) -> bool:
         self.ledger.release(run_id, [_id(r) for r in pending], reason)
         self.ledger.set_state(run_id, SendState.PAUSED, reason)
-        with self._lock:
-            outcome.paused_reason = outcome.paused_reason or reason
+        outcome.paused_reason = reason
         log.error("campaign paused: %s", reason)
         return False
 
@@ -259,3 +235,17 @@ class Sender:
 def _id(recipient: Recipient) -> int:
     assert recipient.subscriber_id is not None, "ledger recipients always carry their id"
     return recipient.subscriber_id
+
+
+def _call(
+    send: Callable[[MessageTemplate, list[Recipient]], BatchResult],
+    template: MessageTemplate,
+    recipients: list[Recipient],
+) -> Future[BatchResult]:
+    """Run a request on this thread, with its outcome in a Future like a pooled one."""
+    future: Future[BatchResult] = Future()
+    try:
+        future.set_result(send(template, recipients))
+    except ProviderError as err:
+        future.set_exception(err)
+    return future

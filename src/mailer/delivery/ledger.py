@@ -4,8 +4,9 @@ When a campaign starts, its audience is fixed in one INSERT ... SELECT (never lo
 Workers claim batches by subscriber id; on PostgreSQL with ``FOR UPDATE SKIP LOCKED`` so several
 workers share a campaign. A claim is a lease: a worker that dies leaves its batch to the others
 once the lease runs out, or at once when the dead owner is a process on this same machine.
-Rows reclaimed from a dead owner are the only ones that can be duplicated (the request that was
-in flight at the crash); they are counted in ``CampaignRun.possible_duplicates``.
+A claimed batch is CLAIMED while it is prepared and SENDING from just before its request. Rows
+taken over in SENDING are the only ones that can be duplicated (the one request in flight at the
+crash); they are counted in ``CampaignRun.possible_duplicates``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, literal, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.audience.segments import audience_query
@@ -148,7 +149,7 @@ class Ledger:
             open_rows = session.scalar(
                 select(func.count()).where(
                     Delivery.campaign_id == run_id,
-                    Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.SENDING]),
+                    Delivery.state.in_(DeliveryState.OPEN),
                 )
             )
             if open_rows:
@@ -186,16 +187,20 @@ class Ledger:
         """
         now = utcnow()
         with self.sessions() as session, session.begin():
-            guard: ColumnElement[bool] = or_(
-                Delivery.state == DeliveryState.QUEUED,
-                and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now),
+            # Three simple guards in turn rather than one OR, so each query walks the
+            # (campaign_id, state, subscriber_id) index instead of scanning the campaign.
+            guard: ColumnElement[bool] = and_(
+                Delivery.state.in_(DeliveryState.LEASED), Delivery.lease_until < now
             )
             rows = self._candidates(session, run_id, limit, guard)
+            if not rows:
+                guard = Delivery.state == DeliveryState.QUEUED
+                rows = self._candidates(session, run_id, limit, guard)
             if not rows:
                 dead = self._dead_owners(session, run_id)
                 if dead:
                     guard = and_(
-                        Delivery.state == DeliveryState.SENDING, Delivery.lease_owner.in_(dead)
+                        Delivery.state.in_(DeliveryState.LEASED), Delivery.lease_owner.in_(dead)
                     )
                     rows = self._candidates(session, run_id, limit, guard)
             if not rows:
@@ -234,7 +239,7 @@ class Ledger:
                     session.scalars(
                         rows_where(active)
                         .values(
-                            state=DeliveryState.SENDING,
+                            state=DeliveryState.CLAIMED,
                             lease_owner=self.owner,
                             lease_until=now + lease,
                             attempts=Delivery.attempts + 1,
@@ -289,10 +294,44 @@ class Ledger:
         """Owners of in-flight rows that were processes on this machine and no longer exist."""
         owners = session.scalars(
             select(Delivery.lease_owner)
-            .where(Delivery.campaign_id == run_id, Delivery.state == DeliveryState.SENDING)
+            .where(Delivery.campaign_id == run_id, Delivery.state.in_(DeliveryState.LEASED))
             .distinct()
         ).all()
         return [owner for owner in owners if owner != self.owner and _owner_is_dead_here(owner)]
+
+    def mark_in_flight(self, run_id: int, subscriber_ids: Iterable[int]) -> set[int]:
+        """Just before the request: rows still active become SENDING (from here on they may
+        have been sent); anyone who stopped being active since the claim is skipped. Returns
+        the ids to send."""
+        ids = list(subscriber_ids)
+        with self.sessions() as session, session.begin():
+            active = set(
+                session.scalars(
+                    select(Subscriber.id).where(
+                        Subscriber.id.in_(ids), Subscriber.status == SubscriberStatus.ACTIVE
+                    )
+                )
+            )
+            mine = and_(
+                Delivery.campaign_id == run_id,
+                Delivery.state == DeliveryState.CLAIMED,
+                Delivery.lease_owner == self.owner,
+            )
+            gone = [sid for sid in ids if sid not in active]
+            if gone:
+                session.execute(
+                    update(Delivery)
+                    .where(mine, Delivery.subscriber_id.in_(gone))
+                    .values(state=DeliveryState.SKIPPED, error="no longer active")
+                )
+            return set(
+                session.scalars(
+                    update(Delivery)
+                    .where(mine, Delivery.subscriber_id.in_(list(active)))
+                    .values(state=DeliveryState.SENDING)
+                    .returning(Delivery.subscriber_id)
+                )
+            )
 
     def mark_sent(self, run_id: int, subscriber_ids: Iterable[int], message_id: str) -> None:
         with self.sessions() as session, session.begin():
@@ -332,7 +371,7 @@ class Ledger:
                 .where(
                     Delivery.campaign_id == run_id,
                     Delivery.subscriber_id.in_(list(subscriber_ids)),
-                    Delivery.state == DeliveryState.SENDING,
+                    Delivery.state.in_(DeliveryState.LEASED),
                 )
                 .values(
                     state=DeliveryState.QUEUED, lease_owner="", lease_until=None, error=error[:2000]

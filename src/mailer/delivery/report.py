@@ -36,7 +36,7 @@ def campaign_report(sessions: sessionmaker[Session], slug: str) -> dict[str, Any
         "sent": counts["sent"],
         "failed": counts["failed"],
         "skipped": counts["skipped"],
-        "pending": counts["queued"] + counts["sending"],
+        "pending": counts["queued"] + counts["claimed"] + counts["sending"],
         "possible_duplicates": run.possible_duplicates,
     }
     figures.update(dict.fromkeys(EVENT_FIGURES, 0))

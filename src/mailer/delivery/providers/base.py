@@ -91,8 +91,6 @@ class Provider(ABC):
 
     name: ClassVar[str]
     max_batch_size: ClassVar[int]
-    # True when one instance may send batches from several threads at once.
-    thread_safe: ClassVar[bool] = False
 
     def send_batch(self, template: MessageTemplate, recipients: Sequence[Recipient]) -> BatchResult:
         """Send ``template`` to each recipient, with each one's substitutions filled."""

@@ -38,7 +38,6 @@ def message_file_name(recipient: Recipient) -> str:
 
 class OutboxProvider(PerMessageProvider):
     name = "outbox"
-    thread_safe = True
     max_batch_size = 1000
 
     def __init__(self, outbox_root: Path) -> None:

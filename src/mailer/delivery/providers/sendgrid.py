@@ -61,7 +61,6 @@ _PERMANENT_HINTS = {
 
 class SendGridProvider(Provider):
     name = "sendgrid"
-    thread_safe = True
     max_batch_size = MAX_RECIPIENTS_PER_REQUEST
 
     def __init__(
