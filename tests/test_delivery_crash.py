@@ -87,4 +87,6 @@ def test_twenty_sigkills_skip_nobody_and_duplicate_only_the_request_in_flight(
             if twice:
                 assert "may have received this issue twice" in resumed.stdout
     engine.dispose()
-    assert killed_mid_send >= TRIALS // 2, "too few kills landed in the middle of a send to mean much"
+    assert killed_mid_send >= TRIALS // 2, (
+        "too few kills landed in the middle of a send to mean much"
+    )

@@ -17,7 +17,7 @@ from mailer.send_job import SendJob, substitutions_for
 from mailer.tracking import SecretKey
 from mailer.workspace import Workspace
 from tests.delivery_helpers import SLUG, fill_list, run_mailer, send_environment, write_campaign
-from tests.fakes.sendgrid_server import Fault, FakeSendGrid
+from tests.fakes.sendgrid_server import FakeSendGrid, Fault
 
 KEY = "SG.test-key"
 
