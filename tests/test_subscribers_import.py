@@ -313,3 +313,21 @@ def test_stale_rejects_file_is_removed_when_a_rerun_has_none(
     write(path, "Email\nok@example.com\n")
     assert import_csv(sessions, path).rejects_path is None
     assert not (tmp_path / "x.rejects.csv").exists()
+
+
+def test_worker_processes_give_the_same_report(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    lines = [f"user{i}@example.com,User{i}" for i in range(1_200)]
+    lines[700] = "user7@EXAMPLE.com,Again"  # duplicate of the row on line 9
+    lines[900] = "broken@,Broken"
+    path = write(tmp_path / "w.csv", "Email,First Name\n" + "\n".join(lines) + "\n")
+
+    report = import_csv(sessions, path, workers=2, chunk_size=600)
+
+    assert counts(report) == (1_198, 0, 0, 2, 0)
+    assert [(r.line, r.reason.split(":")[0]) for r in report.sample_rejects] == [
+        (702, "duplicate of line 9"),
+        (902, "invalid address"),
+    ]
+    assert count(sessions) == 1_198

@@ -221,7 +221,7 @@ class _Importer:
                 table.c.status,
                 cast(table.c.attributes, Text),
             ).where(one_of(session, table.c.email_key, wanted))
-        )
+        ).all()  # fetchall: row by row iteration costs a driver call per row
         by_id: dict[int, _Existing] = {}
         for sid, email, key, first, last, status, attributes in result:
             item = _Existing(sid, email, first, last, status, attributes or "{}")
@@ -231,7 +231,7 @@ class _Importer:
                 select(tags_table.c.subscriber_id, tags_table.c.tag).where(
                     one_of(session, tags_table.c.subscriber_id, list(by_id))
                 )
-            ):
+            ).all():
                 by_id[sid].tags.add(tag)
         return found
 
