@@ -6,7 +6,8 @@
         assert server.recipient_count() == 1000
 
 It checks each POST /v3/mail/send body against the request schema of SendGrid's published spec
-(../shared/refs/sendgrid-oai/tsg_mail_v3.validator.json), and the limits the spec does not
+(tests/fakes/sendgrid-oai/tsg_mail_v3.validator.json, a copy of
+../shared/refs/sendgrid-oai/), and the limits the spec does not
 express: at most 1,000 recipients (to+cc+bcc) per request, an address once per request,
 custom_args under 10,000 bytes per personalization (message-level ones included), send_at at
 most 72 h ahead, no reserved header names, text/plain before text/html. A wrong or missing
@@ -38,9 +39,7 @@ from typing import Any, Literal
 
 from jsonschema import Draft7Validator
 
-SPEC_PATH = (
-    Path(__file__).resolve().parents[3] / "shared/refs/sendgrid-oai/tsg_mail_v3.validator.json"
-)
+SPEC_PATH = Path(__file__).resolve().parent / "sendgrid-oai" / "tsg_mail_v3.validator.json"
 MAX_RECIPIENTS = 1000
 MAX_CUSTOM_ARGS_BYTES = 10_000
 MAX_SEND_AT_AHEAD = 72 * 3600
