@@ -1,6 +1,7 @@
 """Import a generated 1,000,000-row CSV into SQLite with `mailer subscribers import`, twice.
 
 Prints the wall time of the first import and of the re-import (all rows unchanged), their ratio,
+their CPU time (wall time on a shared two-core machine varies by tens of percent),
 and the peak RSS of the largest process (ru_maxrss of the waited-for children: the mailer
 process or one of its validation workers, whichever is bigger). Targets: first import <= 60 s,
 re-import <= half of it, peak RSS <= 200 MB. BENCH_IMPORT_ROWS changes the row count.
@@ -45,7 +46,14 @@ def write_csv(path: Path, rows: int) -> None:
             )
 
 
-def run_import(workspace: Path, csv_path: Path) -> tuple[float, str]:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_import(workspace: Path, csv_path: Path) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (the mailer process and its workers), and its summary."""
+    cpu = _cpu()
     started = time.perf_counter()
     done = subprocess.run(
         [str(MAILER), "--workspace", str(workspace), "subscribers", "import", str(csv_path)],
@@ -56,7 +64,7 @@ def run_import(workspace: Path, csv_path: Path) -> tuple[float, str]:
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"import failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return elapsed, done.stdout
+    return elapsed, _cpu() - cpu, done.stdout
 
 
 def main() -> None:
@@ -71,13 +79,18 @@ def main() -> None:
         print(
             f"generated {ROWS:,} rows ({size_mb:.0f} MB) in {time.perf_counter() - started:.1f} s"
         )
-        first, report = run_import(workspace, csv_path)
+        first, first_cpu, report = run_import(workspace, csv_path)
         print(report.rstrip())
-        second, report = run_import(workspace, csv_path)
+        second, second_cpu, report = run_import(workspace, csv_path)
         print(report.rstrip())
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"first import:  {first:.1f} s wall ({ROWS / first:,.0f} rows/s)")
-        print(f"re-import:     {second:.1f} s wall (ratio {second / first:.2f})")
+        print(
+            f"first import:  {first:.1f} s wall ({ROWS / first:,.0f} rows/s), {first_cpu:.1f} s CPU"
+        )
+        print(
+            f"re-import:     {second:.1f} s wall (ratio {second / first:.2f}), "
+            f"{second_cpu:.1f} s CPU"
+        )
         print(f"peak RSS:      {peak_mb:.0f} MB (largest single process)")
 
 
