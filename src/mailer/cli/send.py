@@ -10,6 +10,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -30,9 +31,14 @@ log = logging.getLogger("mailer.cli.send")
 
 
 def register(app: typer.Typer) -> None:
-    app.command("send")(send_command)
-    app.command("worker")(worker_command)
-    app.command("report")(report_command)
+    from mailer.cli.campaigns import _flowed
+
+    for name, command in (
+        ("send", send_command),
+        ("worker", worker_command),
+        ("report", report_command),
+    ):
+        app.command(name, help=_flowed(command.__doc__ or ""))(command)
 
 
 class _StopFlag:
@@ -82,12 +88,12 @@ def send_command(
     if test_to:
         for address in test_to:
             job.send_test(address)
-            console.print(f"Sent a [TEST] copy of {job.campaign.slug!r} to {address}")
+            console.print(escape(f"Sent a [TEST] copy of {job.campaign.slug!r} to {address}"))
         return
     if dry_run:
         summary = job.dry_run()
         console.print(f"Dry run of {job.campaign.slug!r}: nothing was sent.")
-        console.print(f"  subject:    {summary.subject}")
+        console.print(f"  subject:    {escape(summary.subject)}")
         console.print(f"  audience:   {summary.audience} active subscribers")
         console.print(f"  provider:   {summary.provider}")
         console.print(f"  HTML size:  {summary.html_bytes:,} bytes")
@@ -100,12 +106,21 @@ def send_command(
             f"({counts['sent']:,} sent). Nothing is sent again."
         )
         return
-    if job.campaign.status != "approved":
-        raise CampaignError(
-            f"{job.campaign.slug!r} is a draft and has not been approved",
-            hint=f"check and approve it first: mailer approve {job.campaign.slug}",
-        )
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if job.campaign.status != "approved":
+        if not interactive or not typer.confirm(
+            f"{job.campaign.slug!r} is a draft and has not been approved. "
+            "Check and approve it now?",
+            default=False,
+        ):
+            raise CampaignError(
+                f"{job.campaign.slug!r} is a draft and has not been approved",
+                hint=f"check and approve it first: mailer approve {job.campaign.slug}",
+            )
+        from mailer.cli.campaigns import approve_command
+
+        approve_command(job.campaign.slug)  # exits 1, changing nothing, if the check fails
+        job = SendJob.open(state.workspace(), state.database(), campaign)
     if interactive and not yes:
         what = "Resume" if run is not None else "Send"
         audience = job.audience_size() if run is None else run.recipients
