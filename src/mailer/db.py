@@ -79,7 +79,7 @@ def upgrade_schema(engine: Engine) -> None:
         config = _alembic_config(engine)
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, "heads")  # several branches may be merged later
     except OperationalError as err:
         raise StorageError(
             f"cannot reach the database at {engine.url.render_as_string(hide_password=True)}: "

@@ -207,3 +207,70 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (Index("ix_deliveries_claim", "campaign_id", "state", "subscriber_id"),)
+
+
+class EventKind:
+    """The one event vocabulary every provider's events map to (the raw event is kept too)."""
+
+    PROCESSED = "processed"
+    DELIVERED = "delivered"
+    DEFERRED = "deferred"
+    BOUNCED = "bounced"
+    DROPPED = "dropped"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    COMPLAINED = "complained"
+    UNSUBSCRIBED = "unsubscribed"
+
+    ALL = (
+        PROCESSED,
+        DELIVERED,
+        DEFERRED,
+        BOUNCED,
+        DROPPED,
+        OPENED,
+        CLICKED,
+        COMPLAINED,
+        UNSUBSCRIBED,
+    )
+    # These suppress the subscriber at once.
+    SUPPRESSING = (BOUNCED, COMPLAINED, UNSUBSCRIBED)
+
+
+class Event(Base):
+    """What happened to a message: from a provider's webhook or from our own web endpoints."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(20))  # sendgrid, web, ...
+    # The provider's own id of the event (SendGrid's sg_event_id): a retry is recognized by it.
+    source_event_id: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("campaign_runs.id", ondelete="CASCADE"), nullable=True
+    )
+    # No foreign key: events outlive an erased subscriber only as anonymous counts.
+    subscriber_id: Mapped[int | None] = mapped_column(BigId, nullable=True, index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_events_campaign_kind", "campaign_id", "kind"),)
+
+
+class Click(Base):
+    """A click through /c/<token>: who, which campaign, which link (and call to action), when."""
+
+    __tablename__ = "clicks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("campaign_runs.id", ondelete="CASCADE")
+    )
+    subscriber_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    link_index: Mapped[int] = mapped_column(Integer)
+    place: Mapped[str] = mapped_column(String(100), default="")  # cta-top, read-more, ...
+    url: Mapped[str] = mapped_column(Text)
+    clicked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_clicks_campaign", "campaign_id", "subscriber_id"),)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from mailer.cli import campaigns, draft, send, subscribers
+from mailer.cli import campaigns, draft, send, serve, subscribers
 from mailer.cli.common import console, err_console, state
 from mailer.errors import MailerError
 
@@ -78,6 +78,7 @@ app.add_typer(subscribers.app, name="subscribers")
 draft.register(app)
 campaigns.register(app)
 send.register(app)
+serve.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,27 @@
+"""`mailer serve`: the web endpoints (unsubscribe, clicks, webhooks, signup, archive)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_command)
+
+
+def serve_command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+) -> None:
+    """Serve the web endpoints: unsubscribe, click-through, SendGrid events, signup, archive.
+
+    Put it behind your HTTPS proxy and set web.base_url in mailer.toml to its public address.
+
+    Example: mailer serve --host 0.0.0.0 --port 8000
+    """
+    import uvicorn
+
+    from mailer.cli.common import state
+    from mailer.web.app import create_app
+
+    uvicorn.run(create_app(state.workspace()), host=host, port=port, log_level="info")

@@ -1,0 +1,1 @@
+"""The web side (`mailer serve`): unsubscribe, click-through, SendGrid events, signup, archive."""

@@ -1,0 +1,43 @@
+"""What every endpoint needs, built once per app: settings, database, signing key, pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import FileSystemLoader, select_autoescape
+from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.config import Settings
+from mailer.tracking import SecretKey
+from mailer.workspace import Workspace
+
+PAGES = SandboxedEnvironment(
+    loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
+    autoescape=select_autoescape(default=True),
+)
+
+
+@dataclass
+class WebContext:
+    workspace: Workspace
+    settings: Settings
+    sessions: sessionmaker[Session]
+    key: SecretKey
+
+    def page(self, template: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:
+        """An HTML page in the organization's name and colour (templates in web/templates/)."""
+        html = PAGES.get_template(template).render(
+            organization=self.settings.organization, **values
+        )
+        return HTMLResponse(html, status_code=status_code)
+
+
+def web_context(request: Request) -> WebContext:
+    """FastAPI dependency: the app's WebContext."""
+    context: WebContext = request.app.state.context
+    return context
