@@ -112,3 +112,6 @@ def chromium_path() -> str:
         f"{CHROMIUM} not installed (apt-get install chromium)",
     )
     return CHROMIUM
+
+
+from tests.web_server import live_server  # noqa: E402,F401 - fixture for the web tests
