@@ -1,34 +1,27 @@
-"""Alembic environment: runs on the connection mailer hands over (see mailer.db)."""
+"""Alembic environment: runs on the connection mailer hands over (see mailer.db), or on the
+URL in the Alembic config when run from the `alembic` command line."""
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
 from mailer.models import Base
 
 config = context.config
-target_metadata = Base.metadata
 
 
-def run_migrations() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-        return
-    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
-    with engine.begin() as conn:
-        context.configure(
-            connection=conn,
-            target_metadata=target_metadata,
-            render_as_batch=conn.dialect.name == "sqlite",
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+def run_migrations(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
 
 
-run_migrations()
+given = config.attributes.get("connection")
+if given is not None:
+    run_migrations(given)
+else:
+    with create_engine(config.get_main_option("sqlalchemy.url") or "").begin() as connection:
+        run_migrations(connection)
