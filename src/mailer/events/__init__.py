@@ -1,0 +1,1 @@
+"""Provider events (SendGrid's Event Webhook): verify, map to EventKind, store, suppress."""

@@ -1,0 +1,177 @@
+"""Store a batch of provider events in one transaction and suppress who must not be mailed.
+
+Bulk by design (a SendGrid batch holds up to thousands of events): one query for the event ids
+already stored, one for the campaigns named, one multi-row INSERT ... ON CONFLICT DO NOTHING
+(a retry racing us is harmless), one query for the people to suppress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.audience.service import set_status
+from mailer.db import transaction
+from mailer.events.sendgrid_events import MappedEvent, map_event
+from mailer.models import CampaignRun, Event, EventKind, Subscriber, SubscriberStatus, utcnow
+
+CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
+
+SUPPRESS_AS = {
+    EventKind.BOUNCED: SubscriberStatus.BOUNCED,
+    EventKind.COMPLAINED: SubscriberStatus.COMPLAINED,
+    EventKind.UNSUBSCRIBED: SubscriberStatus.UNSUBSCRIBED,
+}
+REASONS = {
+    EventKind.BOUNCED: "the address bounced (SendGrid bounce event)",
+    EventKind.COMPLAINED: "marked the newsletter as spam (SendGrid spam report)",
+    EventKind.UNSUBSCRIBED: "unsubscribed through SendGrid",
+}
+# A suppression only ever moves up this ladder: never revived, never downgraded.
+RANK = {
+    SubscriberStatus.PENDING: 0,
+    SubscriberStatus.ACTIVE: 0,
+    SubscriberStatus.UNSUBSCRIBED: 1,
+    SubscriberStatus.BOUNCED: 2,
+    SubscriberStatus.COMPLAINED: 3,
+}
+
+
+@dataclass
+class IngestResult:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    ignored: int = 0  # event types we do not record
+    suppressed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _insert_ignoring_duplicates(session: Session) -> Insert:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(Event).on_conflict_do_nothing(index_elements=["source_event_id"])
+    if dialect == "sqlite":
+        return sqlite.insert(Event).on_conflict_do_nothing(index_elements=["source_event_id"])
+    raise RuntimeError(f"event ingestion supports SQLite and PostgreSQL, not {dialect}")
+
+
+def _stored_ids(session: Session, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(ids):
+        found.update(
+            session.scalars(select(Event.source_event_id).where(Event.source_event_id.in_(chunk)))
+        )
+    return found
+
+
+def _campaign_ids(session: Session, events: list[MappedEvent]) -> dict[tuple[int | None, str], int]:
+    """(campaign_id, slug) as the events name them -> an existing campaign run's id."""
+    wanted_ids = sorted({e.campaign_id for e in events if e.campaign_id is not None})
+    wanted_slugs = sorted({e.campaign_slug for e in events if e.campaign_slug})
+    by_id: dict[int, str] = {}
+    for chunk in _chunks(wanted_ids):
+        by_id.update(
+            session.execute(
+                select(CampaignRun.id, CampaignRun.slug).where(CampaignRun.id.in_(chunk))
+            ).all()
+        )
+    by_slug: dict[str, int] = {}
+    for chunk in _chunks(wanted_slugs):
+        by_slug.update(
+            session.execute(
+                select(CampaignRun.slug, CampaignRun.id).where(CampaignRun.slug.in_(chunk))
+            ).all()
+        )
+    resolved: dict[tuple[int | None, str], int] = {}
+    for event in events:
+        pair = (event.campaign_id, event.campaign_slug)
+        if pair in resolved:
+            continue
+        # The id wins when that run exists and has the slug sent with it (if one was).
+        cid = event.campaign_id
+        if (
+            cid is not None
+            and cid in by_id
+            and (not event.campaign_slug or by_id[cid] == event.campaign_slug)
+        ):
+            resolved[pair] = cid
+        elif event.campaign_slug in by_slug:
+            resolved[pair] = by_slug[event.campaign_slug]
+    return resolved
+
+
+def _suppress(session: Session, events: list[MappedEvent], source: str) -> int:
+    strongest: dict[int, str] = {}
+    for event in events:
+        if event.kind in SUPPRESS_AS and event.subscriber_id is not None:
+            current = strongest.get(event.subscriber_id)
+            if current is None or RANK[SUPPRESS_AS[event.kind]] > RANK[SUPPRESS_AS[current]]:
+                strongest[event.subscriber_id] = event.kind
+    changed = 0
+    for chunk in _chunks(sorted(strongest)):
+        for subscriber in session.scalars(select(Subscriber).where(Subscriber.id.in_(chunk))):
+            kind = strongest[subscriber.id]
+            status = SUPPRESS_AS[kind]
+            if RANK[status] <= RANK.get(subscriber.status, 0):
+                continue
+            if set_status(session, subscriber, status, reason=REASONS[kind], source=source):
+                changed += 1
+    return changed
+
+
+def ingest_events(
+    sessions: sessionmaker[Session], raw_events: list[dict[str, Any]], *, source: str = "sendgrid"
+) -> IngestResult:
+    """Store the new events of a batch and suppress bounced, complaining and unsubscribed
+    people, all in one transaction. Events already stored (same provider event id) are skipped;
+    only new events suppress, so a retried batch changes nothing."""
+    result = IngestResult(received=len(raw_events))
+    mapped: list[MappedEvent] = []
+    for raw in raw_events:
+        event = map_event(raw)
+        if event is None:
+            result.ignored += 1
+        else:
+            mapped.append(event)
+    with transaction(sessions) as session:
+        seen = _stored_ids(session, [e.source_event_id for e in mapped if e.source_event_id])
+        fresh: list[MappedEvent] = []
+        for event in mapped:
+            if event.source_event_id is not None:
+                if event.source_event_id in seen:
+                    result.duplicates += 1
+                    continue
+                seen.add(event.source_event_id)
+            fresh.append(event)
+        campaigns = _campaign_ids(session, fresh)
+        now = utcnow()
+        rows = [
+            {
+                "source": source,
+                "source_event_id": event.source_event_id,
+                "kind": event.kind,
+                "campaign_id": campaigns.get((event.campaign_id, event.campaign_slug)),
+                "subscriber_id": event.subscriber_id,
+                "occurred_at": event.occurred_at or now,
+                "raw": event.raw,
+            }
+            for event in fresh
+        ]
+        if rows:
+            session.execute(_insert_ignoring_duplicates(session), rows)
+        result.stored = len(rows)
+        result.suppressed = _suppress(session, fresh, source)
+    return result
