@@ -1,7 +1,164 @@
-"""Endpoints: clicks (see DESIGN.md, Web endpoints)."""
+"""Click-through: ``GET /c/{token}.{index}`` records the click and redirects to the link as sent.
+
+The target is looked up by index in the campaign run's stored links, never taken from the URL,
+so a changed token or index can only be a 404 (with no Location header), never a redirect
+elsewhere. The write is two INSERTs in one short transaction; a campaign's links are cached in
+memory because they never change once the run exists. On SQLite the writes of one process are
+queued on a lock rather than spinning in SQLite's busy handler.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import threading
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+from weakref import WeakKeyDictionary
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.errors import TokenError
+from mailer.models import CampaignRun, Click, Event, EventKind, Subscriber, utcnow
+from mailer.tracking import read_click_token
+from mailer.web.context import WebContext, web_context
+from mailer.web.unsubscribe import not_found
 
 router = APIRouter()
+
+MAX_CACHED_CAMPAIGNS = 256
+
+
+@dataclass(frozen=True)
+class Target:
+    campaign_id: int
+    url: str
+    place: str
+
+
+@dataclass(frozen=True)
+class _Run:
+    id: int
+    links: dict[int, dict[str, Any]]
+
+
+_runs: WeakKeyDictionary[sessionmaker[Session], dict[str, _Run]] = WeakKeyDictionary()
+_sqlite_locks: WeakKeyDictionary[sessionmaker[Session], threading.Lock] = WeakKeyDictionary()
+_guard = threading.Lock()
+
+
+def safe_url(url: str) -> bool:
+    """Only absolute http(s) URLs without control characters or spaces are redirect targets."""
+    if not url or any(ord(char) < 0x21 or ord(char) == 0x7F for char in url):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme.lower() in {"http", "https"} and bool(parts.netloc)
+
+
+def _run(sessions: sessionmaker[Session], slug: str) -> _Run | None:
+    with _guard:
+        cached = _runs.setdefault(sessions, {}).get(slug)
+    if cached is not None:
+        return cached
+    with sessions() as session:
+        row = session.execute(
+            select(CampaignRun.id, CampaignRun.links).where(CampaignRun.slug == slug)
+        ).first()
+    if row is None:
+        return None
+    links: dict[int, dict[str, Any]] = {}
+    for link in row.links or []:
+        if isinstance(link, dict) and isinstance(link.get("index"), int):
+            links[link["index"]] = link
+    found = _Run(int(row.id), links)
+    with _guard:
+        runs = _runs.setdefault(sessions, {})
+        if len(runs) >= MAX_CACHED_CAMPAIGNS:
+            runs.clear()
+        runs[slug] = found
+    return found
+
+
+def resolve(ctx: WebContext, token: str) -> tuple[Target, int] | None:
+    """(target, subscriber id) of a click token, or None when it must be a 404."""
+    try:
+        found = read_click_token(ctx.key, token)
+    except TokenError:
+        return None
+    if not found.campaign or found.link_index is None:
+        return None
+    run = _run(ctx.sessions, found.campaign)
+    if run is None:
+        return None
+    link = run.links.get(found.link_index)
+    if link is None:
+        return None
+    url = str(link.get("url") or "")
+    if not safe_url(url):
+        return None
+    return Target(run.id, url, str(link.get("place") or "")[:100]), found.subscriber_id
+
+
+def record_click(
+    sessions: sessionmaker[Session], target: Target, subscriber_id: int, link_index: int
+) -> None:
+    """One Click and one Event; an erased subscriber's click is kept without their id."""
+    known = select(Subscriber.id).where(Subscriber.id == subscriber_id).scalar_subquery()
+    now = utcnow()
+    lock = _write_lock(sessions)
+    with lock or nullcontext(), sessions() as session, session.begin():
+        session.execute(
+            insert(Click).values(
+                campaign_id=target.campaign_id,
+                subscriber_id=known,
+                link_index=link_index,
+                place=target.place,
+                url=target.url,
+                clicked_at=now,
+            )
+        )
+        session.execute(
+            insert(Event).values(
+                source="web",
+                kind=EventKind.CLICKED,
+                campaign_id=target.campaign_id,
+                subscriber_id=known,
+                occurred_at=now,
+                raw={"link_index": link_index, "place": target.place},
+            )
+        )
+
+
+def _write_lock(sessions: sessionmaker[Session]) -> threading.Lock | None:
+    bind = sessions.kw.get("bind")
+    if bind is None or getattr(bind.dialect, "name", "") != "sqlite":
+        return None
+    with _guard:
+        return _sqlite_locks.setdefault(sessions, threading.Lock())
+
+
+@router.get("/c/{token}", response_model=None)
+def click(token: str, ctx: WebContext = Depends(web_context)) -> Response:
+    resolved = resolve(ctx, token)
+    if resolved is None:
+        return not_found(ctx)
+    target, subscriber_id = resolved
+    index = int(token.rpartition(".")[2])
+    try:
+        record_click(ctx.sessions, target, subscriber_id, index)
+    except IntegrityError:  # the run was deleted since it was cached
+        forget_runs(ctx.sessions)
+        return not_found(ctx)
+    response = RedirectResponse(target.url, status_code=302)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def forget_runs(sessions: sessionmaker[Session]) -> None:
+    """Drop the cached links (after a campaign run was deleted)."""
+    with _guard:
+        _runs.pop(sessions, None)

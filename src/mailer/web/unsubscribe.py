@@ -1,7 +1,200 @@
-"""Endpoints: unsubscribe (see DESIGN.md, Web endpoints)."""
+"""One-click unsubscribe: ``GET /u/{token}`` asks, ``POST /u/{token}`` does it (RFC 8058).
+
+A GET never changes anything: mail scanners and link previews follow links. The POST needs no
+cookie and no CSRF token (the signed token is the credential), so a mailbox provider's
+``List-Unsubscribe=One-Click`` POST works as well as the page's own button.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import dataclass
+from email.parser import BytesParser
+from email.policy import HTTP
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from mailer.audience.service import set_status
+from mailer.errors import TokenError
+from mailer.models import CampaignRun, Event, EventKind, Subscriber, SubscriberStatus, utcnow
+from mailer.tracking import KIND_UNSUBSCRIBE, read_token
+from mailer.web.context import WebContext, web_context
 
 router = APIRouter()
+
+MAX_FORM_BYTES = 16 * 1024
+ONE_CLICK = ("List-Unsubscribe", "One-Click")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the page shows: the status after the request and whether it changed."""
+
+    status: str
+    changed: bool
+    masked_email: str
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    """A small urlencoded or multipart form body, without python-multipart; {} if unreadable."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return {}
+    content_type = request.headers.get("content-type", "")
+    if content_type.lower().startswith("multipart/form-data"):
+        return _parse_multipart(content_type, body)
+    try:
+        return parse_qs(body.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        return {}
+
+
+def _parse_multipart(content_type: str, body: bytes) -> dict[str, list[str]]:
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    form: dict[str, list[str]] = {}
+    if not message.is_multipart():
+        return form
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            form.setdefault(name, []).append(payload.decode("utf-8", "replace"))
+    return form
+
+
+def is_one_click(form: dict[str, list[str]]) -> bool:
+    name, value = ONE_CLICK
+    return value in form.get(name, [])
+
+
+def mask_email(email: str) -> str:
+    """``jane@example.com`` -> ``j***@example.com``: enough to recognize, not to harvest."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def _find(ctx: WebContext, session: Session, token: str) -> tuple[Subscriber, str] | None:
+    try:
+        found = read_token(ctx.key, token, KIND_UNSUBSCRIBE)
+    except TokenError:
+        return None
+    subscriber = session.get(Subscriber, found.subscriber_id)
+    return (subscriber, found.campaign) if subscriber is not None else None
+
+
+def _run_id(session: Session, slug: str) -> int | None:
+    if not slug:
+        return None
+    return session.scalar(select(CampaignRun.id).where(CampaignRun.slug == slug))
+
+
+def look(ctx: WebContext, token: str) -> Outcome | None:
+    with ctx.sessions() as session:
+        found = _find(ctx, session, token)
+        if found is None:
+            return None
+        subscriber, _ = found
+        return Outcome(subscriber.status, False, mask_email(subscriber.email))
+
+
+def unsubscribe_by_token(ctx: WebContext, token: str, *, one_click: bool) -> Outcome | None:
+    """Unsubscribe the token's subscriber (once); None for a bad token or an erased person.
+
+    Bounced or complained addresses keep their status: they are suppressed already.
+    """
+    with ctx.sessions() as session, session.begin():
+        found = _find(ctx, session, token)
+        if found is None:
+            return None
+        subscriber, campaign = found
+        changed = False
+        if subscriber.status not in SubscriberStatus.SUPPRESSED:
+            reason = f"unsubscribed from {campaign}" if campaign else "unsubscribed by link"
+            changed = set_status(
+                session,
+                subscriber,
+                SubscriberStatus.UNSUBSCRIBED,
+                reason=reason,
+                source="one-click" if one_click else "web",
+            )
+        if changed:
+            session.add(
+                Event(
+                    source="web",
+                    kind=EventKind.UNSUBSCRIBED,
+                    campaign_id=_run_id(session, campaign),
+                    subscriber_id=subscriber.id,
+                    occurred_at=utcnow(),
+                    raw={"one_click": one_click},
+                )
+            )
+        return Outcome(subscriber.status, changed, mask_email(subscriber.email))
+
+
+def resubscribe_by_token(ctx: WebContext, token: str) -> Outcome | None:
+    """Undo an unsubscribe: back to active only from unsubscribed, never from bounced."""
+    with ctx.sessions() as session, session.begin():
+        found = _find(ctx, session, token)
+        if found is None:
+            return None
+        subscriber, _ = found
+        changed = False
+        if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+            changed = set_status(
+                session,
+                subscriber,
+                SubscriberStatus.ACTIVE,
+                reason="resubscribed after unsubscribing",
+                source="web",
+            )
+        return Outcome(subscriber.status, changed, mask_email(subscriber.email))
+
+
+BAD_LINK = "This link is not valid. Please use the link exactly as it appears in the email."
+
+
+def not_found(ctx: WebContext, message: str = BAD_LINK) -> HTMLResponse:
+    """The plain 404 page (for bad tokens, unknown issues); never a redirect."""
+    return ctx.page("notfound.html", status_code=404, title="Not found", message=message)
+
+
+def _page(ctx: WebContext, token: str, outcome: Outcome, *, after: str) -> HTMLResponse:
+    response = ctx.page(
+        "unsubscribe.html",
+        title="Unsubscribe",
+        action=f"/u/{token}",
+        outcome=outcome,
+        after=after,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/u/{token}", response_class=HTMLResponse)
+def unsubscribe_page(token: str, ctx: WebContext = Depends(web_context)) -> HTMLResponse:
+    """The page with one button; changes nothing."""
+    outcome = look(ctx, token)
+    return not_found(ctx) if outcome is None else _page(ctx, token, outcome, after="ask")
+
+
+@router.post("/u/{token}", response_class=HTMLResponse)
+async def unsubscribe_post(
+    token: str, request: Request, ctx: WebContext = Depends(web_context)
+) -> HTMLResponse:
+    """Unsubscribe now: the page's button or RFC 8058's ``List-Unsubscribe=One-Click``."""
+    one_click = is_one_click(await read_form(request))
+    outcome = await run_in_threadpool(unsubscribe_by_token, ctx, token, one_click=one_click)
+    return not_found(ctx) if outcome is None else _page(ctx, token, outcome, after="unsubscribed")
+
+
+@router.post("/u/{token}/resubscribe", response_class=HTMLResponse)
+def resubscribe_post(token: str, ctx: WebContext = Depends(web_context)) -> HTMLResponse:
+    outcome = resubscribe_by_token(ctx, token)
+    return not_found(ctx) if outcome is None else _page(ctx, token, outcome, after="resubscribed")
