@@ -1,7 +1,339 @@
-"""Endpoints: signup (see DESIGN.md, Web endpoints)."""
+"""Endpoints: signup with double opt-in (see DESIGN.md, Web endpoints).
+
+``GET/POST /subscribe`` asks for an address and consent and sends a confirmation email;
+``GET /confirm/{token}`` activates in one click and sends the welcome email. The rules live in
+mailer.audience.signup; this module is forms, pages, rate limits and the two emails.
+
+The answer after a signup is the same "check your inbox" page whether the address is new,
+pending, unsubscribed, deleted or a bot's (honeypot): only "already subscribed" differs.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+import jinja2
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi.responses import HTMLResponse
+from jinja2.sandbox import SandboxedEnvironment
+from starlette.concurrency import run_in_threadpool
+
+from mailer.audience.normalize import MAX_NAME, InvalidAddress, normalize_email
+from mailer.audience.signup import (
+    ConfirmResult,
+    Outcome,
+    Person,
+    SignupResult,
+    confirm,
+    confirm_token,
+    consent_wording,
+    record_signup,
+)
+from mailer.compose.links import with_utm
+from mailer.compose.message import list_headers
+from mailer.compose.personalize import UNSUBSCRIBE_URL, clean_first_name
+from mailer.delivery.providers import make_provider
+from mailer.delivery.types import MessageTemplate, Recipient
+from mailer.errors import TokenError
+from mailer.tracking import unsubscribe_token
+from mailer.web.context import WebContext, web_context
+from mailer.workspace import skeleton_dir
 
 router = APIRouter()
+log = logging.getLogger("mailer.web.signup")
+Context = Annotated[WebContext, Depends(web_context)]
+
+HONEYPOT = "homepage"
+MAX_BODY = 8_192
+IP_LIMIT = (5, 600.0)  # form posts per client IP per 10 minutes
+ADDRESS_LIMIT = (3, 3600.0)  # signups (confirmation emails) per address per hour
+CONFIRM_SLUG = "signup-confirm"
+WELCOME_SLUG = "welcome"
+
+
+# --- rate limits ---------------------------------------------------------------------------
+
+
+class SlidingWindow:
+    """At most ``limit`` hits per key in the last ``seconds``; in memory, per app instance."""
+
+    def __init__(self, limit: int, seconds: float, max_keys: int = 50_000) -> None:
+        self.limit, self.seconds, self.max_keys = limit, seconds, max_keys
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str, now: float | None = None) -> bool:
+        """Count a hit for ``key``; False (not counted) when over the limit."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if len(self._hits) >= self.max_keys:
+                self._forget_idle(now)
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - self.seconds:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return False
+            hits.append(now)
+            return True
+
+    def _forget_idle(self, now: float) -> None:
+        idle = [k for k, hits in self._hits.items() if not hits or hits[-1] <= now - self.seconds]
+        for key in idle:
+            del self._hits[key]
+        if len(self._hits) >= self.max_keys:  # a flood of distinct keys: start afresh
+            self._hits.clear()
+
+
+@dataclass
+class Limits:
+    by_ip: SlidingWindow = field(default_factory=lambda: SlidingWindow(*IP_LIMIT))
+    by_address: SlidingWindow = field(default_factory=lambda: SlidingWindow(*ADDRESS_LIMIT))
+
+
+def _limits(request: Request) -> Limits:
+    """This app's limits (kept on app.state, so each app instance counts on its own)."""
+    limits: Limits | None = getattr(request.app.state, "signup_limits", None)
+    if limits is None:
+        limits = Limits()
+        request.app.state.signup_limits = limits
+    return limits
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+# --- emails ----------------------------------------------------------------------------------
+
+_EMAIL_ENVIRONMENTS: dict[Path, SandboxedEnvironment] = {}
+
+
+def _email_environment(templates_dir: Path) -> SandboxedEnvironment:
+    """The workspace's templates/, then the shipped ones (older workspaces lack these files)."""
+    environment = _EMAIL_ENVIRONMENTS.get(templates_dir)
+    if environment is None:
+        environment = SandboxedEnvironment(
+            loader=jinja2.ChoiceLoader(
+                [
+                    jinja2.FileSystemLoader(str(templates_dir)),
+                    jinja2.FileSystemLoader(str(skeleton_dir() / "templates")),
+                ]
+            ),
+            autoescape=jinja2.select_autoescape(
+                enabled_extensions=("html.j2",), default_for_string=False, default=False
+            ),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        _EMAIL_ENVIRONMENTS[templates_dir] = environment
+    return environment
+
+
+def signup_email(
+    ctx: WebContext, kind: str, person: Person, subject: str, **values: Any
+) -> tuple[MessageTemplate, Recipient]:
+    """One person's confirmation ("confirm") or welcome ("welcome") email, ready to send."""
+    settings = ctx.settings
+    base = settings.web.base_url
+    unsubscribe_url = f"{base}/u/{unsubscribe_token(ctx.key, person.subscriber_id)}"
+    context = {
+        "organization": settings.organization,
+        "booking": settings.booking,
+        "first_name": clean_first_name(person.first_name),
+        "unsubscribe_url": unsubscribe_url,
+        "subject": subject,
+        **values,
+    }
+    environment = _email_environment(ctx.workspace.templates_dir)
+    text = environment.get_template(f"{kind}.txt.j2").render(context)
+    html = environment.get_template(f"{kind}.html.j2").render(context)
+    template = MessageTemplate(
+        campaign_slug=CONFIRM_SLUG if kind == "confirm" else WELCOME_SLUG,
+        from_email=settings.sender.from_email,
+        from_name=settings.sender.from_name or settings.organization.name,
+        reply_to=settings.sender.reply_to,
+        subject=subject,
+        html=html,
+        text=text,
+        headers=list_headers(settings.organization.name, settings.sender.from_email),
+        categories=("signup",),
+    )
+    recipient = Recipient(
+        email=person.email,
+        name=person.first_name,
+        subscriber_id=person.subscriber_id,
+        substitutions={UNSUBSCRIBE_URL: unsubscribe_url},
+    )
+    return template, recipient
+
+
+def confirmation_email(ctx: WebContext, person: Person) -> tuple[MessageTemplate, Recipient]:
+    url = f"{ctx.settings.web.base_url}/confirm/{confirm_token(ctx.key, person)}"
+    subject = f"Please confirm your subscription to {ctx.settings.organization.name}"
+    return signup_email(ctx, "confirm", person, subject, confirm_url=url)
+
+
+def welcome_email(ctx: WebContext, person: Person) -> tuple[MessageTemplate, Recipient]:
+    subject = f"Welcome to the {ctx.settings.organization.name} newsletter"
+    booking_url = with_utm(ctx.settings.booking.url, WELCOME_SLUG, "cta")
+    return signup_email(ctx, "welcome", person, subject, booking_url=booking_url)
+
+
+def send_signup_email(ctx: WebContext, message: tuple[MessageTemplate, Recipient]) -> bool:
+    """Send with the configured provider; a failure is logged (no address) and not raised:
+    the signup is stored and the person can ask again."""
+    template, recipient = message
+    try:
+        with make_provider(ctx.settings, ctx.workspace.secrets, ctx.workspace.root) as provider:
+            result = provider.send_batch(template, [recipient])
+    except Exception as err:  # any provider or configuration failure
+        log.warning(
+            "%s email to subscriber %s not sent: %s",
+            template.campaign_slug,
+            recipient.subscriber_id,
+            type(err).__name__,
+        )
+        return False
+    if result.refused:
+        log.warning(
+            "%s email to subscriber %s refused by the provider",
+            template.campaign_slug,
+            recipient.subscriber_id,
+        )
+        return False
+    return True
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+def _form(
+    ctx: WebContext,
+    *,
+    status_code: int = 200,
+    error: str = "",
+    error_field: str = "",
+    email: str = "",
+    first_name: str = "",
+) -> HTMLResponse:
+    return ctx.page(
+        "signup.html",
+        status_code=status_code,
+        title="Subscribe",
+        consent=consent_wording(ctx.settings.organization.name),
+        error=error,
+        error_field=error_field,
+        email=email,
+        first_name=first_name,
+        honeypot=HONEYPOT,
+    )
+
+
+def _sent(ctx: WebContext) -> HTMLResponse:
+    return ctx.page("signup_sent.html", title="Check your inbox")
+
+
+def _too_many(ctx: WebContext) -> HTMLResponse:
+    response = ctx.page("signup_limited.html", status_code=429, title="Please wait a little")
+    response.headers["Retry-After"] = "600"
+    return response
+
+
+@router.get("/subscribe", response_class=HTMLResponse)
+def subscribe_form(ctx: Context) -> HTMLResponse:
+    return _form(ctx)
+
+
+def _field(form: dict[str, list[str]], name: str) -> str:
+    values = form.get(name)
+    return values[0] if values else ""
+
+
+@router.post("/subscribe", response_class=HTMLResponse)
+async def subscribe(request: Request, background: BackgroundTasks, ctx: Context) -> HTMLResponse:
+    limits = _limits(request)
+    ip = _client_ip(request)
+    if not limits.by_ip.allow(ip):
+        return _too_many(ctx)
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return _form(ctx, status_code=413, error="The form was too large. Please try again.")
+    form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    email = _field(form, "email").strip()
+    first_name = " ".join(_field(form, "first_name").split())
+    if _field(form, HONEYPOT).strip():
+        return _sent(ctx)  # a bot: answer as if all went well, keep and send nothing
+    echo = {"email": email[:320], "first_name": first_name[:MAX_NAME]}
+    try:
+        address = normalize_email(email)
+    except InvalidAddress:
+        return _form(
+            ctx,
+            status_code=422,
+            error="Please enter a valid email address, like name@example.com.",
+            error_field="email",
+            **echo,
+        )
+    if len(first_name) > MAX_NAME:
+        return _form(
+            ctx,
+            status_code=422,
+            error=f"Please shorten your first name (at most {MAX_NAME} characters).",
+            error_field="first_name",
+            **echo,
+        )
+    if _field(form, "consent") != "yes":
+        return _form(
+            ctx,
+            status_code=422,
+            error="Please tick the box to confirm you want the newsletter.",
+            error_field="consent",
+            **echo,
+        )
+    if not limits.by_address.allow(address.key):
+        return _too_many(ctx)
+    result: SignupResult = await run_in_threadpool(
+        record_signup,
+        ctx.sessions,
+        address.email,
+        first_name=first_name,
+        consent_text=consent_wording(ctx.settings.organization.name),
+        consent_ip=ip,
+    )
+    if result.outcome is Outcome.ACTIVE:
+        return ctx.page("signup_already.html", title="You're already subscribed")
+    if result.send_confirmation and result.person is not None:
+        background.add_task(send_signup_email, ctx, confirmation_email(ctx, result.person))
+    return _sent(ctx)
+
+
+@router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_subscription(
+    token: str, request: Request, background: BackgroundTasks, ctx: Context
+) -> HTMLResponse:
+    try:
+        with ctx.sessions() as session:
+            result: ConfirmResult = confirm(
+                session,
+                ctx.key,
+                token,
+                consent_text=consent_wording(ctx.settings.organization.name),
+                ip=_client_ip(request),
+            )
+            session.commit()
+    except TokenError:
+        return ctx.page("confirm_invalid.html", status_code=404, title="Link not valid")
+    if result.send_welcome:
+        background.add_task(send_signup_email, ctx, welcome_email(ctx, result.person))
+    return ctx.page(
+        "confirm.html",
+        title="Subscription confirmed",
+        already=not result.send_welcome,
+    )
