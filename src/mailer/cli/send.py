@@ -241,7 +241,7 @@ def report_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """The campaign's figures: recipients, sent, failed, and (with webhooks) opens and clicks."""
-    from mailer.delivery.report import campaign_report
+    from mailer.delivery.report import campaign_report, table_rows
 
     slug = campaign.removesuffix(".md").rsplit("/", 1)[-1]
     figures = campaign_report(state.database(), slug)
@@ -255,6 +255,6 @@ def report_command(
     from rich.table import Table
 
     table = Table(title=f"Report: {slug}", show_header=False)
-    for key, value in figures.items():
-        table.add_row(key.replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value))
+    for label, value in table_rows(figures):
+        table.add_row(escape(label), escape(value))
     console.print(table)

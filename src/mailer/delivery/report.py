@@ -1,16 +1,24 @@
-"""A campaign's figures from the ledger (and, once webhooks land, from recorded events)."""
+"""A campaign's figures: the ledger's counts, and what recorded events and clicks tell.
+
+Per-person figures (delivered, bounced, opened_unique, clicked_unique, unsubscribed, complaints)
+count each subscriber once, however many events they caused. Clicks come from two places: our own
+/c/ redirect (Click rows, with the link's place) and SendGrid click events. A SendGrid click counts
+only when its url is a link as sent (tracking.clicks off: links go straight to the site); a click
+on a /c/ link is already a Click row, so counting the event too would count it twice.
+"""
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, union
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.delivery.ledger import Ledger
-from mailer.models import CampaignRun
+from mailer.models import CampaignRun, Click, Event, EventKind
 
-# Filled from provider events and clicks by the web side; zero until those are recorded.
+# Filled from provider events and clicks (Event and Click rows).
 EVENT_FIGURES = (
     "delivered",
     "bounced",
@@ -20,15 +28,96 @@ EVENT_FIGURES = (
     "unsubscribed",
     "complaints",
 )
+PER_PERSON = {
+    "delivered": EventKind.DELIVERED,
+    "bounced": EventKind.BOUNCED,
+    "opened_unique": EventKind.OPENED,
+    "unsubscribed": EventKind.UNSUBSCRIBED,
+    "complaints": EventKind.COMPLAINED,
+}
+
+
+def is_cta(place: str) -> bool:
+    """Calls to action are placed cta-top, cta-middle, cta-bottom..."""
+    return place == "cta" or place.startswith("cta-")
+
+
+def _people_by_kind(session: Session, run_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(Event.kind, func.count(func.distinct(Event.subscriber_id)))
+        .where(Event.campaign_id == run_id, Event.kind.in_(PER_PERSON.values()))
+        .group_by(Event.kind)
+    ).all()
+    found = {kind: int(n) for kind, n in rows}
+    return {name: found.get(kind, 0) for name, kind in PER_PERSON.items()}
+
+
+def _clickers(session: Session, run_id: int) -> int:
+    people = union(
+        select(Click.subscriber_id).where(
+            Click.campaign_id == run_id, Click.subscriber_id.is_not(None)
+        ),
+        select(Event.subscriber_id).where(
+            Event.campaign_id == run_id,
+            Event.kind == EventKind.CLICKED,
+            Event.subscriber_id.is_not(None),
+        ),
+    ).subquery()
+    return int(session.scalar(select(func.count()).select_from(people)) or 0)
+
+
+def _clicks_by_link(session: Session, run: CampaignRun) -> list[dict[str, Any]]:
+    """Every link as sent with its clicks and distinct clickers, most clicked first."""
+    links: dict[int, dict[str, Any]] = {}
+    for link in run.links or []:
+        index = int(link.get("index", len(links)))
+        links[index] = {
+            "index": index,
+            "url": str(link.get("url", "")),
+            "place": str(link.get("place", "")),
+            "text": str(link.get("text", "")),
+        }
+    clicks: Counter[int] = Counter()
+    people: defaultdict[int, set[int | None]] = defaultdict(set)
+    for index, url, place, subscriber in session.execute(
+        select(Click.link_index, Click.url, Click.place, Click.subscriber_id).where(
+            Click.campaign_id == run.id
+        )
+    ):
+        links.setdefault(index, {"index": index, "url": url, "place": place, "text": ""})
+        clicks[index] += 1
+        people[index].add(subscriber)
+    by_url = {link["url"]: index for index, link in links.items()}
+    for url, subscriber in session.execute(
+        select(Event.raw["url"].as_string(), Event.subscriber_id).where(
+            Event.campaign_id == run.id, Event.kind == EventKind.CLICKED
+        )
+    ):
+        if url in by_url:
+            clicks[by_url[url]] += 1
+            people[by_url[url]].add(subscriber)
+    rows = [
+        {**link, "clicks": clicks[index], "unique": len(people[index] - {None})}
+        for index, link in links.items()
+    ]
+    rows.sort(key=lambda row: (-row["clicks"], row["index"]))
+    return rows
 
 
 def campaign_report(sessions: sessionmaker[Session], slug: str) -> dict[str, Any] | None:
     """The Contract's figures for one campaign, or None if it was never sent."""
     with sessions() as session:
         run = session.scalars(select(CampaignRun).where(CampaignRun.slug == slug)).first()
-    if run is None:
-        return None
+        if run is None:
+            return None
+        people = _people_by_kind(session, run.id)
+        clicked_unique = _clickers(session, run.id)
+        by_link = _clicks_by_link(session, run)
     counts = Ledger(sessions).counts(run.id)
+    by_place: Counter[str] = Counter()
+    for row in by_link:
+        if row["clicks"]:
+            by_place[row["place"] or "(none)"] += row["clicks"]
     figures: dict[str, Any] = {
         "campaign": slug,
         "state": run.state,
@@ -38,8 +127,43 @@ def campaign_report(sessions: sessionmaker[Session], slug: str) -> dict[str, Any
         "skipped": counts["skipped"],
         "pending": counts["queued"] + counts["claimed"] + counts["sending"],
         "possible_duplicates": run.possible_duplicates,
+        "delivered": people["delivered"],
+        "bounced": people["bounced"],
+        "opened_unique": people["opened_unique"],
+        "clicked_unique": clicked_unique,
+        "cta_clicks": sum(n for place, n in by_place.items() if is_cta(place)),
+        "unsubscribed": people["unsubscribed"],
+        "complaints": people["complaints"],
+        "clicks": sum(by_place.values()),
+        "clicks_by_place": dict(by_place.most_common()),
+        "clicks_by_link": by_link,
     }
-    figures.update(dict.fromkeys(EVENT_FIGURES, 0))
     if run.pause_reason:
         figures["pause_reason"] = run.pause_reason
     return figures
+
+
+def _link_line(row: dict[str, Any]) -> str:
+    people = row["unique"]
+    where = row["url"].split("?", 1)[0].split("://", 1)[-1]  # the UTM tail is the same everywhere
+    return (
+        f"{row['place'] or '-'}: {row['clicks']:,} clicks by {people:,} "
+        f"{'person' if people == 1 else 'people'}, {where}"
+    )
+
+
+def table_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
+    """The figures as (label, value) lines for a terminal table; clicks by link one per line."""
+    rows: list[tuple[str, str]] = []
+    for key, value in figures.items():
+        label = key.replace("_", " ")
+        if key == "clicks_by_place":
+            text = ", ".join(f"{place} {n:,}" for place, n in value.items()) or "none"
+        elif key == "clicks_by_link":
+            text = "\n".join(_link_line(row) for row in value) or "no links"
+        elif isinstance(value, int) and not isinstance(value, bool):
+            text = f"{value:,}"
+        else:
+            text = str(value)
+        rows.append((label, text))
+    return rows
