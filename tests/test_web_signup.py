@@ -3,7 +3,9 @@ on SQLite and PostgreSQL, with the outbox provider writing the emails as .eml fi
 
 from __future__ import annotations
 
+import logging
 import re
+import socket
 import time
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -303,3 +305,48 @@ def test_tampered_or_foreign_confirm_token_is_404_and_changes_nothing(
     ben = subscriber(sessions, "ben@example.com")
     assert ben is not None and ben.status == "pending"
     assert not (workspace.outbox_dir / "welcome").exists()
+
+
+def test_provider_failure_keeps_the_signup_and_logs_no_address(
+    workspace: Workspace,
+    database_url: str,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on: SMTP is refused
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setenv("MAILER_DELIVERY__PROVIDER", "smtp")
+    monkeypatch.setenv("MAILER_SMTP__HOST", "127.0.0.1")
+    monkeypatch.setenv("MAILER_SMTP__PORT", str(closed_port))
+    monkeypatch.setenv("MAILER_SMTP__SECURITY", "none")
+    monkeypatch.setenv("MAILER_WEB__BASE_URL", BASE)
+    monkeypatch.setenv("MAILER_DATABASE__URL", database_url)
+    caplog.set_level(logging.WARNING, logger="mailer.web.signup")
+    running = serve(workspace)
+    live = next(running)
+    try:
+        page = httpx.post(
+            f"{live.url}/subscribe",
+            data={"email": "carla@example.com", "consent": "yes"},
+            timeout=10,
+        )
+        assert page.status_code == 200 and "Check your inbox" in page.text
+        deadline = time.monotonic() + 10
+        while not any("not sent" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline, "the failed send was not logged"
+            time.sleep(0.05)
+    finally:
+        running.close()
+    carla = subscriber(sessions, "carla@example.com")
+    assert carla is not None and carla.status == "pending"
+    assert "carla" not in caplog.text
+
+
+def test_oversized_form_is_refused_and_stores_nothing(
+    client: httpx.Client, sessions: sessionmaker[Session]
+) -> None:
+    response = sign_up(client, "big@example.com", first_name="x" * 20_000)
+    assert response.status_code == 413 and "too large" in response.text
+    assert count_subscribers(sessions) == 0

@@ -251,6 +251,19 @@ def subscribe_form(ctx: Context) -> HTMLResponse:
     return _form(ctx)
 
 
+async def _read_capped(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it grows past ``limit`` (never read whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 def _field(form: dict[str, list[str]], name: str) -> str:
     values = form.get(name)
     return values[0] if values else ""
@@ -262,8 +275,8 @@ async def subscribe(request: Request, background: BackgroundTasks, ctx: Context)
     ip = _client_ip(request)
     if not limits.by_ip.allow(ip):
         return _too_many(ctx)
-    body = await request.body()
-    if len(body) > MAX_BODY:
+    body = await _read_capped(request, MAX_BODY)
+    if body is None:
         return _form(ctx, status_code=413, error="The form was too large. Please try again.")
     form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
     email = _field(form, "email").strip()
