@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.audience.csv_import import ImportReport, import_csv
 from mailer.audience.normalize import email_hash
-from mailer.audience.service import add_subscriber, delete_subscriber, unsubscribe
+from mailer.audience.service import add_subscriber, delete_subscriber, set_status, unsubscribe
 from mailer.errors import InputError
 from mailer.models import StatusChange, Subscriber, SubscriberTag, Suppression
 
@@ -200,6 +200,42 @@ def test_tag_option_and_updates_merge(tmp_path: Path, sessions: sessionmaker[Ses
     assert mia.attributes == {"Clinic Visit": "2026-05-01", "City": "Boulder"}
     assert mia.tag_names == ["patients", "spring campaign", "workshop"]
     assert counts(import_csv(sessions, path, tags=["patients"])) == (0, 0, 2, 0, 0)
+
+
+def test_reimport_restores_what_changed_since_the_last_import(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    """Edits made outside the import (names, tags, status) are not mistaken for "unchanged":
+    importing the same file again reports the row updated and writes the file's values back."""
+    path = write(
+        tmp_path / "same.csv",
+        "Email,First Name,Tags,City,Status\n"
+        "mia@example.com,Mia,workshop,Boulder,\n"
+        "ann@example.com,Ann,,,unsubscribed\n",
+    )
+    assert counts(import_csv(sessions, path, tags=["spring"])) == (2, 0, 0, 0, 0)
+    assert counts(import_csv(sessions, path, tags=["spring"])) == (0, 0, 1, 0, 1)
+    with sessions() as session:
+        mia = session.scalars(select(Subscriber).where(Subscriber.email == "mia@example.com")).one()
+        mia.first_name = "Maria"
+        mia.attributes = {"City": "Denver"}
+        session.execute(
+            SubscriberTag.__table__.delete().where(SubscriberTag.subscriber_id == mia.id)
+        )
+        ann = session.scalars(select(Subscriber).where(Subscriber.email == "ann@example.com")).one()
+        set_status(session, ann, "active", reason="asked to come back", source="test")
+        session.commit()
+
+    again = import_csv(sessions, path, tags=["spring"])
+
+    assert counts(again) == (0, 2, 0, 0, 0)
+    mia = by_email(sessions, "mia@example.com")
+    ann = by_email(sessions, "ann@example.com")
+    assert mia is not None and ann is not None
+    assert (mia.first_name, mia.attributes) == ("Mia", {"City": "Boulder"})
+    assert mia.tag_names == ["spring", "workshop"]
+    assert ann.status == "unsubscribed"
+    assert counts(import_csv(sessions, path, tags=["spring"])) == (0, 0, 1, 0, 1)
 
 
 def test_status_column_records_unsubscribes_but_never_reactivates(

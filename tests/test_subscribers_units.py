@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from mailer.audience.csv_export import neutralize
+from mailer.audience.csv_import import _json_text
 from mailer.audience.csv_source import Columns, Row, RowError, parse_row
 from mailer.audience.dedupe import SeenKeys
 from mailer.audience.normalize import (
@@ -108,3 +110,12 @@ def test_seen_keys_grows_and_remembers_first_lines() -> None:
     assert seen.get(SeenKeys.digest("person20001@example.com")) == 20_001
     assert seen.add(SeenKeys.digest("person500@example.com"), 99_999) == 500
     assert seen.get(SeenKeys.digest("stranger@example.com")) is None
+
+
+def test_attributes_text_matches_json_dumps() -> None:
+    for attributes in (
+        {"City": "Boulder"},
+        {"Clinic Visit": "2026-05-01", "Notes": 'He said "hi"\r\nline two\t\\ ünïcode \u2028 😀'},
+        {"n": 3, "nested": {"a": [1]}},  # not from a CSV, falls back to json.dumps
+    ):
+        assert _json_text(attributes) == json.dumps(attributes)

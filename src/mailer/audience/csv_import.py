@@ -14,13 +14,16 @@ cells never erase what the list knows; tags are only ever added.
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
+from json.encoder import encode_basestring_ascii as _encode
 from multiprocessing import get_context
 from pathlib import Path
 from typing import IO, Any
@@ -50,6 +53,8 @@ IMPORT_CACHE_KIB = 32 * 1024  # SQLite page cache while importing
 SAMPLE_REJECTS = 20
 # Files with more data lines than this validate addresses in worker processes.
 PARALLEL_FROM_LINES = 50_000
+# Cyclic GC while importing: a first generation of this many container objects (default 700).
+GC_THRESHOLD_0 = 50_000
 
 subscribers_table: Table = Subscriber.__table__  # type: ignore[assignment]
 tags_table: Table = SubscriberTag.__table__  # type: ignore[assignment]
@@ -102,10 +107,21 @@ class _Existing:
     def same_attributes(self, attributes: dict[str, Any]) -> bool:
         """True if merging ``attributes`` changes nothing (the common re-import case is
         answered without decoding: the file's cells serialize to exactly the stored text)."""
-        if not attributes or json.dumps(attributes) == self.attributes_text:
+        if not attributes or _json_text(attributes) == self.attributes_text:
             return True
         current = self.attributes
         return {**current, **attributes} == current
+
+
+def _json_text(attributes: dict[str, Any]) -> str:
+    """json.dumps(attributes) (how the column was written), about 4x faster for the str -> str
+    dicts a CSV row gives. Only ever compared for equality: a text that differs just costs a
+    decode and a dict comparison."""
+    try:
+        items = [_encode(k) + ": " + _encode(v) for k, v in attributes.items()]
+    except TypeError:  # a value that is not a str
+        return json.dumps(attributes)
+    return "{" + ", ".join(items) + "}"
 
 
 class _RejectsFile:
@@ -255,13 +271,13 @@ class _Importer:
         normalizing is idempotent), so it is not checked again: re-imports stay fast.
         """
         rows = [item for item in chunk if isinstance(item, Row)]
+        keys = [guess_key(row.email) for row in rows]
         known: dict[str, _Existing] = {}
         if not self.list_was_empty:
-            known = self._existing(self.session, (guess_key(row.email) for row in rows))
+            known = self._existing(self.session, keys)
         outcomes: list[_Outcome | None] = []
         pending: list[int] = []
-        for index, row in enumerate(rows):
-            key = guess_key(row.email)
+        for index, (row, key) in enumerate(zip(rows, keys, strict=True)):
             existing = known.get(key)
             if existing is not None and existing.email == row.email:
                 outcomes.append((row.email, key))
@@ -478,7 +494,7 @@ def import_csv(
     facts = check_file(path)
     report = ImportReport(path=path, dry_run=dry_run, total_lines=facts.lines)
     rejects_file = _RejectsFile(None if dry_run else rejects_path_for(path, rejects_dir))
-    with path.open("r", encoding="utf-8-sig", newline="") as stream:
+    with _few_gc_passes(), path.open("r", encoding="utf-8-sig", newline="") as stream:
         _, records = read_rows(path, stream)
         executor = _executor_for(facts.lines, workers)
         try:
@@ -503,6 +519,24 @@ def import_csv(
                 executor.shutdown(cancel_futures=True)
             report.rejects_path = rejects_file.close()
     return report
+
+
+@contextmanager
+def _few_gc_passes() -> Iterator[None]:
+    """Fewer cyclic garbage collections while importing.
+
+    Each chunk makes tens of thousands of short-lived container objects (rows, dicts, result
+    tuples), freed by reference counting; with the default thresholds they trigger a collection
+    every 700 allocations and frequent full passes over every object of the process (the
+    libraries' too), about a third of a re-import's CPU time. Garbage is still collected, less
+    often; the thresholds are restored afterwards.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], GC_THRESHOLD_0), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _tune(session: Session, *, large: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import ipaddress
 import re
 from collections.abc import Iterator
@@ -195,6 +196,16 @@ def _cell(cells: list[str], index: int) -> str:
     return cells[index].strip() if 0 <= index < len(cells) else ""
 
 
+@functools.lru_cache(maxsize=4096)
+def _split_short_tags(cell: str) -> tuple[str, ...]:
+    # A list repeats a few tag cells ("patients;workshop") over and over; the split is pure.
+    return tuple(split_tags(cell))
+
+
+def _split_tags(cell: str) -> list[str]:
+    return list(_split_short_tags(cell)) if len(cell) <= 200 else split_tags(cell)
+
+
 def _parse_time(value: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -214,32 +225,42 @@ def _too_long(line: int, column: str, value: str, limit: int, email: str) -> Row
 def parse_row(columns: Columns, line: int, cells: list[str]) -> Row | RowError:
     """One record as a Row, or why it cannot be imported (the email is checked later)."""
     headers = columns.headers
-    email = _cell(cells, columns.email)
-    if len(cells) > len(headers) and any(c.strip() for c in cells[len(headers) :]):
+    width = len(headers)
+    if len(cells) > width and any(c.strip() for c in cells[width:]):
+        email = _cell(cells, columns.email)
         return RowError(
             line,
-            f"{len(cells)} fields but the header has {len(headers)} columns "
+            f"{len(cells)} fields but the header has {width} columns "
             "(an unquoted comma inside a value?)",
             email[:MAX_EMAIL_INPUT],
         )
+    if len(cells) < width:
+        cells = cells + [""] * (width - len(cells))
+    # From here every column index (all below width) is in range; -1 means no such column.
+    email = cells[columns.email].strip()
     if len(email) > MAX_EMAIL_INPUT:
         return _too_long(line, headers[columns.email], email, MAX_EMAIL_INPUT, "")
     if not email:
         return RowError(line, "missing email", "")
-    first = _cell(cells, columns.first_name)
-    last = _cell(cells, columns.last_name)
-    full = _cell(cells, columns.name)
-    for index, value in ((columns.first_name, first), (columns.last_name, last)):
-        if len(value) > MAX_NAME:
-            return _too_long(line, headers[index], value, MAX_NAME, email)
+    index = columns.first_name
+    first = cells[index].strip() if index >= 0 else ""
+    index = columns.last_name
+    last = cells[index].strip() if index >= 0 else ""
+    index = columns.name
+    full = cells[index].strip() if index >= 0 else ""
+    if len(first) > MAX_NAME:
+        return _too_long(line, headers[columns.first_name], first, MAX_NAME, email)
+    if len(last) > MAX_NAME:
+        return _too_long(line, headers[columns.last_name], last, MAX_NAME, email)
     if full and not (first or last):
         if len(full) > 2 * MAX_NAME:
             return _too_long(line, headers[columns.name], full, 2 * MAX_NAME, email)
         first, last = split_name(full)
         if max(len(first), len(last)) > MAX_NAME:
             return _too_long(line, headers[columns.name], full, MAX_NAME, email)
-    tags_cell = _cell(cells, columns.tags)
-    tags = split_tags(tags_cell) if tags_cell else []
+    index = columns.tags
+    tags_cell = cells[index].strip() if index >= 0 else ""
+    tags = _split_tags(tags_cell) if tags_cell else []
     for tag in tags:
         if len(tag) > MAX_TAG:
             return RowError(
@@ -250,13 +271,14 @@ def parse_row(columns: Columns, line: int, cells: list[str]) -> Row | RowError:
             )
     attributes: dict[str, Any] = {}
     for index, name in columns.attributes:
-        value = _cell(cells, index)
+        value = cells[index].strip()
         if not value:
             continue
         if len(value) > MAX_ATTRIBUTE:
             return _too_long(line, name, value, MAX_ATTRIBUTE, email)
         attributes[name] = value
-    status_word = _cell(cells, columns.status).lower()
+    index = columns.status
+    status_word = cells[index].strip().lower() if index >= 0 else ""
     status = STATUS_WORDS.get(status_word)
     if status is None:
         return RowError(
@@ -266,18 +288,21 @@ def parse_row(columns: Columns, line: int, cells: list[str]) -> Row | RowError:
             email,
         )
     consent_at = None
-    if at := _cell(cells, columns.consent_at):
+    index = columns.consent_at
+    if index >= 0 and (at := cells[index].strip()):
         consent_at = _parse_time(at)
         if consent_at is None:
-            attributes[headers[columns.consent_at]] = at[:MAX_ATTRIBUTE]
-    consent_ip = _cell(cells, columns.consent_ip)
+            attributes[headers[index]] = at[:MAX_ATTRIBUTE]
+    index = columns.consent_ip
+    consent_ip = cells[index].strip() if index >= 0 else ""
     if consent_ip:
         try:
             ipaddress.ip_address(consent_ip)
         except ValueError:
-            attributes[headers[columns.consent_ip]] = consent_ip[:MAX_ATTRIBUTE]
+            attributes[headers[index]] = consent_ip[:MAX_ATTRIBUTE]
             consent_ip = ""
-    source = _cell(cells, columns.consent_source)[:100]
+    index = columns.consent_source
+    source = cells[index].strip()[:100] if index >= 0 else ""
     return Row(line, email, first, last, tags, attributes, status, consent_at, consent_ip, source)
 
 
