@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Insert, select
+from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +20,9 @@ from mailer.db import transaction
 from mailer.events.sendgrid_events import MappedEvent, map_event
 from mailer.models import CampaignRun, Event, EventKind, Subscriber, SubscriberStatus, utcnow
 
+EVENTS = cast(
+    Table, Event.__table__
+)  # Core: a plain executemany, without the ORM's bulk bookkeeping
 CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
 
 SUPPRESS_AS = {
@@ -62,9 +65,9 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 def _insert_ignoring_duplicates(session: Session) -> Insert:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(Event).on_conflict_do_nothing(index_elements=["source_event_id"])
+        return postgresql.insert(EVENTS).on_conflict_do_nothing(index_elements=["source_event_id"])
     if dialect == "sqlite":
-        return sqlite.insert(Event).on_conflict_do_nothing(index_elements=["source_event_id"])
+        return sqlite.insert(EVENTS).on_conflict_do_nothing(index_elements=["source_event_id"])
     raise RuntimeError(f"event ingestion supports SQLite and PostgreSQL, not {dialect}")
 
 
@@ -171,7 +174,7 @@ def ingest_events(
             for event in fresh
         ]
         if rows:
-            session.execute(_insert_ignoring_duplicates(session), rows)
+            session.connection().execute(_insert_ignoring_duplicates(session), rows)
         result.stored = len(rows)
         result.suppressed = _suppress(session, fresh, source)
     return result
