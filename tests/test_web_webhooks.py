@@ -289,3 +289,35 @@ def test_an_oversized_body_is_refused_before_reading(
     body = b"[" + b" " * (10 * 1024 * 1024) + b"]"
     response = post(server, body, signed_headers(signing_key, body))
     assert response.status_code == 413
+
+
+def test_erased_people_stay_anonymous_and_a_bounce_without_our_id_still_suppresses(
+    server: LiveServer,
+    signing_key: ec.EllipticCurvePrivateKey,
+    people: dict[str, int],
+    sessions: sessionmaker[Session],
+) -> None:
+    from mailer.audience.service import delete_subscriber
+
+    with sessions() as session, session.begin():
+        delete_subscriber(session, "reader@example.com")
+    late_open = event("open", people["reader"], people["campaign"], 1, ip="203.0.113.9")
+    late_open["email"] = "reader@example.com"
+    # e.g. the signup confirmation email: sent without our custom_args
+    confirmation_bounce = {
+        "email": "Blocked@Example.com",
+        "event": "bounce",
+        "type": "bounce",
+        "sg_event_id": "evt-confirmation-bounce",
+        "timestamp": 1_700_000_100,
+    }
+    body = json.dumps([late_open, confirmation_bounce]).encode()
+    response = post(server, body, signed_headers(signing_key, body))
+    assert response.status_code == 200 and response.json()["suppressed"] == 1
+    with sessions() as session:
+        opened = session.scalars(select(Event).where(Event.kind == EventKind.OPENED)).one()
+        assert opened.subscriber_id is None and opened.campaign_id == people["campaign"]
+        assert "email" not in opened.raw and "ip" not in opened.raw
+        assert session.get_one(Subscriber, people["blocked"]).status == "bounced"
+        bounce = session.scalars(select(Event).where(Event.kind == EventKind.BOUNCED)).one()
+        assert bounce.subscriber_id == people["blocked"] and bounce.campaign_id is None

@@ -8,14 +8,14 @@ already stored, one for the campaigns named, one multi-row INSERT ... ON CONFLIC
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.audience.service import set_status
+from mailer.audience.service import find_subscriber, set_status
 from mailer.db import transaction
 from mailer.events.sendgrid_events import MappedEvent, map_event
 from mailer.models import CampaignRun, Event, EventKind, Subscriber, SubscriberStatus, utcnow
@@ -23,7 +23,10 @@ from mailer.models import CampaignRun, Event, EventKind, Subscriber, SubscriberS
 EVENTS = cast(
     Table, Event.__table__
 )  # Core: a plain executemany, without the ORM's bulk bookkeeping
-CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
+CHUNK = 500
+PERSONAL_FIELDS = frozenset(
+    {"email", "ip", "useragent", "url_offset"}
+)  # ids per IN (...) list: well under every backend's parameter limit
 
 SUPPRESS_AS = {
     EventKind.BOUNCED: SubscriberStatus.BOUNCED,
@@ -135,6 +138,28 @@ def _suppress(session: Session, events: list[MappedEvent], source: str) -> int:
     return changed
 
 
+def _resolve_people(session: Session, events: list[MappedEvent]) -> list[MappedEvent]:
+    """Events of an erased subscriber are kept only as anonymous counts (no id, no address);
+    a suppressing event without our subscriber_id (e.g. a confirmation email) is matched by
+    its address, so it still suppresses."""
+    wanted = sorted({e.subscriber_id for e in events if e.subscriber_id is not None})
+    known: set[int] = set()
+    for chunk in _chunks(wanted):
+        known.update(session.scalars(select(Subscriber.id).where(Subscriber.id.in_(chunk))))
+    resolved: list[MappedEvent] = []
+    for event in events:
+        if event.subscriber_id is not None and event.subscriber_id not in known:
+            anonymous = {k: v for k, v in event.raw.items() if k not in PERSONAL_FIELDS}
+            event = replace(event, subscriber_id=None, raw=anonymous)
+        elif event.subscriber_id is None and event.kind in SUPPRESS_AS:
+            email = event.raw.get("email")
+            found = find_subscriber(session, email) if isinstance(email, str) else None
+            if found is not None:
+                event = replace(event, subscriber_id=found.id)
+        resolved.append(event)
+    return resolved
+
+
 def ingest_events(
     sessions: sessionmaker[Session], raw_events: list[dict[str, Any]], *, source: str = "sendgrid"
 ) -> IngestResult:
@@ -159,6 +184,7 @@ def ingest_events(
                     continue
                 seen.add(event.source_event_id)
             fresh.append(event)
+        fresh = _resolve_people(session, fresh)
         campaigns = _campaign_ids(session, fresh)
         now = utcnow()
         rows = [
