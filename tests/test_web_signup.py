@@ -253,6 +253,8 @@ def test_honeypot_bad_address_and_missing_consent_store_nothing(
     assert "tick the box" in no_consent.text
     assert 'value="maria@example.com"' in no_consent.text  # what was typed is kept
 
+    assert sign_up(client, "nul\x00@example.com").status_code == 422
+
     bad = sign_up(client, "maria@@example")
     assert bad.status_code == 422 and "valid email address" in bad.text
 
@@ -261,12 +263,16 @@ def test_honeypot_bad_address_and_missing_consent_store_nothing(
     assert not (workspace.outbox_dir / "signup-confirm").exists()
 
 
-def test_too_many_posts_from_one_ip_get_429(client: httpx.Client) -> None:
-    for _ in range(5):
-        assert sign_up(client, "not-an-address").status_code == 422
+def test_too_many_signups_from_one_ip_get_429(
+    client: httpx.Client, sessions: sessionmaker[Session]
+) -> None:
+    assert sign_up(client, "not-an-address").status_code == 422  # typos are not counted
+    for number in range(5):
+        assert sign_up(client, f"person{number}@example.com").status_code == 200
     limited = sign_up(client, "maria@example.com")
     assert limited.status_code == 429
     assert "wait a few minutes" in limited.text
+    assert subscriber(sessions, "maria@example.com") is None
     assert client.get("/subscribe").status_code == 200  # the form itself stays available
 
 
@@ -350,3 +356,11 @@ def test_oversized_form_is_refused_and_stores_nothing(
     response = sign_up(client, "big@example.com", first_name="x" * 20_000)
     assert response.status_code == 413 and "too large" in response.text
     assert count_subscribers(sessions) == 0
+
+
+def test_control_characters_in_the_name_are_dropped(
+    client: httpx.Client, sessions: sessionmaker[Session]
+) -> None:
+    assert sign_up(client, "dee@example.com", first_name="De\x00e\n Ann").status_code == 200
+    dee = subscriber(sessions, "dee@example.com")
+    assert dee is not None and dee.first_name == "De e Ann"

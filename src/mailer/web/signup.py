@@ -52,7 +52,7 @@ Context = Annotated[WebContext, Depends(web_context)]
 
 HONEYPOT = "homepage"
 MAX_BODY = 8_192
-IP_LIMIT = (5, 600.0)  # form posts per client IP per 10 minutes
+IP_LIMIT = (5, 600.0)  # valid signups per client IP per 10 minutes
 ADDRESS_LIMIT = (3, 3600.0)  # signups (confirmation emails) per address per hour
 CONFIRM_SLUG = "signup-confirm"
 WELCOME_SLUG = "welcome"
@@ -264,6 +264,11 @@ async def _read_capped(request: Request, limit: int) -> bytes | None:
     return bytes(body)
 
 
+def _clean_name(raw: str) -> str:
+    """Whitespace collapsed, control characters dropped (PostgreSQL refuses NUL in text)."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in raw).split())
+
+
 def _field(form: dict[str, list[str]], name: str) -> str:
     values = form.get(name)
     return values[0] if values else ""
@@ -271,16 +276,12 @@ def _field(form: dict[str, list[str]], name: str) -> str:
 
 @router.post("/subscribe", response_class=HTMLResponse)
 async def subscribe(request: Request, background: BackgroundTasks, ctx: Context) -> HTMLResponse:
-    limits = _limits(request)
-    ip = _client_ip(request)
-    if not limits.by_ip.allow(ip):
-        return _too_many(ctx)
     body = await _read_capped(request, MAX_BODY)
     if body is None:
         return _form(ctx, status_code=413, error="The form was too large. Please try again.")
     form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
     email = _field(form, "email").strip()
-    first_name = " ".join(_field(form, "first_name").split())
+    first_name = _clean_name(_field(form, "first_name"))
     if _field(form, HONEYPOT).strip():
         return _sent(ctx)  # a bot: answer as if all went well, keep and send nothing
     echo = {"email": email[:320], "first_name": first_name[:MAX_NAME]}
@@ -310,7 +311,9 @@ async def subscribe(request: Request, background: BackgroundTasks, ctx: Context)
             error_field="consent",
             **echo,
         )
-    if not limits.by_address.allow(address.key):
+    # Counted only once the form is right: a person's typos never lock them out.
+    limits, ip = _limits(request), _client_ip(request)
+    if not limits.by_ip.allow(ip) or not limits.by_address.allow(address.key):
         return _too_many(ctx)
     result: SignupResult = await run_in_threadpool(
         record_signup,
