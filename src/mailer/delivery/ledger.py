@@ -16,9 +16,19 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, func, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.audience.segments import audience_query
@@ -184,41 +194,36 @@ class Ledger:
         guarded by the condition that made them claimable, and the lease is taken with
         UPDATE ... RETURNING: on SQLite two claimers can read the same candidates, but only one
         of them gets each row back from the UPDATE.
+
+        The statements are Core, built once (``_Statements``) and run on the session's
+        connection: the ORM's bulk UPDATE and row loading cost more than the SQL here.
         """
         now = utcnow()
         with self.sessions() as session, session.begin():
+            connection = session.connection()
+            sql = _statements(connection.dialect.name)
             # Three simple guards in turn rather than one OR, so each query walks the
             # (campaign_id, state, subscriber_id) index instead of scanning the campaign.
-            guard: ColumnElement[bool] = and_(
-                Delivery.state.in_(DeliveryState.LEASED), Delivery.lease_until < now
-            )
-            rows = self._candidates(session, run_id, limit, guard)
+            guard = "expired"
+            params: dict[str, Any] = {"run_id": run_id, "limit": limit, "now": now}
+            rows = connection.execute(sql.candidates[guard], params).all()
             if not rows:
-                guard = Delivery.state == DeliveryState.QUEUED
-                rows = self._candidates(session, run_id, limit, guard)
+                guard = "queued"
+                rows = connection.execute(sql.candidates[guard], params).all()
             if not rows:
                 dead = self._dead_owners(session, run_id)
                 if dead:
-                    guard = and_(
-                        Delivery.state.in_(DeliveryState.LEASED), Delivery.lease_owner.in_(dead)
-                    )
-                    rows = self._candidates(session, run_id, limit, guard)
+                    guard = "dead"
+                    params["dead"] = dead
+                    rows = connection.execute(sql.candidates[guard], params).all()
             if not rows:
                 return None
 
-            def rows_where(ids: Iterable[int]) -> Any:
-                return update(Delivery).where(
-                    Delivery.campaign_id == run_id, Delivery.subscriber_id.in_(list(ids)), guard
-                )
-
             exhausted = [row.subscriber_id for row in rows if row.attempts >= MAX_CLAIMS]
             if exhausted:
-                session.execute(
-                    rows_where(exhausted).values(
-                        state=DeliveryState.FAILED,
-                        error=f"gave up after {MAX_CLAIMS} attempts",
-                        lease_until=None,
-                    )
+                connection.execute(
+                    sql.give_up[guard],
+                    {**params, "ids": exhausted, "error": f"gave up after {MAX_CLAIMS} attempts"},
                 )
             candidates = [row.subscriber_id for row in rows if row.attempts < MAX_CLAIMS]
             active = {
@@ -228,24 +233,19 @@ class Ledger:
             }
             inactive = [sid for sid in candidates if sid not in active]
             if inactive:
-                session.execute(
-                    rows_where(inactive).values(
-                        state=DeliveryState.SKIPPED, error="no longer active"
-                    )
-                )
+                connection.execute(sql.skip[guard], {**params, "ids": inactive})
             claimed: set[int] = set()
             if active:
                 claimed = set(
-                    session.scalars(
-                        rows_where(active)
-                        .values(
-                            state=DeliveryState.CLAIMED,
-                            lease_owner=self.owner,
-                            lease_until=now + lease,
-                            attempts=Delivery.attempts + 1,
-                        )
-                        .returning(Delivery.subscriber_id)
-                    )
+                    connection.execute(
+                        sql.take[guard],
+                        {
+                            **params,
+                            "ids": list(active),
+                            "owner": self.owner,
+                            "lease_until": now + lease,
+                        },
+                    ).scalars()
                 )
             reclaimed = sum(
                 1
@@ -253,42 +253,15 @@ class Ledger:
                 if row.state == DeliveryState.SENDING and row.subscriber_id in claimed
             )
             if reclaimed:
-                session.execute(
-                    update(CampaignRun)
-                    .where(CampaignRun.id == run_id)
-                    .values(possible_duplicates=CampaignRun.possible_duplicates + reclaimed)
-                )
-            recipients = [
-                ClaimedRecipient(
-                    sid, active[sid].email, active[sid].first_name, active[sid].last_name
-                )
-                for sid in candidates
-                if sid in claimed
-            ]
+                connection.execute(sql.count_duplicates, {"run_id": run_id, "n": reclaimed})
+            recipients = []
+            for sid in candidates:
+                if sid in claimed:
+                    row = active[sid]
+                    recipients.append(
+                        ClaimedRecipient(sid, row.email, row.first_name, row.last_name)
+                    )
             return Claim(recipients, reclaimed)
-
-    @staticmethod
-    def _candidates(
-        session: Session, run_id: int, limit: int, guard: ColumnElement[bool]
-    ) -> Sequence[Any]:
-        query = (
-            select(
-                Delivery.subscriber_id,
-                Delivery.state,
-                Delivery.attempts,
-                Subscriber.email,
-                Subscriber.first_name,
-                Subscriber.last_name,
-                Subscriber.status,
-            )
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Delivery.campaign_id == run_id, guard)
-            .order_by(Delivery.subscriber_id)
-            .limit(limit)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(of=Delivery, skip_locked=True)
-        return session.execute(query).all()
 
     def _dead_owners(self, session: Session, run_id: int) -> list[str]:
         """Owners of in-flight rows that were processes on this machine and no longer exist."""
@@ -302,53 +275,33 @@ class Ledger:
     def mark_in_flight(self, run_id: int, subscriber_ids: Iterable[int]) -> set[int]:
         """Just before the request: rows still active become SENDING (from here on they may
         have been sent); anyone who stopped being active since the claim is skipped. Returns
-        the ids to send."""
+        the ids to send.
+
+        One UPDATE takes this owner's CLAIMED rows of the batch whose subscriber is still
+        active to SENDING; only when it returns fewer than the batch does a second one mark
+        this owner's rows of the batch still CLAIMED (the inactive) skipped.
+        """
         ids = list(subscriber_ids)
+        if not ids:
+            return set()
         with self.sessions() as session, session.begin():
-            active = set(
-                session.scalars(
-                    select(Subscriber.id).where(
-                        Subscriber.id.in_(ids), Subscriber.status == SubscriberStatus.ACTIVE
-                    )
-                )
-            )
-            mine = and_(
-                Delivery.campaign_id == run_id,
-                Delivery.state == DeliveryState.CLAIMED,
-                Delivery.lease_owner == self.owner,
-            )
-            gone = [sid for sid in ids if sid not in active]
-            if gone:
-                session.execute(
-                    update(Delivery)
-                    .where(mine, Delivery.subscriber_id.in_(gone))
-                    .values(state=DeliveryState.SKIPPED, error="no longer active")
-                )
-            return set(
-                session.scalars(
-                    update(Delivery)
-                    .where(mine, Delivery.subscriber_id.in_(list(active)))
-                    .values(state=DeliveryState.SENDING)
-                    .returning(Delivery.subscriber_id)
-                )
-            )
+            connection = session.connection()
+            sql = _statements(connection.dialect.name)
+            params = {"run_id": run_id, "owner": self.owner, "ids": ids}
+            started = set(connection.execute(sql.start_sending, params).scalars())
+            if len(started) < len(ids):
+                connection.execute(sql.skip_gone, params)
+            return started
 
     def mark_sent(self, run_id: int, subscriber_ids: Iterable[int], message_id: str) -> None:
+        ids = list(subscriber_ids)
+        if not ids:
+            return
         with self.sessions() as session, session.begin():
-            session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.campaign_id == run_id,
-                    Delivery.subscriber_id.in_(list(subscriber_ids)),
-                )
-                .values(
-                    state=DeliveryState.SENT,
-                    provider_message_id=message_id,
-                    sent_at=utcnow(),
-                    lease_owner="",
-                    lease_until=None,
-                    error="",
-                )
+            connection = session.connection()
+            connection.execute(
+                _statements(connection.dialect.name).mark_sent,
+                {"run_id": run_id, "ids": ids, "message_id": message_id, "now": utcnow()},
             )
 
     def mark_failed(self, run_id: int, failures: dict[int, str]) -> None:
@@ -365,17 +318,14 @@ class Ledger:
 
     def release(self, run_id: int, subscriber_ids: Iterable[int], error: str = "") -> None:
         """Give a batch back to the queue: the provider did not accept it."""
+        ids = list(subscriber_ids)
+        if not ids:
+            return
         with self.sessions() as session, session.begin():
-            session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.campaign_id == run_id,
-                    Delivery.subscriber_id.in_(list(subscriber_ids)),
-                    Delivery.state.in_(DeliveryState.LEASED),
-                )
-                .values(
-                    state=DeliveryState.QUEUED, lease_owner="", lease_until=None, error=error[:2000]
-                )
+            connection = session.connection()
+            connection.execute(
+                _statements(connection.dialect.name).release,
+                {"run_id": run_id, "ids": ids, "error": error[:2000]},
             )
 
     def counts(self, run_id: int) -> dict[str, int]:
@@ -398,3 +348,120 @@ class Ledger:
                     .order_by(CampaignRun.id)
                 )
             )
+
+
+_DELIVERIES = cast(Table, Delivery.__table__)
+_SUBSCRIBERS = cast(Table, Subscriber.__table__)
+_RUNS = cast(Table, CampaignRun.__table__)
+
+
+class _Statements:
+    """The ledger's hot statements, built once per dialect (Core, bound by name).
+
+    Ids go in one expanding parameter per statement; every statement touches exactly the rows
+    the ORM versions did (a batch's rows are named by id, never by an id range).
+    """
+
+    def __init__(self, dialect: str) -> None:
+        d, s = _DELIVERIES.c, _SUBSCRIBERS.c
+        run = d.campaign_id == bindparam("run_id")
+        ids = d.subscriber_id.in_(bindparam("ids", expanding=True))
+        leased = d.state.in_(DeliveryState.LEASED)
+        guards: dict[str, ColumnElement[bool]] = {
+            "expired": and_(leased, d.lease_until < bindparam("now", type_=d.lease_until.type)),
+            "queued": d.state == DeliveryState.QUEUED,
+            "dead": and_(leased, d.lease_owner.in_(bindparam("dead", expanding=True))),
+        }
+        self.candidates: dict[str, Any] = {}
+        self.give_up: dict[str, Any] = {}
+        self.skip: dict[str, Any] = {}
+        self.take: dict[str, Any] = {}
+        for name, guard in guards.items():
+            query = (
+                select(
+                    d.subscriber_id,
+                    d.state,
+                    d.attempts,
+                    s.email,
+                    s.first_name,
+                    s.last_name,
+                    s.status,
+                )
+                .join(_SUBSCRIBERS, s.id == d.subscriber_id)
+                .where(run, guard)
+                .order_by(d.subscriber_id)
+                .limit(bindparam("limit", type_=Integer()))
+            )
+            if dialect == "postgresql":
+                query = query.with_for_update(of=_DELIVERIES, skip_locked=True)
+            self.candidates[name] = query
+            rows = update(_DELIVERIES).where(run, ids, guard)
+            self.give_up[name] = rows.values(
+                state=DeliveryState.FAILED, error=bindparam("error"), lease_until=None
+            )
+            self.skip[name] = rows.values(state=DeliveryState.SKIPPED, error="no longer active")
+            self.take[name] = rows.values(
+                state=DeliveryState.CLAIMED,
+                lease_owner=bindparam("owner"),
+                lease_until=bindparam("lease_until", type_=d.lease_until.type),
+                attempts=d.attempts + 1,
+            ).returning(d.subscriber_id)
+        self.count_duplicates = (
+            update(_RUNS)
+            .where(_RUNS.c.id == bindparam("run_id"))
+            .values(possible_duplicates=_RUNS.c.possible_duplicates + bindparam("n"))
+        )
+        mine = and_(
+            run,
+            ids,
+            d.state == DeliveryState.CLAIMED,
+            d.lease_owner == bindparam("owner"),
+        )
+        still_active = (
+            select(s.id)
+            .where(s.id == d.subscriber_id, s.status == SubscriberStatus.ACTIVE)
+            .exists()
+        )
+        self.start_sending = (
+            update(_DELIVERIES)
+            .where(mine, still_active)
+            .values(state=DeliveryState.SENDING)
+            .returning(d.subscriber_id)
+        )
+        self.skip_gone = (
+            update(_DELIVERIES)
+            .where(mine)
+            .values(state=DeliveryState.SKIPPED, error="no longer active")
+        )
+        self.mark_sent = (
+            update(_DELIVERIES)
+            .where(run, ids)
+            .values(
+                state=DeliveryState.SENT,
+                provider_message_id=bindparam("message_id"),
+                sent_at=bindparam("now", type_=d.sent_at.type),
+                lease_owner="",
+                lease_until=None,
+                error="",
+            )
+        )
+        self.release = (
+            update(_DELIVERIES)
+            .where(run, ids, leased)
+            .values(
+                state=DeliveryState.QUEUED,
+                lease_owner="",
+                lease_until=None,
+                error=bindparam("error"),
+            )
+        )
+
+
+_BUILT: dict[str, _Statements] = {}
+
+
+def _statements(dialect: str) -> _Statements:
+    built = _BUILT.get(dialect)
+    if built is None:
+        built = _BUILT[dialect] = _Statements(dialect)
+    return built
