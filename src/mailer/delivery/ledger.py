@@ -26,6 +26,7 @@ from sqlalchemy import (
     bindparam,
     func,
     literal,
+    literal_column,
     select,
     update,
 )
@@ -377,6 +378,13 @@ class _Statements:
         self.skip: dict[str, Any] = {}
         self.take: dict[str, Any] = {}
         for name, guard in guards.items():
+            order: ColumnElement[Any] = d.subscriber_id
+            if dialect == "sqlite" and name != "queued":
+                # With state IN (claimed, sending), SQLite would walk the primary key to honour
+                # ORDER BY: every row of the campaign, per claim (~100 ms at 1,000,000).
+                # "+ 0" (same order) lets it take the leased rows from ix_deliveries_claim
+                # and sort those few instead.
+                order = d.subscriber_id + literal_column("0")
             query = (
                 select(
                     d.subscriber_id,
@@ -389,7 +397,7 @@ class _Statements:
                 )
                 .join(_SUBSCRIBERS, s.id == d.subscriber_id)
                 .where(run, guard)
-                .order_by(d.subscriber_id)
+                .order_by(order)
                 .limit(bindparam("limit", type_=Integer()))
             )
             if dialect == "postgresql":
