@@ -274,3 +274,81 @@ class Click(Base):
     clicked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_clicks_campaign", "campaign_id", "subscriber_id"),)
+
+
+class SchedulerLease(Base):
+    """Who runs the scheduler: one row per role, renewed by its holder, taken over when it lapses.
+
+    APScheduler must never share a job store between two schedulers, so only the holder of the
+    "scheduler" lease starts one; the others wait as standbys.
+    """
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))  # host:pid:random, unique per process
+    host: Mapped[str] = mapped_column(String(200), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    renewed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SlotOutcome:
+    CLAIMED = "claimed"  # being handled right now (or its handler died: see the campaign run)
+    SENT = "sent"  # a campaign went out (or started: its run finishes it)
+    NOTHING_APPROVED = "nothing-approved"  # staff were told
+    MISSED = "missed"  # beyond misfire_grace when the scheduler saw it: reported, skipped
+    FAILED = "failed"  # the send could not start (configuration, rendering): staff were told
+
+
+class ScheduledSlot(Base):
+    """Each slot handled once: the unique slot time is the guard against a double send."""
+
+    __tablename__ = "scheduled_slots"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    slot_at: Mapped[datetime] = mapped_column(UTCDateTime, unique=True)
+    outcome: Mapped[str] = mapped_column(String(30), default=SlotOutcome.CLAIMED)
+    campaign_slug: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    handled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Seconds from the slot time to the start of the send (lateness, for the record).
+    started_after: Mapped[float | None] = mapped_column(nullable=True)
+
+
+class FeedState(Base):
+    """The feed's last poll: validators for a conditional GET, and what the poll found."""
+
+    __tablename__ = "feed_state"
+
+    url: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    etag: Mapped[str] = mapped_column(String(500), default="")
+    last_modified: Mapped[str] = mapped_column(String(100), default="")
+    polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(30), default="")  # ok, not-modified, error
+    found: Mapped[int] = mapped_column(Integer, default=0)  # new entries in the last poll
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class FeedEntry(Base):
+    """Every entry ever seen in a feed: drafted once, whatever order or repeats the feed has."""
+
+    __tablename__ = "feed_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    feed_url: Mapped[str] = mapped_column(String(2000))
+    # sha256 of the entry's id (guid, else link, else title): fixed length, any feed.
+    entry_key: Mapped[str] = mapped_column(String(64))
+    entry_id: Mapped[str] = mapped_column(Text, default="")
+    title: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str] = mapped_column(Text, default="")
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The draft it went into; empty for entries present at the first poll (not drafted).
+    campaign_slug: Mapped[str] = mapped_column(String(200), default="")
+    state: Mapped[str] = mapped_column(String(20), default="new")  # new, drafted, baseline
+
+    __table_args__ = (
+        Index("ix_feed_entries_key", "feed_url", "entry_key", unique=True),
+    )
