@@ -31,8 +31,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(workspace: Workspace) -> Iterator[LiveServer]:
-    port = _free_port()
+def serve(workspace: Workspace, port: int | None = None) -> Iterator[LiveServer]:
+    """The workspace's app on loopback (`port`, or a free one), with the settings it has now."""
+    port = port or _free_port()
     config = uvicorn.Config(
         create_app(workspace), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
     )
@@ -56,6 +57,9 @@ def live_server(
     workspace: Workspace, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[LiveServer]:
     """The workspace's app, on the test's database (SQLite and PostgreSQL), base_url pointing
-    at the server itself."""
+    at the server itself: MAILER_WEB__BASE_URL is set and the settings read afresh, so the links
+    the server builds, and those of sends made in the test, lead back to it."""
+    port = _free_port()
     monkeypatch.setenv("MAILER_DATABASE__URL", database_url)
-    yield from serve(workspace)
+    monkeypatch.setenv("MAILER_WEB__BASE_URL", f"http://127.0.0.1:{port}")
+    yield from serve(Workspace(workspace.root), port)

@@ -16,6 +16,9 @@ def serve_command(
     """Serve the web endpoints: unsubscribe, click-through, SendGrid events, signup, archive.
 
     Put it behind your HTTPS proxy and set web.base_url in mailer.toml to its public address.
+    There is no access log: unsubscribe and click links carry personal tokens in their paths,
+    so they are kept out of the logs (your proxy's log should leave them out too). Start-up
+    messages and errors are still logged.
 
     Example: mailer serve --host 0.0.0.0 --port 8000
     """
@@ -24,4 +27,10 @@ def serve_command(
     from mailer.cli.common import state
     from mailer.web.app import create_app
 
-    uvicorn.run(create_app(state.workspace()), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(state.workspace()),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,  # request paths carry unsubscribe and click tokens
+    )

@@ -37,7 +37,8 @@ class WebContext:
         return HTMLResponse(html, status_code=status_code)
 
 
-def web_context(request: Request) -> WebContext:
-    """FastAPI dependency: the app's WebContext."""
+async def web_context(request: Request) -> WebContext:
+    """FastAPI dependency: the app's WebContext. Async, so FastAPI calls it on the event loop
+    rather than sending it to a worker thread on every request."""
     context: WebContext = request.app.state.context
     return context
