@@ -61,7 +61,8 @@ def postgres_database() -> Iterator[str]:
 
 
 def _truncate(engine: Engine) -> None:
-    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    names = [table.name for table in Base.metadata.sorted_tables] + ["apscheduler_jobs"]
+    tables = ", ".join(f'"{name}"' for name in names)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 

@@ -1,7 +1,7 @@
 """Short plain emails to the clinic's staff (organization.staff_emails): a draft waits, no issue
 was approved for this week's slot, a slot was missed, a send could not start.
 
-Sent through the configured provider (the outbox by default), as campaign "staff-notice". A notice
+Sent through the configured provider (the outbox: outbox/staff-notice-<time>/). A notice
 that cannot be sent is logged, never raised: the work it reports on has already happened.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from mailer.delivery.providers import make_provider
 from mailer.delivery.types import MessageTemplate, Recipient
@@ -30,8 +31,10 @@ def notice_message(workspace: Workspace, subject: str, body: str) -> MessageTemp
     settings = workspace.settings
     name = settings.organization.name
     paragraphs = "".join(f"<p>{html.escape(part)}</p>" for part in body.split("\n\n") if part)
+    # One slug per notice: the outbox keeps each notice instead of overwriting the last one.
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
     return MessageTemplate(
-        campaign_slug=NOTICE_SLUG,
+        campaign_slug=f"{NOTICE_SLUG}-{stamp}",
         from_email=settings.sender.from_email,
         from_name=f"{name} newsletter" if name else "mailer",
         subject=f"[mailer] {subject}",

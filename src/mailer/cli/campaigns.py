@@ -165,7 +165,7 @@ def approve_command(
 
     from mailer.cli.common import console
     from mailer.cli.common import state as cli_state
-    from mailer.compose.campaign import save_campaign
+    from mailer.compose.campaign import mark_approved, save_campaign
     from mailer.compose.check import check_campaign
 
     workspace = cli_state.workspace()
@@ -182,7 +182,7 @@ def approve_command(
     if campaign.status == "approved":
         console.print(f"{escape(campaign.slug)} was already approved; nothing changed.")
     else:
-        campaign.status = "approved"
+        mark_approved(campaign)
         assert campaign.path is not None
         save_campaign(campaign, campaign.path)
         console.print(f"[bold green]Approved[/bold green] {escape(campaign.slug)}.")

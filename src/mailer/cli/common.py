@@ -50,6 +50,11 @@ class CliState:
             self._db = open_database(self.workspace().database_url)
         return self._db[1]
 
+    def engine(self) -> Engine:
+        self.database()
+        assert self._db is not None
+        return self._db[0]
+
 
 state = CliState()
 

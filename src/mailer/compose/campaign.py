@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,27 @@ class Campaign:
             data["audience"] = {"tags": self.audience.any_of, "exclude_tags": self.audience.none_of}
         data.update(self.extra)
         return data
+
+
+def mark_approved(campaign: Campaign, now: datetime | None = None) -> None:
+    """status: approved, with approved_at: the scheduler sends the oldest approval first."""
+    campaign.status = "approved"
+    when = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    campaign.extra["approved_at"] = when.isoformat().replace("+00:00", "Z")
+
+
+def approved_at(campaign: Campaign) -> datetime | None:
+    """When it was approved (front matter approved_at), None when staff set the status by hand."""
+    value = campaign.extra.get("approved_at")
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
 
 
 def resolve_campaign_path(campaigns_dir: Path, name: str) -> Path:

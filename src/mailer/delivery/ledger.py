@@ -55,7 +55,7 @@ def this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _owner_is_dead_here(owner: str) -> bool:
+def owner_is_dead_here(owner: str) -> bool:
     host, _, pid = owner.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
@@ -271,7 +271,7 @@ class Ledger:
             .where(Delivery.campaign_id == run_id, Delivery.state.in_(DeliveryState.LEASED))
             .distinct()
         ).all()
-        return [owner for owner in owners if owner != self.owner and _owner_is_dead_here(owner)]
+        return [owner for owner in owners if owner != self.owner and owner_is_dead_here(owner)]
 
     def mark_in_flight(self, run_id: int, subscriber_ids: Iterable[int]) -> set[int]:
         """Just before the request: rows still active become SENDING (from here on they may

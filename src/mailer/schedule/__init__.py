@@ -1,0 +1,1 @@
+"""The weekly slot: crontab semantics, one active scheduler, each slot handled once."""
