@@ -171,31 +171,23 @@ class SlotHandler:
     # -- the slot ledger ---------------------------------------------------------------------
 
     def _claim(self, slot_at: datetime, now: datetime) -> bool:
-        try:
-            with self.sessions.begin() as session:
-                session.add(
-                    ScheduledSlot(
-                        slot_at=slot_at,
-                        outcome=SlotOutcome.CLAIMED,
-                        owner=self.owner,
-                        handled_at=now,
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+        return self._insert(slot_at, now, SlotOutcome.CLAIMED)
 
     def _record_missed(self, slot_at: datetime, now: datetime) -> bool:
-        """True when this call recorded it (nobody had handled or reported that slot)."""
+        detail = f"seen {_duration(now - slot_at)} late, beyond misfire_grace"
+        return self._insert(slot_at, now, SlotOutcome.MISSED, detail)
+
+    def _insert(self, slot_at: datetime, now: datetime, outcome: str, detail: str = "") -> bool:
+        """The slot's row; False when it already has one (somebody handled or reported it)."""
         try:
             with self.sessions.begin() as session:
                 session.add(
                     ScheduledSlot(
                         slot_at=slot_at,
-                        outcome=SlotOutcome.MISSED,
+                        outcome=outcome,
                         owner=self.owner,
                         handled_at=now,
-                        detail=f"seen {_duration(now - slot_at)} late, beyond misfire_grace",
+                        detail=detail,
                     )
                 )
         except IntegrityError:
