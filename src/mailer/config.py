@@ -144,6 +144,24 @@ class FeedSettings(_Section):
     url: str = ""
     mode: Literal["single", "digest"] = "single"
     auto_approve: bool = False
+    poll_every: timedelta = timedelta(minutes=15)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        return _require_http(value) if value else value
+
+    @field_validator("poll_every", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return _parse_duration(value)
+
+    @field_validator("poll_every")
+    @classmethod
+    def _at_least_a_minute(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise ValueError('at least one minute, e.g. "15m" or "1h"')
+        return value
 
 
 class DeliverySettings(_Section):
@@ -204,6 +222,18 @@ class Secrets(BaseSettings):
     smtp_password: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("MAILER_SMTP__PASSWORD")
     )
+
+
+def _parse_duration(value: Any) -> Any:
+    """ "30m", "6h", "1d" -> timedelta; other values are left to pydantic."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError('a duration such as "30m", "6h" or "1d"')
+        amount, unit = int(match.group(1)), match.group(2)
+        unit_name = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]
+        return timedelta(**{unit_name: amount})
+    return value
 
 
 def _require_http(value: str) -> str:

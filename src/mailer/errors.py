@@ -10,6 +10,7 @@ MailerError                 anything mailer reports to a person; never shown as 
 │   └── TokenError          a link token is tampered with or foreign
 ├── TemplateError           a template failed to render (file and line named)   (exit 1)
 ├── StorageError            the database refused or is unreachable              (exit 1)
+├── FeedError               the blog's feed could not be fetched or read        (exit 1)
 └── DeliveryError           the provider refused or failed                      (exit 1)
     └── ProviderError       TransientProviderError (RateLimited), PermanentProviderError:
                             see mailer.delivery.errors
@@ -69,6 +70,10 @@ class TemplateError(MailerError):
 
 class StorageError(MailerError):
     pass
+
+
+class FeedError(MailerError):
+    """Polling feed.url failed: network, HTTP status, or not a feed. The next poll tries again."""
 
 
 class DeliveryError(MailerError):

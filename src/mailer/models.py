@@ -330,6 +330,11 @@ class FeedState(Base):
     status: Mapped[str] = mapped_column(String(30), default="")  # ok, not-modified, error
     found: Mapped[int] = mapped_column(Integer, default=0)  # new entries in the last poll
     detail: Mapped[str] = mapped_column(Text, default="")
+    # When the first successful poll recorded the feed's existing entries as its baseline.
+    connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # One poll of a feed at a time: the poll holding an unexpired lease; others report "busy".
+    lease_owner: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class FeedEntry(Base):
@@ -347,7 +352,11 @@ class FeedEntry(Base):
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The draft it went into; empty for entries present at the first poll (not drafted).
     campaign_slug: Mapped[str] = mapped_column(String(200), default="")
-    state: Mapped[str] = mapped_column(String(20), default="new")  # new, drafted, baseline
+    # new: claimed by a poll, its draft not yet finished (a later poll finishes it); drafted;
+    # baseline: already in the feed when it was connected, not drafted.
+    state: Mapped[str] = mapped_column(String(20), default="new")
+    # sha256 of the campaign file as the poll wrote it: a digest is rebuilt only while unedited.
+    draft_sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
     __table_args__ = (
         Index("ix_feed_entries_key", "feed_url", "entry_key", unique=True),
