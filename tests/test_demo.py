@@ -51,6 +51,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     (campaign,) = [p for p in (root / "outbox").iterdir() if p.is_dir() and "-why-" in p.name]
     slug = campaign.name
     messages = sorted(campaign.glob("*.eml"))
+    assert re.search(rf"Slot fired .*: sent {re.escape(slug)} \({len(messages)} messages\)", output)
     report = json.loads(_mailer(root, env, "report", slug, "--json"))
     assert report["sent"] == report["recipients"] == len(messages) > 0  # the second send: none
     assert report["clicked_unique"] == 1 and report["cta_clicks"] == 1

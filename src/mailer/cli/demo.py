@@ -135,20 +135,18 @@ def _flow(directory: Path, workspace: Workspace, env: dict[str, str], base_url: 
 
     _step(
         "8. The weekly slot",
-        "Normally `mailer scheduler run` keeps running and sends the oldest approved campaign "
-        "at each weekly slot (schedule.cron in mailer.toml). The demo sends it at once, instead "
-        "of waiting for the slot. Each subscriber gets the issue exactly once, recorded in the "
-        "database; the outbox provider writes each message to outbox/<slug>/ instead of "
-        "sending it.",
+        "A clinic keeps `mailer scheduler run` running; at each weekly slot (schedule.cron in "
+        "mailer.toml) it sends the oldest approved campaign. The demo fires the slot at once "
+        "with --now instead of waiting for it. Each subscriber gets the issue exactly once, "
+        "recorded in the database; the outbox provider writes each message to outbox/<slug>/ "
+        "instead of sending it.",
     )
-    # TODO(demo): fire the slot with `mailer scheduler run --now` (the scheduler's own path)
-    # once that command is in main; until then the demo sends the approved campaign directly.
-    _mailer(directory, env, "send", slug, "--yes")
+    _mailer(directory, env, "scheduler", "run", "--now")
     messages = sorted((directory / "outbox" / slug).glob("*.eml"))
     console.print(f"  [dim]{len(messages)} messages in outbox/{slug}/[/dim]")
     if not messages:
         raise MailerError(f"the demo found no messages in outbox/{slug}/")
-    console.print("  Sending the same campaign again sends nothing:")
+    console.print("  Sending the same campaign again, by hand or at a later slot, sends nothing:")
     _mailer(directory, env, "send", slug, "--yes")
 
     message = _read_eml(messages[0])
