@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import typer
 
+from mailer.cli.campaigns import _flowed
+
 app = typer.Typer(
     help="The blog's feed (feed.url in mailer.toml): new articles become draft newsletters.",
     no_args_is_help=True,
 )
 
 
-@app.command("poll")
 def poll_command(
     backfill: int = typer.Option(
         0,
@@ -82,3 +83,7 @@ def poll_command(
             say(f"    approve: mailer approve {slug}")
     if result.drafted and workspace.settings.organization.staff_emails:
         say("Staff were emailed about it.")
+
+
+# Registered after the definition so the help text is flowed like the other commands'.
+app.command("poll", help=_flowed(poll_command.__doc__ or ""))(poll_command)
