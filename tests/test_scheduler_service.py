@@ -268,3 +268,30 @@ def test_stopping_mid_send_leaves_it_resumable_and_the_rest_goes_out_once(
     outcome = job.run(existing)
     assert outbox_count(fast, "long-issue") == 300
     assert outcome.sent == 300 - partial
+
+
+def test_the_feed_loop_new_article_to_draft_to_the_next_slot(
+    workspace: Workspace, sessions, engine, tmp_path, monkeypatch
+) -> None:
+    """The scheduler polls the feed when it becomes active; an article published later is
+    drafted by the next poll and, with feed.auto_approve, goes out at the following slot."""
+    from tests.feed_server import POSTS, rss, serve_feed
+
+    fill_list(sessions, tmp_path, 5)
+    with serve_feed() as site:
+        site.publish(rss(POSTS[:1]))
+        monkeypatch.setenv("MAILER_FEED__URL", site.url)
+        monkeypatch.setenv("MAILER_FEED__AUTO_APPROVE", "true")
+        fed = Workspace(workspace.root)
+        service = make_service(fed, engine, sessions)
+        with running(service):
+            eventually(lambda: len(site.requests) >= 1)  # polled on becoming active
+            eventually(lambda: any(r.outcome == "nothing-approved" for r in service.reports))
+            assert list(fed.campaigns_dir.glob("*.md")) == []  # the first poll drafts nothing
+
+            site.publish(rss(POSTS[:2]))
+            service.poll_feed()  # what the feed-poll job does every feed.poll_every
+            [draft] = list(fed.campaigns_dir.glob("*.md"))
+            eventually(lambda: outbox_count(fed, draft.stem) == 5)
+    sent = [row.campaign_slug for row in slot_rows(sessions) if row.outcome == "sent"]
+    assert sent == [draft.stem]

@@ -145,9 +145,16 @@ def status_command(
         )
     feed = document["feed"]
     if feed:
-        console.print(f"Feed: {escape(feed['url'])} ({feed['mode']})")
-        last = feed.get("last_poll")
-        if last:
-            console.print(f"  last poll: {escape(str(last))}")
+        every = int(feed["poll_every_seconds"] // 60)
+        console.print(f"Feed: {escape(feed['url'])} ({feed['mode']}, polled every {every} min)")
+        last = feed["last_poll"]
+        if not last:
+            console.print("  not polled yet (`mailer feed poll` polls it now)")
         else:
-            console.print("  not polled yet")
+            line = f"  last poll {last['polled_at']}: {escape(last['status'])}"
+            line += f", {last['found']} new article(s)"
+            if last["detail"]:
+                line += f" ({escape(last['detail'])})"
+            console.print(line)
+            for slug in last["drafts_waiting"]:
+                console.print(f"  draft waiting for approval: {escape(slug)}")

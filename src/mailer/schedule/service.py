@@ -186,7 +186,7 @@ class SchedulerService:
             scheduler.add_job(
                 _never_called,
                 trigger="interval",
-                seconds=max(60.0, _feed_interval(self.workspace).total_seconds()),
+                seconds=feed.poll_every.total_seconds(),
                 id=FEED_JOB_ID,
                 name="feed poll",
                 jobstore="memory",
@@ -228,19 +228,18 @@ class SchedulerService:
 
         try:
             result = poll_feed(self.workspace, self.sessions)
-        except Exception:  # a feed problem must never stop the slot
+        except Exception:  # a feed problem (even the database) must never stop the slot
             log.exception("feed poll failed")
             return
-        self.say(f"feed polled: {result}")
+        if result.status == "error":
+            self.say(f"feed poll failed: {result.error} {result.hint}".strip())
+        elif result.drafted or result.baseline:
+            drafted = ", ".join(result.drafted) or "none"
+            self.say(f"feed polled: {result.found} new article(s); drafts: {drafted}")
 
 
 def _never_called() -> None:
     raise RuntimeError("run by SchedulerService's executor")
-
-
-def _feed_interval(workspace: Workspace) -> timedelta:
-    value = getattr(workspace.settings.feed, "poll_every", None)
-    return value if isinstance(value, timedelta) else timedelta(minutes=15)
 
 
 def _describe(report: SlotReport, handler: SlotHandler) -> str:

@@ -125,30 +125,19 @@ def _stored_next_run(sessions: sessionmaker[Session]) -> datetime | None:
 
 
 def _feed(workspace: Workspace, sessions: sessionmaker[Session]) -> dict[str, Any] | None:
+    from mailer.feeds.fetch import shown_url
+    from mailer.feeds.poll import feed_report
+
     feed = workspace.settings.feed
     if not feed.url:
         return None
-    document: dict[str, Any] = {"url": feed.url, "mode": feed.mode}
-    try:
-        from mailer.feeds.poll import feed_report
-    except ImportError:
-        return document
-    report = feed_report(sessions, feed.url)
+    document: dict[str, Any] = {
+        "url": shown_url(feed.url),
+        "mode": feed.mode,
+        "poll_every_seconds": feed.poll_every.total_seconds(),
+        "last_poll": None,
+    }
+    report = feed_report(sessions, feed.url, workspace.campaigns_dir)
     if report is not None:
-        document["last_poll"] = _plain(report)
+        document["last_poll"] = report.as_dict()
     return document
-
-
-def _plain(value: Any) -> Any:
-    """A dataclass report as JSON-friendly data."""
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in asdict(value).items()}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
