@@ -358,6 +358,4 @@ class FeedEntry(Base):
     # sha256 of the campaign file as the poll wrote it: a digest is rebuilt only while unedited.
     draft_sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
-    __table_args__ = (
-        Index("ix_feed_entries_key", "feed_url", "entry_key", unique=True),
-    )
+    __table_args__ = (Index("ix_feed_entries_key", "feed_url", "entry_key", unique=True),)
