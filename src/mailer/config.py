@@ -130,14 +130,7 @@ class ScheduleSettings(_Section):
     @field_validator("misfire_grace", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            match = _DURATION.match(value)
-            if not match:
-                raise ValueError('a duration such as "30m", "6h" or "1d"')
-            amount, unit = int(match.group(1)), match.group(2)
-            unit_name = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]
-            return timedelta(**{unit_name: amount})
-        return value
+        return _parse_duration(value)
 
 
 class FeedSettings(_Section):
