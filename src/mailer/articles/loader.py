@@ -60,7 +60,8 @@ def _feed(raw: Source, limit: int | None) -> list[Article]:
             hint="publish an article on the blog first, or check the feed's address",
         )
     for article in articles:
-        _finish(article, raw.name, require_text=False)  # a title and a link still make a teaser
+        # a title and a link still make a teaser
+        finish_article(article, raw.name, require_text=False)
     return articles
 
 
@@ -82,11 +83,11 @@ def _single(raw: Source, url: str | None) -> Article:
         article.url = url
     elif not article.url and raw.url:
         article.url = raw.url
-    _finish(article, raw.name)
+    finish_article(article, raw.name)
     return article
 
 
-def _finish(article: Article, name: str, *, require_text: bool = True) -> None:
+def finish_article(article: Article, name: str, *, require_text: bool = True) -> None:
     """Every importer's last step: refuse an article without text; fill in the summary."""
     paragraphs = article.paragraphs
     has_items = any(

@@ -260,7 +260,7 @@ def _poll(
 def _read_entries(data: bytes, name: str) -> list[Article]:
     """The feed's entries as `mailer draft` reads them, newest first, each id once."""
     from mailer.articles.feed import parse_feed
-    from mailer.articles.loader import _finish
+    from mailer.articles.loader import finish_article
 
     try:
         articles = parse_feed(data, name=name)
@@ -272,7 +272,7 @@ def _read_entries(data: bytes, name: str) -> list[Article]:
         ) from err
     unique: dict[str, Article] = {}
     for article in articles:
-        _finish(article, name, require_text=False)  # a title and a link still make a teaser
+        finish_article(article, name, require_text=False)  # a title and a link still make a teaser
         unique.setdefault(entry_key(article.entry_id), article)
     return list(unique.values())
 
