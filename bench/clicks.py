@@ -47,14 +47,18 @@ def _free_port() -> int:
 def _prepare(root: Path, port: int) -> tuple[list[str], int]:
     """A workspace with a sent campaign; the request paths of every recipient's links."""
     from mailer.audience.service import add_subscriber
+    from mailer.compose.approval import approve
+    from mailer.compose.campaign import load_campaign
     from mailer.db import open_database
     from mailer.send_job import SendJob
     from mailer.tracking import SecretKey, click_token
     from mailer.workspace import init_workspace
 
     workspace = init_workspace(root)
-    (workspace.campaigns_dir / "bench.md").write_text(CAMPAIGN, encoding="utf-8")
+    path = workspace.campaigns_dir / "bench.md"
+    path.write_text(CAMPAIGN, encoding="utf-8")
     engine, sessions = open_database(workspace.database_url)
+    approve(workspace, sessions, load_campaign(path), approved_by="bench")
     with sessions() as session, session.begin():
         ids = [add_subscriber(session, f"r{n}@example.com").id for n in range(PEOPLE)]
     job = SendJob.open(workspace, sessions, "bench")

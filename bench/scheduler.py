@@ -66,7 +66,9 @@ def main() -> None:
         )
         import_csv(sessions, csv)
         for n in range(slots):
-            write_campaign(workspace, f"issue-{n:02d}", approved_at=f"2026-11-01T00:{n:02d}:00Z")
+            write_campaign(
+                workspace, sessions, f"issue-{n:02d}", approved_at=f"2026-11-01T00:{n:02d}:00Z"
+            )
         service = SchedulerService(
             Workspace(workspace.root),
             engine,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,10 +46,49 @@ def fill_list(sessions: sessionmaker[Session], folder: Path, count: int) -> list
     return emails
 
 
-def write_campaign(workspace: Workspace) -> Path:
+def write_campaign(
+    workspace: Workspace, sessions: sessionmaker[Session], env: dict[str, str] | None = None
+) -> Path:
+    """campaigns/<SLUG>.md, approved through the real approval (see approve_file)."""
     path = workspace.campaigns_dir / f"{SLUG}.md"
     path.write_text(CAMPAIGN, encoding="utf-8")
+    approve_file(workspace, sessions, path, env)
     return path
+
+
+def approve_file(
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    path: Path,
+    env: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Approve a campaign file as `mailer approve` does (mailer.compose.approval.approve).
+
+    ``env``: the MAILER_* variables the send will run with, when they change what renders
+    (web.base_url...): the approval covers the message as that send compiles it.
+    """
+    from mailer.compose.approval import approve
+    from mailer.compose.campaign import load_campaign
+
+    if env is not None:
+        workspace = workspace_with(workspace.root, env)
+    approve(workspace, sessions, load_campaign(path), approved_by="test:helpers", now=now)
+
+
+def workspace_with(root: Path, env: dict[str, str]) -> Workspace:
+    """A Workspace whose settings are read with exactly the MAILER_* variables of ``env``."""
+    saved = dict(os.environ)
+    try:
+        for name in [n for n in os.environ if n.startswith("MAILER_")]:
+            del os.environ[name]
+        os.environ.update({k: v for k, v in env.items() if k.startswith("MAILER_")})
+        workspace = Workspace(root)
+        _ = workspace.settings  # read now, kept by the Workspace
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return workspace
 
 
 def send_environment(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import date
+from datetime import date, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.models import ScheduledSlot
 from mailer.workspace import Workspace
+from tests.delivery_helpers import approve_file
 
 
 def write_campaign(
     workspace: Workspace,
+    sessions: sessionmaker[Session],
     slug: str,
     *,
     approved_at: str | None = "2026-11-20T10:00:00Z",
@@ -45,6 +47,9 @@ def write_campaign(
     ]
     path = workspace.campaigns_dir / f"{slug}.md"
     path.write_text("\n".join(lines), encoding="utf-8")
+    if status == "approved":  # through the real approval, at approved_at (else now)
+        when = datetime.fromisoformat(approved_at.replace("Z", "+00:00")) if approved_at else None
+        approve_file(workspace, sessions, path, now=when)
     return path
 
 

@@ -23,7 +23,7 @@ def test_dry_run_shows_audience_and_sends_nothing(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:
     fill_list(sessions, tmp_path, 12)
-    write_campaign(workspace)
+    write_campaign(workspace, sessions)
     result = run_mailer(workspace, _env(database_url), "send", SLUG, "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "12 active subscribers" in result.stdout and "nothing was sent" in result.stdout
@@ -36,7 +36,7 @@ def test_outbox_send_writes_one_message_per_subscriber_and_reports(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:
     fill_list(sessions, tmp_path, 12)
-    write_campaign(workspace)
+    write_campaign(workspace, sessions)
     result = run_mailer(workspace, _env(database_url), "send", SLUG)  # no terminal: no question
     assert result.returncode == 0, result.stderr
     assert len(list((workspace.outbox_dir / SLUG).glob("*.eml"))) == 12

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.workspace import Workspace
 from tests.delivery_helpers import (
     MAILER,
+    approve_file,
     fill_list,
     run_mailer,
     send_environment,
@@ -40,14 +41,16 @@ def test_twenty_sigkills_skip_nobody_and_duplicate_only_the_request_in_flight(
     upgrade_schema(engine)
     sessions: sessionmaker[Session] = session_factory(engine)
     emails = fill_list(sessions, tmp_path, PEOPLE)
-    template = write_campaign(workspace).read_text(encoding="utf-8")
+    template = write_campaign(workspace, sessions).read_text(encoding="utf-8")
     rng = random.Random(20261122)
     killed_mid_send = 0
     with FakeSendGrid(api_key=KEY, schema_validation="sample") as fake:
         env = send_environment(url, fake.url, KEY, batch_size=BATCH)
         for trial in range(TRIALS):
             slug = f"crash-trial-{trial:02d}"
-            (workspace.campaigns_dir / f"{slug}.md").write_text(template, encoding="utf-8")
+            path = workspace.campaigns_dir / f"{slug}.md"
+            path.write_text(template, encoding="utf-8")
+            approve_file(workspace, sessions, path)
             fake.reset()
             fake.slow_next(10_000, delay=0.01)  # every request takes a little while
             process = subprocess.Popen(

@@ -35,7 +35,7 @@ def _sender(
         workspace,
         sessions,
         __import__("mailer.compose.campaign").compose.campaign.load_campaign(
-            write_campaign(workspace)
+            write_campaign(workspace, sessions)
         ),
     )
     run, _ = job.start()
@@ -114,7 +114,7 @@ def test_bad_key_pauses_at_once_then_resumes_after_the_fix(
     tmp_path: Path,
 ) -> None:
     emails = fill_list(sessions, tmp_path, 250)
-    write_campaign(workspace)
+    write_campaign(workspace, sessions)
     env = send_environment(database_url, fake.url, "SG.wrong-key", batch_size=100)
     first = run_mailer(workspace, env, "send", SLUG, "--yes")
     assert first.returncode == 1, first.stdout + first.stderr
@@ -144,7 +144,7 @@ def test_unapproved_campaign_is_not_sent(
     tmp_path: Path,
 ) -> None:
     fill_list(sessions, tmp_path, 3)
-    path = write_campaign(workspace)
+    path = write_campaign(workspace, sessions)
     path.write_text(path.read_text().replace("status: approved", "status: draft"))
     env = send_environment(database_url, fake.url, KEY)
     result = run_mailer(workspace, env, "send", SLUG, "--yes")
@@ -161,7 +161,7 @@ def test_test_to_sends_a_marked_copy_and_records_nothing(
     tmp_path: Path,
 ) -> None:
     fill_list(sessions, tmp_path, 3)
-    write_campaign(workspace)
+    write_campaign(workspace, sessions)
     fake.keep_payloads = True
     env = send_environment(database_url, fake.url, KEY)
     result = run_mailer(workspace, env, "send", SLUG, "--test-to", "staff@summitspine.example")

@@ -16,7 +16,6 @@ def test_every_subscriber_gets_one_lawful_message_over_smtp(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:
     emails = fill_list(sessions, tmp_path, 40)
-    write_campaign(workspace)
     with FakeSmtp(refuse={"reader000007@example.com"}) as server:
         env = {
             "MAILER_DATABASE__URL": database_url,
@@ -29,6 +28,7 @@ def test_every_subscriber_gets_one_lawful_message_over_smtp(
             "MAILER_WEB__BASE_URL": "https://news.summitspine.example",
             "PATH": __import__("os").environ["PATH"],
         }
+        write_campaign(workspace, sessions, env)
         result = run_mailer(workspace, env, "send", SLUG, "--yes")
         assert result.returncode == 0, result.stdout + result.stderr
         assert "39 sent, 1 refused" in result.stdout

@@ -37,7 +37,7 @@ def test_workers_on_postgresql_mail_each_recipient_once(
     _truncate(engine)
     sessions: sessionmaker[Session] = session_factory(engine)
     emails = fill_list(sessions, tmp_path, 2000)
-    write_campaign(workspace)
+    write_campaign(workspace, sessions)
     with FakeSendGrid(api_key=KEY, schema_validation="sample") as fake:
         fake.slow_next(10_000, delay=0.02)  # requests overlap, so the workers really share
         env = send_environment(postgres_database, fake.url, KEY, batch_size=50)

@@ -21,7 +21,7 @@ def test_report_counts_events_and_clicks(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:
     fill_list(sessions, tmp_path, 6)
-    write_campaign(workspace)
+    write_campaign(workspace, sessions)
     assert run_mailer(workspace, _env(database_url), "send", SLUG).returncode == 0
     with sessions() as session:
         run = session.scalars(select(CampaignRun).where(CampaignRun.slug == SLUG)).one()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mailer.db import open_database
 from mailer.workspace import Workspace
 from tests.delivery_helpers import MAILER
 from tests.scheduler_helpers import outbox_count, staff_notices, write_campaign
@@ -65,7 +66,7 @@ def ready(workspace: Workspace) -> Workspace:
 
 
 def test_status_json_shows_the_next_slot_in_local_time_and_utc(ready: Workspace) -> None:
-    write_campaign(ready, "waiting-issue")
+    write_campaign(ready, open_database(ready.database_url)[1], "waiting-issue")
     result = mailer(ready, "scheduler", "status", "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)  # one JSON document, nothing else on stdout
@@ -77,7 +78,7 @@ def test_status_json_shows_the_next_slot_in_local_time_and_utc(ready: Workspace)
 
 
 def test_run_now_sends_the_approved_issue_then_finds_nothing(ready: Workspace) -> None:
-    write_campaign(ready, "this-week")
+    write_campaign(ready, open_database(ready.database_url)[1], "this-week")
     first = mailer(ready, "scheduler", "run", "--now")
     assert first.returncode == 0, first.stderr
     assert "sent this-week" in first.stdout

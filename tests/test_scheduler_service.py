@@ -77,8 +77,8 @@ def listed(
 
 def test_each_slot_sends_the_next_approved_campaign_then_tells_staff(listed, engine) -> None:
     workspace, sessions = listed
-    write_campaign(workspace, "week-one", approved_at="2026-11-19T08:00:00Z")
-    write_campaign(workspace, "week-two", approved_at="2026-11-20T08:00:00Z")
+    write_campaign(workspace, sessions, "week-one", approved_at="2026-11-19T08:00:00Z")
+    write_campaign(workspace, sessions, "week-two", approved_at="2026-11-20T08:00:00Z")
 
     with running(make_service(workspace, engine, sessions)) as service:
         eventually(lambda: any(r.outcome == "nothing-approved" for r in service.reports))
@@ -100,7 +100,7 @@ def test_each_slot_sends_the_next_approved_campaign_then_tells_staff(listed, eng
 def test_two_schedulers_one_active_no_double_send_and_takeover(listed, engine) -> None:
     workspace, sessions = listed
     for n in range(3):
-        write_campaign(workspace, f"issue-{n}", approved_at=f"2026-11-1{n}T08:00:00Z")
+        write_campaign(workspace, sessions, f"issue-{n}", approved_at=f"2026-11-1{n}T08:00:00Z")
     first = make_service(workspace, engine, sessions)
     second = make_service(workspace, engine, sessions)
     overlap = []
@@ -182,7 +182,7 @@ def stored_job(engine: Engine, trigger: CrontabTrigger, next_run_time: datetime)
 
 def test_a_slot_missed_while_down_runs_once_when_back_within_the_grace(listed, engine) -> None:
     workspace, sessions = listed
-    write_campaign(workspace, "the-issue")
+    write_campaign(workspace, sessions, "the-issue")
     missed_at = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
     stored_job(engine, WEEKLY, missed_at)
 
@@ -204,7 +204,7 @@ def test_a_slot_missed_while_down_runs_once_when_back_within_the_grace(listed, e
 
 def test_a_slot_missed_beyond_the_grace_is_reported_not_sent(listed, engine) -> None:
     workspace, sessions = listed
-    write_campaign(workspace, "the-issue")
+    write_campaign(workspace, sessions, "the-issue")
     missed_at = (datetime.now(UTC) - timedelta(hours=7)).replace(microsecond=0)
     stored_job(engine, WEEKLY, missed_at)
 
@@ -246,7 +246,7 @@ def test_stopping_mid_send_leaves_it_resumable_and_the_rest_goes_out_once(
     monkeypatch.setenv("MAILER_DELIVERY__RATE_PER_SECOND", "100")
     monkeypatch.setenv("MAILER_DELIVERY__BATCH_SIZE", "20")
     slow = Workspace(workspace.root)
-    write_campaign(slow, "long-issue")
+    write_campaign(slow, sessions, "long-issue")
     service = make_service(slow, engine, sessions)
     with running(service):
         eventually(lambda: outbox_count(slow, "long-issue") >= 40)

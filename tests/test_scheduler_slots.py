@@ -15,6 +15,7 @@ from mailer.models import SlotOutcome
 from mailer.schedule.slots import SlotHandler, approved_queue
 from mailer.workspace import Workspace
 from tests.delivery_helpers import fill_list
+from tests.fakes.smtp_server import FakeSmtp
 from tests.scheduler_helpers import outbox_count, slot_rows, staff_notices, write_campaign
 
 SLOT = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # Tuesday 09:00 in Denver
@@ -35,9 +36,9 @@ def handler(listed: tuple[Workspace, sessionmaker[Session]], owner: str = "a") -
 
 def test_the_oldest_approved_campaign_goes_out_and_only_it(listed) -> None:
     workspace, sessions = listed
-    write_campaign(workspace, "newer-issue", approved_at="2026-11-21T08:00:00Z")
-    write_campaign(workspace, "older-issue", approved_at="2026-11-19T08:00:00Z")
-    write_campaign(workspace, "still-a-draft", status="draft")
+    write_campaign(workspace, sessions, "newer-issue", approved_at="2026-11-21T08:00:00Z")
+    write_campaign(workspace, sessions, "older-issue", approved_at="2026-11-19T08:00:00Z")
+    write_campaign(workspace, sessions, "still-a-draft", status="draft")
 
     report = handler(listed).fire(SLOT, now=SLOT)
 
@@ -50,11 +51,11 @@ def test_the_oldest_approved_campaign_goes_out_and_only_it(listed) -> None:
 
 
 def test_send_on_in_the_future_waits_for_its_day_in_local_time(listed) -> None:
-    workspace, _ = listed
+    workspace, sessions = listed
     # The slot is Tuesday 09:00 in Denver, which is already the 24th in UTC but the 24th
     # locally too; a send_on of the 25th must wait, the 24th must not.
-    write_campaign(workspace, "for-wednesday", send_on=date(2026, 11, 25))
-    write_campaign(workspace, "for-today", send_on=date(2026, 11, 24), approved_at=None)
+    write_campaign(workspace, sessions, "for-wednesday", send_on=date(2026, 11, 25))
+    write_campaign(workspace, sessions, "for-today", send_on=date(2026, 11, 24), approved_at=None)
 
     report = handler(listed).fire(SLOT, now=SLOT)
 
@@ -63,8 +64,8 @@ def test_send_on_in_the_future_waits_for_its_day_in_local_time(listed) -> None:
 
 
 def test_send_on_is_judged_on_the_local_date_not_utc(listed) -> None:
-    workspace, _ = listed
-    write_campaign(workspace, "for-the-25th", send_on=date(2026, 11, 25))
+    workspace, sessions = listed
+    write_campaign(workspace, sessions, "for-the-25th", send_on=date(2026, 11, 25))
     late_evening = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # 21:00 on the 24th in Denver
 
     report = handler(listed).fire(late_evening, now=late_evening)
@@ -74,8 +75,8 @@ def test_send_on_is_judged_on_the_local_date_not_utc(listed) -> None:
 
 def test_nothing_approved_sends_nothing_and_tells_staff(listed) -> None:
     workspace, sessions = listed
-    write_campaign(workspace, "a-draft", status="draft")
-    write_campaign(workspace, "next-month", send_on=date(2026, 12, 15))
+    write_campaign(workspace, sessions, "a-draft", status="draft")
+    write_campaign(workspace, sessions, "next-month", send_on=date(2026, 12, 15))
 
     report = handler(listed).fire(SLOT, now=SLOT)
 
@@ -90,8 +91,8 @@ def test_nothing_approved_sends_nothing_and_tells_staff(listed) -> None:
 
 def test_a_slot_is_handled_once_even_when_fired_again(listed) -> None:
     workspace, sessions = listed
-    write_campaign(workspace, "first", approved_at="2026-11-19T08:00:00Z")
-    write_campaign(workspace, "second", approved_at="2026-11-20T08:00:00Z")
+    write_campaign(workspace, sessions, "first", approved_at="2026-11-19T08:00:00Z")
+    write_campaign(workspace, sessions, "second", approved_at="2026-11-20T08:00:00Z")
 
     first = handler(listed, "a").fire(SLOT, now=SLOT)
     again = handler(listed, "b").fire(SLOT, now=SLOT + timedelta(seconds=5))
@@ -104,8 +105,8 @@ def test_a_slot_is_handled_once_even_when_fired_again(listed) -> None:
 
 def test_two_schedulers_firing_the_same_slot_at_once_send_one_campaign_once(listed) -> None:
     workspace, sessions = listed
-    write_campaign(workspace, "only-issue")
-    write_campaign(workspace, "later-issue", approved_at="2026-11-21T08:00:00Z")
+    write_campaign(workspace, sessions, "only-issue")
+    write_campaign(workspace, sessions, "later-issue", approved_at="2026-11-21T08:00:00Z")
     barrier = threading.Barrier(4)
     reports = []
 
@@ -128,7 +129,7 @@ def test_two_schedulers_firing_the_same_slot_at_once_send_one_campaign_once(list
 
 def test_a_campaign_sent_by_hand_is_never_picked_by_a_slot(listed) -> None:
     workspace, sessions = listed
-    write_campaign(workspace, "sent-by-hand")
+    write_campaign(workspace, sessions, "sent-by-hand")
     from mailer.send_job import SendJob
 
     job = SendJob.open(workspace, sessions, "sent-by-hand")
@@ -143,8 +144,8 @@ def test_a_campaign_sent_by_hand_is_never_picked_by_a_slot(listed) -> None:
 
 def test_after_downtime_the_newest_slot_within_the_grace_runs_once(listed) -> None:
     workspace, sessions = listed
-    write_campaign(workspace, "first", approved_at="2026-11-19T08:00:00Z")
-    write_campaign(workspace, "second", approved_at="2026-11-20T08:00:00Z")
+    write_campaign(workspace, sessions, "first", approved_at="2026-11-19T08:00:00Z")
+    write_campaign(workspace, sessions, "second", approved_at="2026-11-20T08:00:00Z")
     earlier = SLOT - timedelta(days=7)
     now = SLOT + timedelta(hours=2)  # schedule.misfire_grace is 6h in the sample config
 
@@ -162,7 +163,7 @@ def test_after_downtime_the_newest_slot_within_the_grace_runs_once(listed) -> No
 
 def test_a_slot_beyond_the_grace_is_reported_and_skipped(listed) -> None:
     workspace, sessions = listed
-    write_campaign(workspace, "waiting")
+    write_campaign(workspace, sessions, "waiting")
     now = SLOT + timedelta(hours=7)
 
     report = handler(listed).handle_run_times([SLOT], now=now)
@@ -179,10 +180,10 @@ def test_a_slot_beyond_the_grace_is_reported_and_skipped(listed) -> None:
 
 
 def test_the_grace_comes_from_the_configuration(listed, monkeypatch) -> None:
-    workspace, _ = listed
+    workspace, sessions = listed
     monkeypatch.setenv("MAILER_SCHEDULE__MISFIRE_GRACE", "30m")
     fresh = Workspace(workspace.root)
-    write_campaign(fresh, "waiting")
+    write_campaign(fresh, sessions, "waiting")
     report = SlotHandler(fresh, listed[1], owner="a").handle_run_times(
         [SLOT], now=SLOT + timedelta(minutes=45)
     )
@@ -190,9 +191,9 @@ def test_the_grace_comes_from_the_configuration(listed, monkeypatch) -> None:
 
 
 def test_a_slot_whose_scheduler_died_mid_way_is_finished_with_the_same_campaign(listed) -> None:
-    workspace, _sessions = listed
-    write_campaign(workspace, "named-first", approved_at="2026-11-19T08:00:00Z")
-    write_campaign(workspace, "other", approved_at="2026-11-20T08:00:00Z")
+    workspace, sessions = listed
+    write_campaign(workspace, sessions, "named-first", approved_at="2026-11-19T08:00:00Z")
+    write_campaign(workspace, sessions, "other", approved_at="2026-11-20T08:00:00Z")
     dead = handler(listed, "gone-host:999999:abcd")
     assert dead._claim(SLOT, SLOT)
     dead._set(SLOT, SlotOutcome.CLAIMED, campaign_slug="named-first")
@@ -206,7 +207,7 @@ def test_a_slot_whose_scheduler_died_mid_way_is_finished_with_the_same_campaign(
 
 def test_a_fresh_claim_of_a_live_scheduler_is_left_alone(listed) -> None:
     workspace, sessions = listed
-    write_campaign(workspace, "busy")
+    write_campaign(workspace, sessions, "busy")
     alive = handler(listed, "other-host:1:abcd")
     assert alive._claim(SLOT, SLOT)
 
@@ -216,17 +217,25 @@ def test_a_fresh_claim_of_a_live_scheduler_is_left_alone(listed) -> None:
     assert slot_rows(sessions)[0].owner == "other-host:1:abcd"
 
 
-def test_a_campaign_that_cannot_start_fails_the_slot_loudly(listed) -> None:
+def test_a_campaign_that_cannot_start_fails_the_slot_loudly(listed, monkeypatch) -> None:
     workspace, sessions = listed
-    path = write_campaign(workspace, "broken")
-    path.write_text(path.read_text().replace("[[cta]]", '[[button "x"'), encoding="utf-8")
-    (workspace.root / "templates" / "newsletter.mjml.j2").write_text(
-        "{{ undefined_macro() }}", encoding="utf-8"
-    )
+    write_campaign(workspace, sessions, "broken")
+    # Not a change to what goes out (that is refused as changed since approval: see
+    # test_approval.py): links cannot be signed for a real provider without the key.
+    monkeypatch.delenv("MAILER_SECRET_KEY")
+    with FakeSmtp() as server:
+        monkeypatch.setenv("MAILER_DELIVERY__PROVIDER", "smtp")  # the notice goes there too
+        monkeypatch.setenv("MAILER_SMTP__HOST", "127.0.0.1")
+        monkeypatch.setenv("MAILER_SMTP__PORT", str(server.port))
+        monkeypatch.setenv("MAILER_SMTP__SECURITY", "none")
+        keyless = Workspace(workspace.root)
 
-    report = handler(listed).fire(SLOT, now=SLOT)
+        report = SlotHandler(keyless, sessions, owner="a").fire(SLOT, now=SLOT)
 
     assert report.outcome == SlotOutcome.FAILED
     assert slot_rows(sessions)[0].outcome == "failed"
-    [notice] = staff_notices(workspace)
-    assert "could not be sent: broken" in notice and "mailer send broken" in notice
+    [notice] = [message.parsed() for message in server.messages]
+    body = notice.get_body(("plain",))
+    assert body is not None
+    text = f"{notice['Subject']}\n{body.get_content()}"
+    assert "could not be sent: broken" in text and "mailer send broken" in text

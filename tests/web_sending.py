@@ -21,7 +21,7 @@ from mailer.db import open_database
 from mailer.models import Subscriber
 from mailer.send_job import SendJob
 from mailer.workspace import Workspace
-from tests.delivery_helpers import CAMPAIGN
+from tests.delivery_helpers import CAMPAIGN, approve_file
 from tests.web_server import LiveServer
 
 PEOPLE = ("ana@example.com", "ben@example.com")
@@ -62,7 +62,9 @@ class Sent:
 
     def send(self, slug: str, body: str = CAMPAIGN) -> Path:
         """Write campaigns/<slug>.md and send it through the outbox; its outbox folder."""
-        (self.workspace.campaigns_dir / f"{slug}.md").write_text(body, encoding="utf-8")
+        path = self.workspace.campaigns_dir / f"{slug}.md"
+        path.write_text(body, encoding="utf-8")
+        approve_file(self.workspace, self.sessions, path)
         job = SendJob.open(self.workspace, self.sessions, slug)
         run, _ = job.start()
         job.run(run)

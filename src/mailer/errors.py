@@ -8,10 +8,12 @@ MailerError                 anything mailer reports to a person; never shown as 
 │   ├── ArticleError        an article source is empty, binary, too big, ...
 │   ├── CampaignError       a campaign file is malformed
 │   └── TokenError          a link token is tampered with or foreign
+├── ApprovalError           the campaign is not approved as it stands now       (exit 1)
 ├── TemplateError           a template failed to render (file and line named)   (exit 1)
 ├── StorageError            the database refused or is unreachable              (exit 1)
 ├── FeedError               the blog's feed could not be fetched or read        (exit 1)
 └── DeliveryError           the provider refused or failed                      (exit 1)
+    ├── SendConflictError   another process started the same campaign's send at the same time
     └── ProviderError       TransientProviderError (RateLimited), PermanentProviderError:
                             see mailer.delivery.errors
 
@@ -64,6 +66,10 @@ class TokenError(InputError):
     """A link token was tampered with, truncated, or signed with another key."""
 
 
+class ApprovalError(MailerError):
+    """Not approved, approved by hand-editing the file only, changed since approval, or sent."""
+
+
 class TemplateError(MailerError):
     pass
 
@@ -78,3 +84,7 @@ class FeedError(MailerError):
 
 class DeliveryError(MailerError):
     pass
+
+
+class SendConflictError(DeliveryError):
+    """Two sends of one new campaign started at once: the other one sends it."""

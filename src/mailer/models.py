@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -163,6 +164,7 @@ class DeliveryState:
 
     ALL = (QUEUED, CLAIMED, SENDING, SENT, FAILED, SKIPPED)
     OPEN = (QUEUED, CLAIMED, SENDING)
+    TOUCHED = (SENDING, SENT, FAILED)  # in a request, or answered: the run has begun to go out
     LEASED = (CLAIMED, SENDING)
 
 
@@ -181,9 +183,52 @@ class CampaignRun(Base):
     # The links as sent, by index: /c/<token>.<index> redirects only to these.
     links: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     recipients: Mapped[int] = mapped_column(Integer, default=0)
+    # The approval's fingerprint of what this run sends (mailer.compose.approval): before its
+    # first message a run is checked against a current approval in one indexed lookup.
+    # Empty for runs started before approvals were recorded.
+    fingerprint: Mapped[str] = mapped_column(String(64), default="", server_default="")
     possible_duplicates: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CampaignApproval(Base):
+    """Who approved which content of a campaign, when; revoked ones are kept (the history).
+
+    At most one approval per slug is current (revoked_at NULL): a partial unique index.
+    """
+
+    __tablename__ = "campaign_approvals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    approved_by: Mapped[str] = mapped_column(String(320))  # cli:<os user>, feed:auto_approve...
+    approved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_reason: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        Index("ix_campaign_approvals_slug", "slug", "id"),
+        Index(
+            "ix_campaign_approvals_current",
+            "slug",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+
+class CampaignFileNotice(Base):
+    """A campaign file that could not be read, as staff were told about it: once per content."""
+
+    __tablename__ = "campaign_file_notices"
+
+    file_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    content_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    notified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Delivery(Base):

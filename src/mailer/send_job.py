@@ -6,12 +6,19 @@ only sees a Ledger and a Provider.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.compose.approval import (
+    VerifiedCampaign,
+    approval_holds,
+    record_sent,
+    verify_approved,
+)
 from mailer.compose.campaign import Campaign, load_campaign, resolve_campaign_path
 from mailer.compose.personalize import recipient_substitutions
 from mailer.compose.render import RenderedCampaign, render_campaign
@@ -19,10 +26,12 @@ from mailer.delivery.engine import Sender, SendOutcome
 from mailer.delivery.ledger import ClaimedRecipient, Ledger, template_from_json
 from mailer.delivery.providers import Provider, make_provider
 from mailer.delivery.types import MessageTemplate, Recipient
-from mailer.errors import ConfigError
+from mailer.errors import ApprovalError, ConfigError
 from mailer.models import CampaignRun
 from mailer.tracking import SecretKey
 from mailer.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -120,14 +129,27 @@ class SendJob:
         with self.provider() as provider:
             provider.send_batch(template, [Recipient(email=email, substitutions=values)])
 
+    @cached_property
+    def approved(self) -> VerifiedCampaign:
+        """The campaign as approved, compiled; ApprovalError (and back to draft) if it changed."""
+        return verify_approved(self.workspace, self.sessions, self.campaign)
+
     def start(self) -> tuple[CampaignRun, bool]:
-        """The campaign's run: created with its audience fixed, or the existing one."""
+        """The campaign's run: the existing one, else created from the approved campaign (the
+        compiled message, its links and fingerprint stored, the audience fixed)."""
         signing_key(self.workspace)  # refuse before fixing anything if links cannot be signed
         existing = self.ledger.find_run(self.campaign.slug)
         if existing is not None:
             return existing, False
-        links = [asdict(link) for link in self.rendered.links]
-        return self.ledger.start(self.campaign.slug, self.template(), self.campaign.audience, links)
+        approved = self.approved
+        links = [asdict(link) for link in approved.rendered.links]
+        return self.ledger.start(
+            self.campaign.slug,
+            approved.rendered.message_template(),
+            self.campaign.audience,
+            links,
+            fingerprint=approved.fingerprint,
+        )
 
     def run(
         self,
@@ -149,11 +171,27 @@ def send_run(
     on_progress: Callable[[SendOutcome], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> SendOutcome:
-    """Send (or resume) a run with the message stored when it started."""
+    """Send (or resume) a run with the message stored when it started, never re-rendered.
+
+    Before its first message, the run's approval must still be current (not revoked since the
+    run started): otherwise the run is withdrawn and ApprovalError raised. When the run
+    finishes, the campaign file says status: sent.
+    """
     from mailer.models import SendState
 
     settings = workspace.settings
     key = signing_key(workspace)
+    if (
+        run.fingerprint
+        and ledger.nothing_sent(run.id)
+        and not approval_holds(ledger.sessions, run.slug, run.fingerprint)
+        and ledger.withdraw(run.id)  # False: another worker's first batch went out meanwhile
+    ):
+        raise ApprovalError(
+            f"{run.slug!r}: its approval was revoked after its send started; nothing was sent "
+            "and the send is withdrawn",
+            hint=f"check and approve it again (mailer approve {run.slug}), then send it",
+        )
     if run.state == SendState.PAUSED:
         ledger.set_state(run.id, SendState.SENDING)
     with make_provider(settings, workspace.secrets, workspace.root) as provider:
@@ -166,7 +204,12 @@ def send_run(
             on_progress=on_progress,
             should_stop=should_stop,
         )
-        return sender.run(run.id, template_from_json(run.template))
+        outcome = sender.run(run.id, template_from_json(run.template))
+    if outcome.finished:
+        finished = ledger.find_run(run.slug)
+        if finished is not None and finished.id == run.id and finished.finished_at is not None:
+            record_sent(workspace, run.slug, finished.finished_at)
+    return outcome
 
 
 def work_on_active_runs(
@@ -181,6 +224,10 @@ def work_on_active_runs(
     for run in ledger.active_runs():
         if should_stop():
             break
-        outcome = send_run(workspace, ledger, run, should_stop=should_stop)
+        try:
+            outcome = send_run(workspace, ledger, run, should_stop=should_stop)
+        except ApprovalError as err:  # withdrawn: the other runs go on
+            log.warning("%s", err.message)
+            continue
         worked = worked or outcome.sent > 0 or outcome.failed > 0
     return worked

@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
         ("preview", preview_command),
         ("check", check_command),
         ("approve", approve_command),
+        ("unapprove", unapprove_command),
     ):
         app.command(name, help=_flowed(command.__doc__ or ""))(command)
 
@@ -156,7 +157,10 @@ def approve_command(
 ) -> None:
     """Mark a campaign ready for its weekly slot (status: approved), after a passing check.
 
-    With any check error nothing changes and the exit status is 1. The spam score is not
+    The approval covers the campaign as it is now: the file, the templates and the settings
+    that show in the email, and the audience. Any change afterwards makes it a draft again at
+    send time; approve it again then. With any check error nothing changes and the exit status
+    is 1; a campaign that was sent cannot be approved again (exit 1). The spam score is not
     computed here; `mailer check` shows it.
 
     Example: mailer approve 2026-03-10-neck-pain
@@ -165,11 +169,13 @@ def approve_command(
 
     from mailer.cli.common import console
     from mailer.cli.common import state as cli_state
-    from mailer.compose.campaign import mark_approved, save_campaign
+    from mailer.compose.approval import approve, refuse_if_sent
     from mailer.compose.check import check_campaign
 
     workspace = cli_state.workspace()
     campaign = _load(workspace, campaign_name)
+    sessions = cli_state.database()
+    refuse_if_sent(sessions, campaign)
     result = check_campaign(workspace, campaign, spam=False)
     _print_findings(result)
     if result.errors:
@@ -179,13 +185,14 @@ def approve_command(
             soft_wrap=True,
         )
         raise typer.Exit(1)
-    if campaign.status == "approved":
-        console.print(f"{escape(campaign.slug)} was already approved; nothing changed.")
+    approval = approve(workspace, sessions, campaign, approved_by=cli_user(), check=result)
+    if not approval.new:
+        console.print(f"{escape(campaign.slug)} was already approved as it is; nothing changed.")
     else:
-        mark_approved(campaign)
-        assert campaign.path is not None
-        save_campaign(campaign, campaign.path)
-        console.print(f"[bold green]Approved[/bold green] {escape(campaign.slug)}.")
+        console.print(
+            f"[bold green]Approved[/bold green] {escape(campaign.slug)} as it is now "
+            f"(by {escape(approval.approved_by)}); any change needs a new approval."
+        )
     schedule = workspace.settings.schedule
     when = f"on {campaign.send_on.isoformat()}" if campaign.send_on else "in the next weekly slot"
     console.print(
@@ -194,6 +201,41 @@ def approve_command(
         f"To send now instead: `mailer send {escape(campaign.slug)}`.",
         soft_wrap=True,
     )
+
+
+def unapprove_command(
+    campaign_name: str = typer.Argument(..., metavar="CAMPAIGN", help=CAMPAIGN_HELP),
+) -> None:
+    """Take a campaign's approval back: status: draft again, and it is not sent.
+
+    A send that was queued but has sent nothing yet is withdrawn too. A campaign that has begun
+    to go out cannot be called back (exit 1).
+
+    Example: mailer unapprove 2026-03-10-neck-pain
+    """
+    from rich.markup import escape
+
+    from mailer.cli.common import console
+    from mailer.cli.common import state as cli_state
+    from mailer.compose.approval import unapprove
+
+    workspace = cli_state.workspace()
+    campaign = _load(workspace, campaign_name)
+    if unapprove(workspace, cli_state.database(), campaign, by=cli_user()):
+        console.print(f"{escape(campaign.slug)} is a draft again; it will not be sent.")
+    else:
+        console.print(f"{escape(campaign.slug)} was not approved; nothing changed.")
+    console.print(f"When it is ready: `mailer approve {escape(campaign.slug)}`.")
+
+
+def cli_user() -> str:
+    """Who approves from the command line: cli:<the operating system's user name>."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no user name in the environment or the password database
+        return "cli:unknown"
 
 
 def _sample_person() -> SampleRecipient:

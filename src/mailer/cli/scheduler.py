@@ -139,6 +139,15 @@ def status_command(
             "Approved, waiting: [yellow]none[/yellow]; the next slot sends nothing unless "
             "you approve a campaign (`mailer approve CAMPAIGN`)."
         )
+    for slug in document["not_approved"]:
+        console.print(
+            f"  [yellow]not approved:[/yellow] {escape(slug)} says status: approved, but was "
+            f"never approved with `mailer approve {escape(slug)}`; it is not sent."
+        )
+    for problem in document["problems"]:
+        console.print(
+            f"  [red]cannot be read, skipped:[/red] {escape(problem['message'])}", soft_wrap=True
+        )
     for slot in document["recent_slots"]:
         console.print(
             f"  slot {slot['slot_at']}: {escape(slot['outcome'])} {escape(slot['campaign'])}"

@@ -76,7 +76,10 @@ def send_command(
 ) -> None:
     """Send an approved campaign now, or resume one that stopped.
 
-    A campaign that finished sends nothing again. Examples:
+    Only a campaign approved as it stands goes out: one changed since `mailer approve` (its
+    file, a template, a setting shown in the email) is refused with exit status 1 and is a
+    draft again. A resumed send sends what it started with. A campaign that finished sends
+    nothing again. Examples:
 
       mailer send 2026-11-24-neck-and-headaches --dry-run
       mailer send 2026-11-24-neck-and-headaches --test-to me@clinic.example
@@ -107,7 +110,7 @@ def send_command(
         )
         return
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    if job.campaign.status != "approved":
+    if run is None and job.campaign.status == "draft":
         if not interactive or not typer.confirm(
             f"{job.campaign.slug!r} is a draft and has not been approved. "
             "Check and approve it now?",
@@ -121,6 +124,10 @@ def send_command(
 
         approve_command(job.campaign.slug)  # exits 1, changing nothing, if the check fails
         job = SendJob.open(state.workspace(), state.database(), campaign)
+    if run is None:
+        # Only what staff approved, as it stands now: a changed campaign is refused (exit 1)
+        # and back to draft. A started run sends what it stored, whatever the file says now.
+        _ = job.approved
     if interactive and not yes:
         what = "Resume" if run is not None else "Send"
         audience = job.audience_size() if run is None else run.recipients

@@ -17,7 +17,10 @@ import yaml
 
 from mailer.errors import CampaignError
 
-STATUSES = ("draft", "approved")
+STATUSES = ("draft", "approved", "sent")
+# Front matter that records what happened to the campaign, not what goes out: an approval's
+# fingerprint leaves these out (mailer.compose.approval), so writing them keeps it valid.
+STATUS_KEYS = ("status", "approved_at", "approved_by", "sent_at")
 
 
 @dataclass
@@ -65,25 +68,33 @@ class Campaign:
         return data
 
 
-def mark_approved(campaign: Campaign, now: datetime | None = None) -> None:
-    """status: approved, with approved_at: the scheduler sends the oldest approval first."""
+def _stamp(when: datetime | None) -> str:
+    moment = (when or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def mark_approved(campaign: Campaign, now: datetime | None = None, by: str = "") -> None:
+    """status: approved, with approved_at (and approved_by), for people reading the file.
+
+    This is the file's side only: mailer.compose.approval records the approval that counts.
+    """
     campaign.status = "approved"
-    when = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    campaign.extra["approved_at"] = when.isoformat().replace("+00:00", "Z")
+    campaign.extra["approved_at"] = _stamp(now)
+    if by:
+        campaign.extra["approved_by"] = by
 
 
-def approved_at(campaign: Campaign) -> datetime | None:
-    """When it was approved (front matter approved_at), None when staff set the status by hand."""
-    value = campaign.extra.get("approved_at")
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
+def mark_draft(campaign: Campaign) -> None:
+    """Back to status: draft; the approval fields go (the database keeps the history)."""
+    campaign.status = "draft"
+    campaign.extra.pop("approved_at", None)
+    campaign.extra.pop("approved_by", None)
+
+
+def mark_sent(campaign: Campaign, when: datetime | None = None) -> None:
+    """status: sent, with sent_at: the send finished; approval fields stay as a record."""
+    campaign.status = "sent"
+    campaign.extra["sent_at"] = _stamp(when)
 
 
 def resolve_campaign_path(campaigns_dir: Path, name: str) -> Path:
@@ -101,34 +112,74 @@ def resolve_campaign_path(campaigns_dir: Path, name: str) -> Path:
 
 
 def load_campaign(path: Path) -> Campaign:
+    """Read a campaign file. Raises CampaignError naming the file, and the line and key when the
+    front matter is at fault (never anything else: one bad file must not stop a slot)."""
     try:
-        post = frontmatter.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise CampaignError(f"{path}: cannot be read ({err})") from err
-    except yaml.YAMLError as err:
-        raise CampaignError(
-            f"{path}: the front matter between the --- lines is not valid YAML: {err}"
-        ) from err
-    meta: dict[str, Any] = dict(post.metadata)
     try:
+        post = frontmatter.loads(text)
+    except yaml.MarkedYAMLError as err:
+        offset = _leading_lines(text)
+        mark = err.problem_mark or err.context_mark
+        where = f"{path}:{mark.line + 1 + offset}" if mark else str(path)
+        context = (
+            f" ({err.context} on line {err.context_mark.line + 1 + offset})"
+            if err.context and err.context_mark and err.context_mark is not mark
+            else ""
+        )
+        raise CampaignError(
+            f"{where}: the front matter between the --- lines is not valid YAML: "
+            f"{err.problem or err}{context}",
+            hint='fix that line; a value with ": ", "#" or brackets needs quotes, '
+            'e.g. subject: "Neck pain: three habits"',
+        ) from err
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as err:
+        # A value YAML reads but cannot build, e.g. send_on: 2026-13-45 (no 13th month).
+        key, line = _unbuildable_key(text)
+        where = f"{path}:{line}" if line else str(path)
+        raise CampaignError(
+            f"{where}: {key or 'front matter'}: not a valid value ({err})",
+            hint="write dates as YYYY-MM-DD (e.g. 2026-11-24) and check that line",
+        ) from err
+    lines = _key_lines(text)
+
+    def at(key: str) -> str:
+        return f"{path}:{lines[key]}" if key in lines else str(path)
+
+    meta: dict[str, Any] = dict(post.metadata)
+    key = ""
+    try:
+        key = "status"
         status = str(meta.pop("status", "draft"))
         if status not in STATUSES:
-            raise CampaignError(f"{path}: status: {status!r} is not one of draft, approved")
+            raise CampaignError(
+                f"{at(key)}: status: {status!r} is not one of {', '.join(STATUSES)}",
+                hint="set status: draft, then `mailer approve` the campaign when it is ready",
+            )
+        key = "articles"
         articles = [
             ArticleRef(title=str(item.get("title", "")), url=str(item.get("url") or ""))
             for item in meta.pop("articles", None) or []
         ]
+        key = "audience"
         audience_raw = meta.pop("audience", None) or {}
         audience = Audience(
             any_of=[str(t) for t in audience_raw.get("tags", []) or []],
             none_of=[str(t) for t in audience_raw.get("exclude_tags", []) or []],
         )
-        send_on = meta.pop("send_on", None)
-        if isinstance(send_on, str):
-            send_on = date.fromisoformat(send_on)
+        key = "send_on"
+        send_on = _send_on(meta.pop("send_on", None))
+        key = "cta"
         cta = {str(k): str(v) for k, v in (meta.pop("cta", None) or {}).items()}
     except (AttributeError, TypeError, ValueError) as err:
-        raise CampaignError(f"{path}: front matter has an unexpected shape: {err}") from err
+        raise CampaignError(
+            f"{at(key)}: {key}: unexpected value ({err})",
+            hint="write the date as YYYY-MM-DD, e.g. send_on: 2026-11-24"
+            if key == "send_on"
+            else "compare with the same lines in a campaign drafted by `mailer draft`",
+        ) from err
     return Campaign(
         slug=path.stem,
         subject=str(meta.pop("subject", "") or ""),
@@ -142,6 +193,65 @@ def load_campaign(path: Path) -> Campaign:
         extra=meta,
         path=path,
     )
+
+
+def _send_on(value: object) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        return date.fromisoformat(value.strip())
+    raise TypeError(f"{value!r} is not a date")
+
+
+def _leading_lines(text: str) -> int:
+    """Blank lines before the first ---: python-frontmatter strips them, YAML's marks skip them."""
+    return text[: len(text) - len(text.lstrip())].count("\n")
+
+
+def _front_matter_node(text: str) -> yaml.MappingNode | None:
+    try:
+        front, _ = frontmatter.YAMLHandler().split(text.strip())
+        node = yaml.compose(front, Loader=yaml.SafeLoader)
+    except (ValueError, yaml.YAMLError):
+        return None
+    return node if isinstance(node, yaml.MappingNode) else None
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Each top-level front matter key's line in the file (1-based); empty if YAML cannot tell."""
+    node = _front_matter_node(text)
+    if node is None:
+        return {}
+    offset = _leading_lines(text)
+    return {str(k.value): k.start_mark.line + 1 + offset for k, _ in node.value}
+
+
+def _unbuildable_key(text: str) -> tuple[str, int | None]:
+    """The first top-level key whose value YAML parses but cannot build, with its line."""
+    try:
+        front, _ = frontmatter.YAMLHandler().split(text.strip())
+    except ValueError:
+        return "", None
+    loader = yaml.SafeLoader(front)
+    try:
+        node = loader.get_single_node()
+        if not isinstance(node, yaml.MappingNode):
+            return "", None
+        for key_node, value_node in node.value:
+            try:
+                loader.construct_object(value_node, deep=True)
+            except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+                line = key_node.start_mark.line + 1 + _leading_lines(text)
+                return str(key_node.value), line
+    except yaml.YAMLError:
+        return "", None
+    finally:
+        loader.dispose()
+    return "", None
 
 
 def save_campaign(campaign: Campaign, path: Path) -> None:

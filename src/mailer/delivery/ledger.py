@@ -24,17 +24,20 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    delete,
     func,
     literal,
     literal_column,
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.audience.segments import audience_query
 from mailer.compose.campaign import Audience
 from mailer.delivery.types import MessageTemplate
+from mailer.errors import SendConflictError
 from mailer.models import (
     CampaignRun,
     Delivery,
@@ -119,8 +122,13 @@ class Ledger:
         template: MessageTemplate,
         audience: Audience | None,
         links: Sequence[dict[str, Any]] = (),
+        fingerprint: str = "",
     ) -> tuple[CampaignRun, bool]:
-        """The campaign's run, created with its audience fixed if new. Returns (run, created)."""
+        """The campaign's run, created with its audience fixed if new. Returns (run, created).
+
+        Two processes starting the same new campaign at once both find no run; the unique slug
+        lets one insert it, and the other gets SendConflictError (never a second audience).
+        """
         with self.sessions() as session, session.begin():
             existing = session.scalars(select(CampaignRun).where(CampaignRun.slug == slug)).first()
             if existing is not None:
@@ -131,9 +139,18 @@ class Ledger:
                 state=SendState.SENDING,
                 template=template_to_json(template),
                 links=[dict(link) for link in links],
+                fingerprint=fingerprint,
             )
             session.add(run)
-            session.flush()
+            try:
+                session.flush()
+            except IntegrityError as err:
+                raise SendConflictError(
+                    f"{slug!r} is already being sent by another process (it started the send "
+                    "at the same moment); nothing was sent from here",
+                    hint=f"`mailer report {slug}` shows its progress; `mailer send {slug}` "
+                    "later resumes it if that process stops",
+                ) from err
             members = audience_query(audience).with_only_columns(
                 literal(run.id), Subscriber.id, literal(DeliveryState.QUEUED)
             )
@@ -146,6 +163,40 @@ class Ledger:
                 session.scalar(select(func.count()).where(Delivery.campaign_id == run.id)) or 0
             )
             return run, True
+
+    def nothing_sent(self, run_id: int) -> bool:
+        """True while no recipient of the run is in a request, sent or refused."""
+        with self.sessions() as session:
+            touched = session.scalar(
+                select(Delivery.subscriber_id)
+                .where(
+                    Delivery.campaign_id == run_id,
+                    Delivery.state.in_(DeliveryState.TOUCHED),
+                )
+                .limit(1)
+            )
+            return touched is None
+
+    def withdraw(self, run_id: int) -> bool:
+        """Delete a run (and its queue) that has sent nothing; False if anything went out."""
+        with self.sessions() as session, session.begin():
+            touched = (
+                select(Delivery.subscriber_id)
+                .where(
+                    Delivery.campaign_id == run_id,
+                    Delivery.state.in_(DeliveryState.TOUCHED),
+                )
+                .exists()
+            )
+            result = session.execute(
+                delete(CampaignRun)
+                .where(CampaignRun.id == run_id, ~touched)
+                .execution_options(synchronize_session=False)
+            )
+            withdrawn = bool(result.rowcount)  # type: ignore[attr-defined]
+            if withdrawn:  # the cascade does this where foreign keys are enforced; be sure
+                session.execute(delete(Delivery).where(Delivery.campaign_id == run_id))
+            return withdrawn
 
     def set_state(self, run_id: int, state: str, reason: str = "") -> None:
         with self.sessions() as session, session.begin():

@@ -76,6 +76,7 @@ POLL_LEASE = timedelta(minutes=10)  # far longer than a fetch (20 s) and a few d
 REPORT_DRAFTS = 20  # feed drafts looked at by feed_report
 
 NEW, DRAFTED, BASELINE = "new", "drafted", "baseline"
+AUTO_APPROVER = "feed:auto_approve"  # approved_by of a draft the poll approved
 
 
 @dataclass
@@ -600,24 +601,31 @@ def _write(
     save_campaign(campaign, path)
     draft = _Draft(path.stem, path, campaign.subject, len(articles), rebuilt)
     if settings.feed.auto_approve:
-        _auto_approve(workspace, campaign, draft, now)
+        _auto_approve(workspace, sessions, campaign, draft, now)
     _mark_drafted(sessions, url, [entry.id for entry in entries], path.stem, _sha256(path))
     return draft
 
 
-def _auto_approve(workspace: Workspace, campaign: Campaign, draft: _Draft, now: datetime) -> None:
-    """Approve as `mailer approve` does: only when the check finds no errors."""
-    from mailer.compose.campaign import mark_approved, save_campaign
+def _auto_approve(
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    campaign: Campaign,
+    draft: _Draft,
+    now: datetime,
+) -> None:
+    """Approve as `mailer approve` does: only when the check finds no errors, bound to content."""
+    from mailer.compose.approval import approve
+    from mailer.compose.campaign import load_campaign
     from mailer.compose.check import check_campaign
 
+    campaign = load_campaign(draft.path)  # approve the file as the send will read it
     result = check_campaign(workspace, campaign, spam=False)
     if result.errors:
         draft.not_approved_because = "; ".join(f.message for f in result.errors[:3]) + (
             f" (and {len(result.errors) - 3} more)" if len(result.errors) > 3 else ""
         )
         return
-    mark_approved(campaign, now)
-    save_campaign(campaign, draft.path)
+    approve(workspace, sessions, campaign, approved_by=AUTO_APPROVER, now=now, check=result)
     draft.approved = True
 
 
@@ -744,8 +752,8 @@ def _notify_drafts(workspace: Workspace, url: str, drafts: Sequence[_Draft]) -> 
         if draft.approved:
             lines.append(
                 "Approved automatically (feed.auto_approve = true; `mailer check` found no "
-                "errors): it goes out in the next weekly slot. To hold it, set its status back "
-                "to draft in the file."
+                "errors): it goes out in the next weekly slot. To hold it: mailer unapprove "
+                f"{draft.slug}"
             )
         else:
             if draft.not_approved_because:

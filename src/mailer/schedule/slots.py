@@ -8,26 +8,36 @@ Three guards keep a campaign from going out twice, whatever happens:
    finished with the same campaign, never a second one.
 3. A campaign with a delivery run (sent by any slot, or by `mailer send`) is never picked again,
    and the delivery ledger itself sends each recipient once.
+
+Only campaigns approved as they stand go out (mailer.compose.approval): the picked campaign is
+verified before its slot names it; one that changed since approval goes back to draft, staff
+get a notice, and the slot considers the next one in the queue. A campaign file that cannot be
+read is skipped with a message naming file and line; staff are told once per content of it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.compose.campaign import Campaign, approved_at, load_campaign
-from mailer.errors import MailerError
-from mailer.models import CampaignRun, ScheduledSlot, SlotOutcome, utcnow
+from mailer.compose.campaign import Campaign, load_campaign
+from mailer.errors import ApprovalError, MailerError
+from mailer.models import CampaignFileNotice, CampaignRun, ScheduledSlot, SlotOutcome, utcnow
 from mailer.notices import notify_staff
 from mailer.schedule.lease import holder_is_dead_here
 from mailer.workspace import Workspace
+
+if TYPE_CHECKING:
+    from mailer.send_job import SendJob
 
 log = logging.getLogger(__name__)
 
@@ -58,23 +68,64 @@ class SlotReport:
     missed: list[datetime] = field(default_factory=list)
 
 
-def approved_queue(workspace: Workspace, sessions: sessionmaker[Session]) -> list[QueuedCampaign]:
-    """Approved campaigns not sent yet, oldest approval first (hand-approved ones by file age)."""
+@dataclass(frozen=True)
+class FileProblem:
+    """A campaign file that cannot be read; ``message`` names the file and line."""
+
+    path: Path
+    message: str
+    content_sha256: str
+
+
+@dataclass
+class CampaignScan:
+    """What the campaign files hold for the scheduler."""
+
+    approved: list[QueuedCampaign] = field(default_factory=list)  # oldest approval first
+    # status: approved in the file without a recorded approval (hand edits): never sent
+    unconfirmed: list[str] = field(default_factory=list)
+    problems: list[FileProblem] = field(default_factory=list)
+
+
+def scan_campaigns(workspace: Workspace, sessions: sessionmaker[Session]) -> CampaignScan:
+    """Approved campaigns not sent yet (file says approved and an approval is recorded), oldest
+    approval first; files marked approved by hand; files that cannot be read (skipped)."""
+    from mailer.compose.approval import current_approvals
+
     with sessions() as session:
         started = set(session.scalars(select(CampaignRun.slug)))
-    queue: list[tuple[tuple[float, str], QueuedCampaign]] = []
+    approvals = current_approvals(sessions)
+    scan = CampaignScan()
+    queue: list[tuple[tuple[datetime, str], QueuedCampaign]] = []
     for path in sorted(workspace.campaigns_dir.glob("*.md")):
         try:
             campaign = load_campaign(path)
         except MailerError as err:
             log.warning("skipping a campaign file that cannot be read: %s", err.message)
+            scan.problems.append(FileProblem(path, err.message, _sha256(path)))
             continue
         if campaign.status != "approved" or campaign.slug in started:
             continue
-        when = approved_at(campaign)
-        order = when.timestamp() if when else path.stat().st_mtime
-        queue.append(((order, campaign.slug), _queued(campaign, when, path)))
-    return [item for _, item in sorted(queue, key=lambda pair: pair[0])]
+        approval = approvals.get(campaign.slug)
+        if approval is None:
+            scan.unconfirmed.append(campaign.slug)
+            continue
+        when = approval.approved_at
+        queue.append(((when, campaign.slug), _queued(campaign, when, path)))
+    scan.approved = [item for _, item in sorted(queue, key=lambda pair: pair[0])]
+    return scan
+
+
+def approved_queue(workspace: Workspace, sessions: sessionmaker[Session]) -> list[QueuedCampaign]:
+    """Approved campaigns not sent yet, oldest approval first."""
+    return scan_campaigns(workspace, sessions).approved
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 def _queued(campaign: Campaign, when: datetime | None, path: Path) -> QueuedCampaign:
@@ -217,6 +268,12 @@ class SlotHandler:
                 .execution_options(synchronize_session=False)
             )
 
+    def _outcome(self, slot_at: datetime) -> str | None:
+        with self.sessions() as session:
+            return session.scalar(
+                select(ScheduledSlot.outcome).where(ScheduledSlot.slot_at == slot_at)
+            )
+
     def _resume_claimed(self, slot_at: datetime) -> SlotReport:
         with self.sessions() as session:
             row = session.scalars(
@@ -227,20 +284,41 @@ class SlotHandler:
     # -- sending ----------------------------------------------------------------------------
 
     def _send_for_slot(self, slot_at: datetime, chosen: str | None) -> SlotReport:
+        """Pick and send; whatever goes wrong before the send starts, the slot is not left
+        claimed: it is recorded as failed and staff are told."""
+        try:
+            return self._pick_and_send(slot_at, chosen)
+        except Exception as err:
+            if self._outcome(slot_at) == SlotOutcome.CLAIMED:
+                detail = f"unexpected error: {type(err).__name__}: {err}"
+                self._set(slot_at, SlotOutcome.FAILED, detail=detail)
+                notify_staff(
+                    self.workspace,
+                    "this week's slot failed",
+                    f"The slot at {self.when(slot_at)} stopped with an error before sending:"
+                    f"\n\n{detail}\n\nThe scheduler's log has the details. To send an approved "
+                    "campaign now: `mailer send CAMPAIGN`.",
+                )
+            raise
+
+    def _pick_and_send(self, slot_at: datetime, chosen: str | None) -> SlotReport:
         from mailer.send_job import SendJob
 
         day = self.local(slot_at).date()
         slug = chosen
+        job: SendJob | None = None
         if slug is None:
-            picked = next_due(approved_queue(self.workspace, self.sessions), day)
-            if picked is None:
-                return self._nothing_approved(slot_at)
-            slug = picked.slug
+            scan = scan_campaigns(self.workspace, self.sessions)
+            self._tell_about_problems(scan.problems)
+            job = self._first_approved(slot_at, scan, day)
+            if job is None:
+                return self._nothing_approved(slot_at, scan)
+            slug = job.campaign.slug
             # Named before the send starts: a handler that dies after this line is finished
             # with this campaign by whoever takes over, never with another.
             self._set(slot_at, SlotOutcome.CLAIMED, campaign_slug=slug)
         try:
-            job = SendJob.open(self.workspace, self.sessions, slug)
+            job = job or SendJob.open(self.workspace, self.sessions, slug)
             run, _created = job.start()
         except MailerError as err:
             self._set(slot_at, SlotOutcome.FAILED, detail=err.message)
@@ -258,7 +336,62 @@ class SlotHandler:
         outcome = job.run(run, should_stop=self.should_stop)
         return SlotReport(slot_at, SlotOutcome.SENT, slug, sent=outcome.sent)
 
-    def _nothing_approved(self, slot_at: datetime) -> SlotReport:
+    def _first_approved(self, slot_at: datetime, scan: CampaignScan, day: date) -> SendJob | None:
+        """The oldest due campaign still approved as it stands; each one that changed since
+        approval goes back to draft (verify_approved does it) and staff are told."""
+        from mailer.send_job import SendJob
+
+        for item in scan.approved:
+            if not item.due_on(day):
+                continue
+            try:
+                job = SendJob.open(self.workspace, self.sessions, item.slug)
+                _ = job.approved
+            except ApprovalError as err:
+                log.warning("slot %s: %s", self.when(slot_at), err.message)
+                notify_staff(
+                    self.workspace,
+                    f"not sent: {item.slug} changed since approval",
+                    f"The slot at {self.when(slot_at)} picked {item.slug}, but it is not "
+                    f"approved as it stands now, so it was not sent:\n\n{err.message}\n\n"
+                    f"{err.hint or ''}\n\nThe slot went on to the next approved campaign "
+                    "that is due, if any.",
+                )
+                continue
+            except MailerError as err:  # the file went away or became unreadable meanwhile
+                log.warning("slot %s: skipping %s: %s", self.when(slot_at), item.slug, err)
+                continue
+            return job
+        return None
+
+    def _tell_about_problems(self, problems: Sequence[FileProblem]) -> None:
+        """One notice for the files staff have not been told about in their present content."""
+        new = []
+        for problem in problems:
+            try:
+                with self.sessions.begin() as session:
+                    session.add(
+                        CampaignFileNotice(
+                            file_name=problem.path.name[:255],
+                            content_sha256=problem.content_sha256,
+                            message=problem.message,
+                        )
+                    )
+            except IntegrityError:
+                continue  # told already (by this scheduler or another)
+            new.append(problem)
+        if not new:
+            return
+        listed = "\n\n".join(problem.message for problem in new)
+        notify_staff(
+            self.workspace,
+            f"{len(new)} campaign file(s) cannot be read",
+            f"These campaign files cannot be read, so the scheduler skips them (the others go "
+            f"on):\n\n{listed}\n\nFix the line named, then check the file with "
+            "`mailer check CAMPAIGN`. You get this email once per change of the file.",
+        )
+
+    def _nothing_approved(self, slot_at: datetime, scan: CampaignScan) -> SlotReport:
         detail = "no approved campaign was due"
         self._set(slot_at, SlotOutcome.NOTHING_APPROVED, detail=detail)
         queue = approved_queue(self.workspace, self.sessions)
@@ -267,12 +400,19 @@ class SlotHandler:
             for item in queue
             if item.send_on
         )
+        by_hand = "".join(f"\n  {slug}" for slug in scan.unconfirmed)
         notify_staff(
             self.workspace,
             "no issue was approved for this week's slot",
             f"The newsletter slot at {self.when(slot_at)} found no approved campaign that is "
             "due, so nothing was sent.\n\n"
             + (f"Approved, but for a later date:{later}\n\n" if later else "")
+            + (
+                "Marked status: approved in the file but never approved with `mailer approve` "
+                f"(run it for each):{by_hand}\n\n"
+                if by_hand
+                else ""
+            )
             + "Draft one with `mailer draft ARTICLE`, check it with `mailer check CAMPAIGN`, "
             "approve it with `mailer approve CAMPAIGN`; it goes out at the next slot, or at once "
             "with `mailer send CAMPAIGN`.",

@@ -14,7 +14,7 @@ from mailer.models import ScheduledSlot, utcnow
 from mailer.schedule.crontab import CrontabTrigger
 from mailer.schedule.lease import Lease
 from mailer.schedule.service import JOB_TABLE, SLOT_JOB_ID, slot_trigger
-from mailer.schedule.slots import approved_queue, next_due
+from mailer.schedule.slots import next_due, scan_campaigns
 from mailer.workspace import Workspace
 
 
@@ -27,6 +27,10 @@ class SchedulerStatus:
     stored_next_slot: datetime | None  # what the job store holds (overdue: runs at start)
     active: dict[str, Any] | None
     queue: list[dict[str, Any]] = field(default_factory=list)
+    # status: approved in the file, never approved with `mailer approve`: not sent
+    not_approved: list[str] = field(default_factory=list)
+    # campaign files that cannot be read (skipped): file, message naming the line
+    problems: list[dict[str, str]] = field(default_factory=list)
     recent_slots: list[dict[str, Any]] = field(default_factory=list)
     feed: dict[str, Any] | None = None
 
@@ -47,6 +51,8 @@ class SchedulerStatus:
             "stored_next_slot": moment(self.stored_next_slot),
             "active_scheduler": self.active,
             "queue": self.queue,
+            "not_approved": self.not_approved,
+            "problems": self.problems,
             "recent_slots": self.recent_slots,
             "feed": self.feed,
         }
@@ -72,7 +78,8 @@ def scheduler_status(
             "renewed_at": holder.renewed_at.isoformat(),
             "live": holder.is_live(now),
         }
-    queue = approved_queue(workspace, sessions)
+    scan = scan_campaigns(workspace, sessions)
+    queue = scan.approved
     slot_day = next_slot.astimezone(trigger.zone).date() if next_slot else None
     upcoming = next_due(queue, slot_day) if slot_day else None
     with sessions() as session:
@@ -106,6 +113,8 @@ def scheduler_status(
             }
             for item in queue
         ],
+        not_approved=scan.unconfirmed,
+        problems=[{"file": str(p.path), "message": p.message} for p in scan.problems],
         recent_slots=recent_slots,
         feed=_feed(workspace, sessions),
     )

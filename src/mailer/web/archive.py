@@ -1,15 +1,15 @@
 """The public archive: ``GET /archive`` lists sent issues, ``GET /archive/{slug}`` shows one.
 
 Only campaigns that were sent (have a run) are public, so drafts never show. An issue is the
-campaign file rendered again as a public copy (no tokens, "Hi there"); if the file is gone or
-no longer renders, the HTML stored at send time with its placeholders made neutral.
+HTML stored with its run when sending started, exactly what subscribers got, made public: links
+go straight to their destinations, placeholders are neutral ("Hi there", no tokens). The
+campaign file is never rendered again here: an edit after sending is not published.
 """
 
 from __future__ import annotations
 
 import html as html_lib
 import re
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +17,6 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from mailer.compose.campaign import load_campaign
 from mailer.compose.personalize import (
     CLICK,
     FALLBACK_FIRST_NAME,
@@ -25,9 +24,7 @@ from mailer.compose.personalize import (
     FIRST_NAME_HTML,
     UNSUBSCRIBE_URL,
 )
-from mailer.compose.render import render_campaign
 from mailer.delivery.types import fill
-from mailer.errors import MailerError
 from mailer.models import CampaignRun
 from mailer.web.context import WebContext, web_context
 from mailer.web.unsubscribe import not_found
@@ -38,8 +35,6 @@ SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*")
 MAX_SLUG = 200
 MAX_LISTED = 500
 _STORED_CLICK = re.compile(r"https?://[^\"'\s<>]*?/c/" + re.escape(CLICK) + r"\.(\d+)")
-_cache: dict[tuple[str, str, int], str] = {}
-_cache_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -65,26 +60,8 @@ def sent_issues(ctx: WebContext) -> list[Issue]:
 
 
 def issue_html(ctx: WebContext, run: CampaignRun) -> str:
-    """The public copy of a sent issue: from the campaign file, else as stored at send."""
-    path = ctx.workspace.campaigns_dir / f"{run.slug}.md"
-    try:
-        stamp = path.stat().st_mtime_ns
-    except OSError:
-        return stored_public_copy(ctx, run)
-    key = (str(ctx.workspace.root), run.slug, stamp)
-    with _cache_lock:
-        cached = _cache.get(key)
-    if cached is not None:
-        return cached
-    try:
-        html, _ = render_campaign(ctx.workspace, load_campaign(path)).public_copy()
-    except MailerError:
-        return stored_public_copy(ctx, run)
-    with _cache_lock:
-        if len(_cache) > 64:
-            _cache.clear()
-        _cache[key] = html
-    return html
+    """The public copy of a sent issue, as it was sent."""
+    return stored_public_copy(ctx, run)
 
 
 def stored_public_copy(ctx: WebContext, run: CampaignRun) -> str:
