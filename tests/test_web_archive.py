@@ -70,3 +70,21 @@ def test_drafts_unknown_and_traversal_slugs_are_404(sent: Sent, live_server: Liv
         response = httpx.get(f"{live_server.url}/archive/{slug}")
         assert response.status_code == 404, slug
         assert "[organization]" not in response.text
+
+
+def test_issue_shows_what_was_sent_not_the_file_as_it_is_now(
+    sent: Sent, live_server: LiveServer
+) -> None:
+    """Issue 10 item 2: an edit of the campaign file after sending (even to status: draft) is
+    never published: the archive shows the message stored when sending started."""
+    path = sent.workspace.campaigns_dir / f"{sent.slug}.md"
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        .replace("status: sent", "status: draft")
+        .replace("How you sleep shapes", "A LATER DRAFT: how you sleep shapes"),
+        encoding="utf-8",
+    )
+    page = httpx.get(f"{live_server.url}/archive/{sent.slug}")
+    assert page.status_code == 200
+    assert "How you sleep shapes how your neck feels" in page.text
+    assert "A LATER DRAFT" not in page.text
