@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from mailer.cli import app
+from mailer.compose.approval import current_approval, verify_approved
 from mailer.compose.campaign import load_campaign, mark_approved, save_campaign
 from mailer.db import make_engine, session_factory
 from mailer.feeds.poll import FeedPollResult, entry_key, feed_report, poll_feed
@@ -359,11 +360,15 @@ def test_auto_approve_approves_only_when_configured(
     if auto_approve:
         assert result.approved == [slug]
         assert campaign.status == "approved" and campaign.extra.get("approved_at")
+        # Issue 10 item 1: recorded like `mailer approve`, so the send accepts it as it is.
+        verified = verify_approved(workspace, sessions, campaign)
+        assert verified.approval.approved_by == "feed:auto_approve"
         assert notice["Subject"] == f"[mailer] approved from the blog: {POSTS[2].title}"
         assert "Approved automatically" in notice_text(notice)
     else:
         assert result.approved == [] and campaign.status == "draft"
         assert "approved_at" not in campaign.extra
+        assert current_approval(sessions, slug) is None
         assert "a draft waits" in notice["Subject"]
 
 
