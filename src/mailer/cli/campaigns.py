@@ -229,9 +229,14 @@ def unapprove_command(
 
 
 def cli_user() -> str:
-    """Who approves from the command line: cli:<the operating system's user name>."""
+    """Who approves from the command line: cli:<the operating system's user name>, the person
+    behind `sudo -u mailer` (docs/deploy.md) rather than the service account."""
     import getpass
 
+    from mailer.config import environment_flag
+
+    if sudo_user := environment_flag("SUDO_USER"):
+        return f"cli:{sudo_user}"
     try:
         return f"cli:{getpass.getuser()}"
     except (OSError, KeyError):  # no user name in the environment or the password database
