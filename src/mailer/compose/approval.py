@@ -194,9 +194,12 @@ def approve(
                 )
                 session.add(row)
             break
-        except IntegrityError:  # another approval of the slug at the same moment: replace it
+        except IntegrityError as err:  # another approval of the slug at this moment: replace it
             if attempt == 2:
-                raise
+                raise ApprovalError(
+                    f"{slug!r} is being approved by another process at this moment",
+                    hint=f"run `mailer approve {slug}` again",
+                ) from err
     assert campaign.path is not None
     mark_approved(campaign, when, approved_by)
     save_campaign(campaign, campaign.path)
@@ -257,6 +260,7 @@ def _back_to_draft(campaign: Campaign) -> bool:
 
 
 def refuse_if_sent(sessions: sessionmaker[Session], campaign: Campaign) -> None:
+    """ApprovalError if the campaign went out or is going out (a run, or status: sent)."""
     slug = campaign.slug
     run = _run(sessions, slug)
     if campaign.status != "sent" and run is None:
