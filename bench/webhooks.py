@@ -42,7 +42,7 @@ def _serve(root: str, port: int) -> None:
 
     from mailer.web.app import create_app
 
-    app = create_app(Workspace(Path(root)))
+    app = create_app(Workspace(Path(root)), host="127.0.0.1")
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
 
 

@@ -15,7 +15,7 @@ from mailer.audience.service import add_subscriber
 from mailer.cli import app
 from mailer.cli.common import state
 from mailer.db import open_database, transaction
-from mailer.tracking import SecretKey, read_token
+from mailer.tracking import KIND_PREVIEW_UNSUBSCRIBE, SecretKey, read_token
 from mailer.workspace import Workspace
 
 CAMPAIGN = """---
@@ -74,9 +74,8 @@ def test_preview_writes_html_text_and_eml(workspace: Workspace, tmp_path: Path) 
     unsubscribe = str(message["List-Unsubscribe"])
     assert unsubscribe.startswith(f"<{settings.web.base_url}/u/") and unsubscribe.endswith(">")
     token = unsubscribe.strip("<>").rsplit("/u/", 1)[1]
-    assert read_token(SecretKey.for_workspace(workspace), token, "u").campaign == (
-        "2026-03-10-spring"
-    )
+    found = read_token(SecretKey.for_workspace(workspace), token, KIND_PREVIEW_UNSUBSCRIBE)
+    assert (found.campaign, found.subscriber_id) == ("2026-03-10-spring", 0)
     assert str(message["List-Id"]) == (
         '"Summit Upper Cervical Chiropractic" '
         "<summit-upper-cervical-chiropractic.summitspine.example>"

@@ -1,4 +1,5 @@
-"""Signup in a real browser (Chromium) on a phone-sized screen: form, inbox, one-click confirm."""
+"""Signup in a real browser (Chromium) on a phone-sized screen: form, inbox, the confirmation
+page and its button."""
 
 from __future__ import annotations
 
@@ -100,7 +101,13 @@ def test_person_signs_up_and_confirms_on_a_phone(server: LiveServer, chromium_pa
             )
             assert no_horizontal_scroll(page)
             page.screenshot(path=str(ARTIFACTS / "signup-confirm-email-375.png"), full_page=True)
+            # Issue 10 item 12: the link opens a page; only its one button confirms.
             page.goto(server.url + link[len(BASE) :])
+            expect(page.get_by_role("heading", name="Confirm your subscription")).to_be_visible()
+            expect(page.get_by_role("button")).to_have_count(1)
+            assert no_horizontal_scroll(page)
+            page.screenshot(path=str(ARTIFACTS / "signup-confirm-page-375.png"), full_page=True)
+            page.get_by_role("button", name="Yes, subscribe me").click()
             expect(page.get_by_role("heading", name="You're subscribed!")).to_be_visible()
             assert no_horizontal_scroll(page)
             page.screenshot(path=str(ARTIFACTS / "signup-confirmed-375.png"), full_page=True)

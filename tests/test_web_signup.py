@@ -158,7 +158,7 @@ def test_signup_confirm_and_welcome(
     assert unsubscribe_url in text_of(mail)
     link = confirm_link(mail)
 
-    confirmed = client.get(local(link))
+    confirmed = client.post(local(link))
     assert confirmed.status_code == 200 and "You're subscribed" in confirmed.text
     person = subscriber(sessions, "maria.lopez@example.com")
     assert person is not None and person.status == "active"
@@ -210,7 +210,7 @@ def test_unsubscribed_person_is_reactivated_only_by_the_confirmation(
     joe_now = subscriber(sessions, "joe@example.com")
     assert joe_now is not None and joe_now.status == "unsubscribed"
 
-    assert client.get(local(confirm_link(mail))).status_code == 200
+    assert client.post(local(confirm_link(mail))).status_code == 200
     joe_now = subscriber(sessions, "joe@example.com")
     assert joe_now is not None and joe_now.status == "active"
     assert joe_now.consent_source == "web form" and joe_now.consent_text == CONSENT

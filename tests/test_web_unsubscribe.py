@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from sqlalchemy import select
@@ -80,6 +82,13 @@ def test_get_alone_changes_nothing(sent: Sent) -> None:
     assert len(_changes(sent, ANA)) == 1 and _events(sent) == []
 
 
+def undo_field(page: httpx.Response) -> dict[str, str]:
+    """The undo form's hidden field on the page shown right after unsubscribing."""
+    found = re.search(r'name="undo" value="([^"]+)"', page.text)
+    assert found, "the page offers no undo"
+    return {"undo": found[1]}
+
+
 def test_page_button_unsubscribes_with_source_web_and_undo_resubscribes(sent: Sent) -> None:
     url = sent.unsubscribe_url(ANA)
     page = httpx.post(url, data={})
@@ -87,13 +96,13 @@ def test_page_button_unsubscribes_with_source_web_and_undo_resubscribes(sent: Se
     assert _changes(sent, ANA)[-1].source == "web"
     assert "already unsubscribed" in httpx.get(url).text
 
-    undo = httpx.post(url + "/resubscribe")
+    undo = httpx.post(url + "/resubscribe", data=undo_field(page))
     assert undo.status_code == 200 and "subscribed again" in undo.text
     assert sent.status(ANA) == SubscriberStatus.ACTIVE
     change = _changes(sent, ANA)[-1]
     assert (change.source, change.reason) == ("web", "resubscribed after unsubscribing")
     # Resubscribing an active person changes nothing.
-    assert httpx.post(url + "/resubscribe").status_code == 200
+    assert httpx.post(url + "/resubscribe", data=undo_field(page)).status_code == 200
     assert len(_changes(sent, ANA)) == 3
 
 
@@ -105,7 +114,7 @@ def test_resubscribe_never_revives_a_bounce_or_complaint(sent: Sent, status: str
         person.status = status
     url = sent.unsubscribe_url(BEN)
     assert httpx.post(url, content=b"List-Unsubscribe=One-Click", headers=ONE_CLICK).is_success
-    assert httpx.post(url + "/resubscribe").status_code == 200
+    assert httpx.post(url + "/resubscribe").status_code == 410
     assert sent.status(BEN) == status
     assert _events(sent) == []
 

@@ -35,7 +35,11 @@ def serve(workspace: Workspace, port: int | None = None) -> Iterator[LiveServer]
     """The workspace's app on loopback (`port`, or a free one), with the settings it has now."""
     port = port or _free_port()
     config = uvicorn.Config(
-        create_app(workspace), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        create_app(workspace, host="127.0.0.1"),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -72,14 +72,39 @@ def schema_is_current(engine: Engine) -> bool:
 
 
 def upgrade_schema(engine: Engine) -> None:
-    """Bring the schema to the newest migration. Commands call this themselves."""
+    """Bring the schema to the newest migration. Commands call this themselves.
+
+    On SQLite the migrations run with foreign keys off, as SQLite's procedure for rebuilding a
+    table requires (https://sqlite.org/lang_altertable.html#otheralter): with them on, dropping
+    the old copy of a table would cascade into every table that refers to it. Afterwards
+    ``PRAGMA foreign_key_check`` must find nothing the migrations broke, or all is rolled back
+    (one explicit transaction, DDL included).
+    """
     try:
         if schema_is_current(engine):
             return
         config = _alembic_config(engine)
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "heads")  # several branches may be merged later
+        with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:  # a no-op inside a transaction: set it before one begins
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            try:
+                with connection.begin():
+                    if sqlite:  # pysqlite begins only before DML: DDL too must be undoable
+                        connection.exec_driver_sql("BEGIN")
+                    before = _foreign_key_problems(connection) if sqlite else set()
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, "heads")  # several branches may be merged later
+                    if sqlite and (broken := _foreign_key_problems(connection) - before):
+                        raise StorageError(
+                            "database schema upgrade failed: it would leave rows referring to "
+                            f"missing rows ({sorted(broken)[:3]}); nothing was changed"
+                        )
+            finally:
+                if sqlite:
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    connection.commit()
     except OperationalError as err:
         raise StorageError(
             f"cannot reach the database at {engine.url.render_as_string(hide_password=True)}: "
@@ -89,6 +114,10 @@ def upgrade_schema(engine: Engine) -> None:
         ) from err
     except SQLAlchemyError as err:
         raise StorageError(f"database schema upgrade failed: {err}") from err
+
+
+def _foreign_key_problems(connection: Connection) -> set[tuple[Any, ...]]:
+    return {tuple(row) for row in connection.exec_driver_sql("PRAGMA foreign_key_check")}
 
 
 def open_database(url: str) -> tuple[Engine, sessionmaker[Session]]:

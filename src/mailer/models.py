@@ -74,6 +74,9 @@ class SubscriberStatus:
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
+    # Ids are never reused (SQLite otherwise gives an erased newest subscriber's id to the next
+    # person, and their old links would act on them); PostgreSQL's sequence never reuses.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     email: Mapped[str] = mapped_column(String(320))

@@ -26,9 +26,9 @@ from mailer.delivery.engine import Sender, SendOutcome
 from mailer.delivery.ledger import ClaimedRecipient, Ledger, template_from_json
 from mailer.delivery.providers import Provider, make_provider
 from mailer.delivery.types import MessageTemplate, Recipient
-from mailer.errors import ApprovalError, ConfigError
+from mailer.errors import ApprovalError
 from mailer.models import CampaignRun
-from mailer.tracking import SecretKey
+from mailer.tracking import SecretKey, signing_key
 from mailer.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -42,16 +42,10 @@ class DryRunSummary:
     html_bytes: int
 
 
-def signing_key(workspace: Workspace) -> SecretKey:
-    """The key for subscriber links; the development key only ever goes to the local outbox."""
-    key = SecretKey.for_workspace(workspace)
-    if key.development and workspace.settings.delivery.provider != "outbox":
-        raise ConfigError(
-            "MAILER_SECRET_KEY is not set: unsubscribe and click links cannot be signed",
-            hint="export MAILER_SECRET_KEY=\"$(python3 -c 'import secrets; "
-            "print(secrets.token_urlsafe(32))')\" and keep it: changing it breaks old links",
-        )
-    return key
+def staff_copy_slug(slug: str) -> str:
+    """What a `--test-to` copy is sent as: a "/" is never in a slug (a file name), so no run
+    is ever named so; the outbox provider files these copies apart from the campaign's."""
+    return f"{slug}/test"
 
 
 def substitutions_for(
@@ -116,15 +110,25 @@ class SendJob:
         )
 
     def send_test(self, address: str) -> None:
-        """A staff copy with "[TEST]" in the subject; not recorded as a delivery."""
+        """A staff copy with "[TEST]" in the subject; not recorded as a delivery, and never
+        counted: its links carry the preview identity (they act on nobody, clicks are not
+        recorded) and it goes out as ``staff_copy_slug`` (no campaign run has that name, so the
+        provider's events about it count in no report)."""
         from mailer.audience.service import parse_address
 
         email = parse_address(address).email
         template = self.template()
-        template = replace(template, subject=f"[TEST] {template.subject}")
-        key = signing_key(self.workspace)
-        values = substitutions_for(self.workspace, self.campaign.slug, key)(
-            ClaimedRecipient(0, email, "", "")
+        template = replace(
+            template,
+            subject=f"[TEST] {template.subject}",
+            campaign_slug=staff_copy_slug(self.campaign.slug),
+        )
+        key = signing_key(self.workspace, "send")
+        values = recipient_substitutions(
+            key,
+            campaign_slug=self.campaign.slug,
+            base_url=self.workspace.settings.web.base_url,
+            subscriber_id=None,
         )
         with self.provider() as provider:
             provider.send_batch(template, [Recipient(email=email, substitutions=values)])
@@ -137,7 +141,7 @@ class SendJob:
     def start(self) -> tuple[CampaignRun, bool]:
         """The campaign's run: the existing one, else created from the approved campaign (the
         compiled message, its links and fingerprint stored, the audience fixed)."""
-        signing_key(self.workspace)  # refuse before fixing anything if links cannot be signed
+        signing_key(self.workspace, "send")  # refuse before fixing anything: links unsignable
         existing = self.ledger.find_run(self.campaign.slug)
         if existing is not None:
             return existing, False
@@ -180,7 +184,7 @@ def send_run(
     from mailer.models import SendState
 
     settings = workspace.settings
-    key = signing_key(workspace)
+    key = signing_key(workspace, "send")
     if (
         run.fingerprint
         and ledger.nothing_sent(run.id)

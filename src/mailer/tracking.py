@@ -12,8 +12,13 @@ is looked up by index in the campaign's own stored link list: changing the index
 at another link of the same campaign the person was sent, never at another address, and a bad
 index is a 404. Forging another subscriber's click needs the key.
 
-Without MAILER_SECRET_KEY, previews and checks sign with a public development key (labelled as
-such, and `mailer check` warns); links signed with it must never be sent.
+Previews (`mailer preview`, `mailer check`) and `send --test-to` copies carry the preview
+identity: the kinds ``p`` (click) and ``q`` (unsubscribe) with no subscriber (id 0). Their links
+show what would happen and change nothing: ``/u/`` explains, ``/c/`` redirects without counting.
+
+The key policy has one owner, ``signing_key``: without MAILER_SECRET_KEY the public development
+key signs only what stays on this computer (previews and checks, which say so, and the outbox
+provider's messages and a `mailer serve` on loopback); anything else refuses to start.
 """
 
 from __future__ import annotations
@@ -22,15 +27,24 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 from dataclasses import dataclass
+from typing import Literal
 
-from mailer.errors import TokenError
+from mailer.errors import ConfigError, TokenError
 from mailer.workspace import Workspace
 
 MAC_BYTES = 16
 _DOMAIN = b"mailer/token/v1\x00"
+# One letter per kind, so a token of one kind never passes for another. Also taken:
+# "k" (mailer.audience.signup's confirmation tokens).
 KIND_CLICK = "c"
 KIND_UNSUBSCRIBE = "u"
+KIND_UNDO = "r"  # undo of one web unsubscribe, handed out on the page right after it
+KIND_PREVIEW_CLICK = "p"
+KIND_PREVIEW_UNSUBSCRIBE = "q"
+PREVIEW_KINDS = (KIND_PREVIEW_CLICK, KIND_PREVIEW_UNSUBSCRIBE)
+PREVIEW_SUBSCRIBER_ID = 0  # never a subscriber: ids start at 1 and are never reused
 DEVELOPMENT_KEY = "mailer-DEVELOPMENT-key-NOT-SECRET-set-MAILER_SECRET_KEY"
 
 
@@ -49,12 +63,68 @@ class SecretKey:
         return cls(secret.get_secret_value().encode())
 
 
+Purpose = Literal["send", "serve", "preview"]
+KEY_HINT = (
+    "export MAILER_SECRET_KEY=\"$(python3 -c 'import secrets; "
+    "print(secrets.token_urlsafe(32))')\" and keep it: changing it breaks old links"
+)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: reachable from this computer only."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def signing_key(workspace: Workspace, purpose: Purpose, *, host: str = "") -> SecretKey:
+    """The key every link is signed and checked with; the one key policy of mailer.
+
+    With MAILER_SECRET_KEY set, that key. Without it, the public development key, but only where
+    nothing leaves this computer: ``preview`` (previews and checks, which say so), ``send``
+    with the outbox provider, ``serve`` with the outbox provider on a loopback ``host``.
+    Otherwise ConfigError (exit 2): anyone could forge links signed with a published key.
+    """
+    key = SecretKey.for_workspace(workspace)
+    if not key.development or purpose == "preview":
+        return key
+    provider = workspace.settings.delivery.provider
+    if purpose == "send" and provider != "outbox":
+        raise ConfigError(
+            "MAILER_SECRET_KEY is not set: unsubscribe and click links cannot be signed",
+            hint=KEY_HINT,
+        )
+    if purpose == "serve" and provider != "outbox":
+        raise ConfigError(
+            f"MAILER_SECRET_KEY is not set: `mailer serve` with delivery.provider {provider!r} "
+            "would email signup links signed with the public development key",
+            hint=KEY_HINT,
+        )
+    if purpose == "serve" and not is_loopback(host):
+        raise ConfigError(
+            f"MAILER_SECRET_KEY is not set: `mailer serve --host {host}` would accept links "
+            "signed with the public development key from other computers (anyone could forge "
+            "unsubscribe links); without the key it serves only on 127.0.0.1",
+            hint=KEY_HINT,
+        )
+    return key
+
+
 @dataclass(frozen=True)
 class Token:
     kind: str
     subscriber_id: int
     campaign: str = ""
     link_index: int | None = None
+
+    @property
+    def preview(self) -> bool:
+        """Made for a preview or test copy: acts on nobody."""
+        return self.kind in PREVIEW_KINDS
 
 
 def make_token(
@@ -98,16 +168,35 @@ def click_token(key: SecretKey | str | bytes, subscriber_id: int, campaign: str,
 
 
 def read_click_token(key: SecretKey | str | bytes, token: str) -> Token:
-    """Decode ``/c/{token}``; the caller still checks link_index against the campaign's links."""
+    """Decode ``/c/{token}`` (a subscriber's or a preview's: see ``Token.preview``); the caller
+    still checks link_index against the campaign's links."""
     recipient, dot, index = token.rpartition(".")
     if not dot or not index.isdigit() or len(index) > 6:
         raise _bad_token()
-    found = read_token(key, recipient, KIND_CLICK)
+    found = read_token(key, recipient)
+    if found.kind not in (KIND_CLICK, KIND_PREVIEW_CLICK):
+        raise _bad_token()
     return Token(found.kind, found.subscriber_id, found.campaign, int(index))
 
 
 def unsubscribe_token(key: SecretKey | str | bytes, subscriber_id: int, campaign: str = "") -> str:
     return make_token(key, KIND_UNSUBSCRIBE, subscriber_id, campaign)
+
+
+def link_tokens(
+    key: SecretKey | str | bytes, subscriber_id: int | None, campaign: str
+) -> tuple[str, str]:
+    """(click recipient token, unsubscribe token) of one message; ``subscriber_id`` None is
+    the preview identity (previews, test copies): links that show and change nothing."""
+    if subscriber_id is None:
+        return (
+            make_token(key, KIND_PREVIEW_CLICK, PREVIEW_SUBSCRIBER_ID, campaign),
+            make_token(key, KIND_PREVIEW_UNSUBSCRIBE, PREVIEW_SUBSCRIBER_ID, campaign),
+        )
+    return (
+        make_token(key, KIND_CLICK, subscriber_id, campaign),
+        make_token(key, KIND_UNSUBSCRIBE, subscriber_id, campaign),
+    )
 
 
 def _key_bytes(key: SecretKey | str | bytes) -> bytes:

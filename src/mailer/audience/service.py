@@ -2,11 +2,16 @@
 
 Every status change writes a StatusChange row. Deleting erases the person and keeps only the
 sha256 of their email key in `suppressions`, so the address is never mailed or imported again.
+
+Bringing someone back after an unsubscribe, bounce or complaint always records new consent
+(``resubscribe``): staff with the person's words, or the person's own "undo" press on our
+unsubscribe page within ``UNDO_WINDOW`` of that unsubscribe (``undo_unsubscribe``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, delete, exists, select
@@ -24,6 +29,8 @@ from mailer.audience.normalize import (
 )
 from mailer.errors import InputError, UsageError
 from mailer.models import (
+    Event,
+    EventKind,
     StatusChange,
     Subscriber,
     SubscriberStatus,
@@ -93,6 +100,91 @@ def set_status(
     return True
 
 
+# How long the page shown right after a web unsubscribe may undo it: long enough to notice a
+# mis-click, short enough that an old or forwarded email cannot revive anyone.
+UNDO_WINDOW = timedelta(minutes=30)
+WEB_UNSUBSCRIBE_SOURCE = "web"  # the unsubscribe page's own button (not one-click, not staff)
+UNDO_CONSENT_SOURCE = "undo-unsubscribe"
+UNDO_CONSENT_TEXT = (
+    'Pressed "Undo: subscribe me again" on the unsubscribe page right after unsubscribing.'
+)
+
+
+def resubscribe(
+    session: Session,
+    subscriber: Subscriber,
+    *,
+    consent_source: str,
+    consent_text: str,
+    consent_ip: str = "",
+    reason: str,
+    source: str,
+) -> bool:
+    """Make the subscriber active again with this new consent recorded (source, time, IP,
+    wording) and a history row; False (nothing written) if they are active already."""
+    if not set_status(session, subscriber, SubscriberStatus.ACTIVE, reason=reason, source=source):
+        return False
+    subscriber.consent_source = consent_source[:100]
+    subscriber.consent_at = utcnow()
+    subscriber.consent_ip = consent_ip[:64]
+    subscriber.consent_text = consent_text
+    return True
+
+
+def undo_unsubscribe(
+    session: Session,
+    subscriber: Subscriber,
+    change_id: int,
+    *,
+    consent_ip: str = "",
+    now: datetime | None = None,
+) -> bool:
+    """Undo the web unsubscribe recorded as StatusChange ``change_id``; False changes nothing.
+
+    Only that change can be undone, only while it is the person's latest, only within
+    UNDO_WINDOW, and only if it came from our page's button: staff unsubscribes, one-click and
+    provider (SendGrid group) unsubscribes, bounces and complaints are never undone by a link,
+    nor is an unsubscribe followed by any suppressing provider event.
+    """
+    now = now or utcnow()
+    latest = session.scalars(
+        select(StatusChange)
+        .where(StatusChange.subscriber_id == subscriber.id)
+        .order_by(StatusChange.id.desc())
+        .limit(1)
+    ).first()
+    if (
+        latest is None
+        or latest.id != change_id
+        or subscriber.status != SubscriberStatus.UNSUBSCRIBED
+        or latest.new_status != SubscriberStatus.UNSUBSCRIBED
+        or latest.source != WEB_UNSUBSCRIBE_SOURCE
+        or now - latest.changed_at > UNDO_WINDOW
+    ):
+        return False
+    suppressed_since = session.scalar(
+        select(
+            exists().where(
+                Event.subscriber_id == subscriber.id,
+                Event.kind.in_(EventKind.SUPPRESSING),
+                Event.source != "web",
+                Event.occurred_at >= latest.changed_at,
+            )
+        )
+    )
+    if suppressed_since:
+        return False
+    return resubscribe(
+        session,
+        subscriber,
+        consent_source=UNDO_CONSENT_SOURCE,
+        consent_text=UNDO_CONSENT_TEXT,
+        consent_ip=consent_ip,
+        reason="resubscribed after unsubscribing",
+        source="web",
+    )
+
+
 def _check_name(value: str, what: str) -> str:
     value = value.strip()
     if len(value) > MAX_NAME:
@@ -131,7 +223,8 @@ def add_subscriber(
     if existing is not None:
         raise InputError(
             f"{address.email} is already on the list (status {existing.status})",
-            hint="see it with `mailer subscribers list --json`",
+            hint="see it with `mailer subscribers list --json`; to bring back someone who "
+            'unsubscribed: mailer subscribers resubscribe EMAIL --consent "how they asked"',
         )
     if is_hash_suppressed(session, address.key):
         raise InputError(

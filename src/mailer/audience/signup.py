@@ -2,18 +2,25 @@
 
 A signup request never makes anyone active. It stores a new address as ``pending`` with the
 consent shown (source, IP, wording, time), and answers who should get a confirmation email.
-Only the click on the confirmation link (``confirm``) activates, and re-activates an address
-that had unsubscribed, bounced or complained: that click is the new, confirmed consent.
+Only the confirmation (``confirm``: the button on the page the emailed link opens, a POST; the
+link's GET only shows it, since mail scanners follow links) activates, and re-activates an
+address that had unsubscribed or bounced: that press is the new, confirmed consent (a bounced
+address that confirms has shown that its mailbox works again).
+
+A complained address (it marked us as spam) never gets an email from the public form, and no
+confirmation link can make it active again: only staff can (``mailer subscribers resubscribe``,
+with the consent recorded). The form answers it exactly as it answers a new address.
 
 The confirmation token (kind ``k``) carries, besides the subscriber id, the time it was asked
-for and a short hash of the email key: an old link cannot re-activate someone who unsubscribed
-after it was sent, and a link cannot confirm another person who later got the same id.
+for (in milliseconds) and a short hash of the email key: a link asked for before the person's
+latest unsubscribe cannot re-activate them, and a link cannot confirm another person.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
@@ -42,7 +49,8 @@ def consent_wording(organization_name: str) -> str:
 class Outcome(StrEnum):
     NEW = "new"  # stored as pending: send a confirmation
     PENDING = "pending"  # asked before, not confirmed: send the confirmation again
-    SUPPRESSED = "suppressed"  # unsubscribed/bounced/complained: confirmation may re-activate
+    SUPPRESSED = "suppressed"  # unsubscribed/bounced: confirmation may re-activate
+    COMPLAINED = "complained"  # marked us as spam: send nothing, answer as for a new address
     ACTIVE = "active"  # already subscribed: send nothing
     DELETED = "deleted"  # erased at their request: store and send nothing
 
@@ -97,6 +105,8 @@ def request_signup(
         if first_name.strip() and not existing.first_name:
             existing.first_name = first_name.strip()
         return SignupResult(Outcome.PENDING, _person(existing))
+    if existing.status == SubscriberStatus.COMPLAINED:
+        return SignupResult(Outcome.COMPLAINED)
     return SignupResult(Outcome.SUPPRESSED, _person(existing))
 
 
@@ -130,10 +140,14 @@ def record_signup(
 
 
 def confirm_token(key: SecretKey | str | bytes, person: Person, at: float | None = None) -> str:
-    """The token of ``/confirm/{token}`` for this person, asked for now (or ``at``)."""
-    asked = int(time.time() if at is None else at)
-    tag = f"{asked}:{email_hash(person.email_key)[:_KEY_HASH_CHARS]}"
+    """The token of ``/confirm/{token}`` for this person, asked for now (or ``at``, epoch s)."""
+    asked_ms = int((time.time() if at is None else at) * 1000)
+    tag = f"{asked_ms}:{email_hash(person.email_key)[:_KEY_HASH_CHARS]}"
     return make_token(key, CONFIRM_KIND, person.subscriber_id, tag)
+
+
+# Tokens made before milliseconds: at most 10 digits of seconds (until the year 2286).
+_SECONDS_DIGITS = 10
 
 
 class Confirmed(StrEnum):
@@ -152,6 +166,32 @@ class ConfirmResult:
         return self.outcome is not Confirmed.ALREADY
 
 
+def confirmable(session: Session, key: SecretKey | str | bytes, token: str) -> Subscriber:
+    """The person a confirmation token may confirm (or has confirmed: they are active); reads
+    only. TokenError when the token is bad, made for someone no longer on the list, for a
+    complained address, or asked for before their latest unsubscribe (or bounce)."""
+    found = read_token(key, token, CONFIRM_KIND)
+    asked_text, _, key_hash = found.campaign.partition(":")
+    if not asked_text.isdigit() or len(asked_text) > 16:
+        raise _not_valid()
+    subscriber = session.get(Subscriber, found.subscriber_id)
+    if subscriber is None or email_hash(subscriber.email_key)[:_KEY_HASH_CHARS] != key_hash:
+        raise _not_valid()
+    if subscriber.status == SubscriberStatus.COMPLAINED:
+        raise _not_valid()
+    if subscriber.status in SubscriberStatus.SUPPRESSED:
+        since = _suppressed_since(session, subscriber)
+        if since is not None and not _asked_after(asked_text, since):
+            raise _not_valid()
+    return subscriber
+
+
+def _asked_after(asked_text: str, since: datetime) -> bool:
+    if len(asked_text) <= _SECONDS_DIGITS:  # an older token, in whole seconds
+        return int(asked_text) >= int(since.timestamp())
+    return int(asked_text) > int(since.timestamp() * 1000)
+
+
 def confirm(
     session: Session,
     key: SecretKey | str | bytes,
@@ -160,25 +200,12 @@ def confirm(
     consent_text: str,
     ip: str,
 ) -> ConfirmResult:
-    """Activate the person the token was made for (the caller commits).
-
-    TokenError when the token is bad, made for someone no longer on the list, or older than
-    their last unsubscribe (a confirmation asked for before it cannot undo it).
-    """
-    found = read_token(key, token, CONFIRM_KIND)
-    asked_text, _, key_hash = found.campaign.partition(":")
-    if not asked_text.isdigit():
-        raise _not_valid()
-    subscriber = session.get(Subscriber, found.subscriber_id)
-    if subscriber is None or email_hash(subscriber.email_key)[:_KEY_HASH_CHARS] != key_hash:
-        raise _not_valid()
+    """Activate the person the token was made for (the caller commits); TokenError as
+    ``confirmable`` says."""
+    subscriber = confirmable(session, key, token)
     old = subscriber.status
     if old == SubscriberStatus.ACTIVE:
         return ConfirmResult(Confirmed.ALREADY, _person(subscriber))
-    if old in SubscriberStatus.SUPPRESSED and int(asked_text) < _suppressed_since(
-        session, subscriber
-    ):
-        raise _not_valid()
     now = utcnow()
     values: dict[str, object] = {"status": SubscriberStatus.ACTIVE, "updated_at": now}
     if old in SubscriberStatus.SUPPRESSED:
@@ -216,9 +243,9 @@ def confirm(
     return ConfirmResult(outcome, _person(subscriber))
 
 
-def _suppressed_since(session: Session, subscriber: Subscriber) -> int:
-    """When the subscriber last entered a suppressed status (epoch seconds), 0 if unknown."""
-    changed_at = session.scalar(
+def _suppressed_since(session: Session, subscriber: Subscriber) -> datetime | None:
+    """When the subscriber last entered a suppressed status; None if unknown."""
+    return session.scalar(
         select(StatusChange.changed_at)
         .where(
             StatusChange.subscriber_id == subscriber.id,
@@ -227,7 +254,6 @@ def _suppressed_since(session: Session, subscriber: Subscriber) -> int:
         .order_by(StatusChange.id.desc())
         .limit(1)
     )
-    return int(changed_at.timestamp()) if changed_at is not None else 0
 
 
 def _not_valid() -> TokenError:

@@ -61,8 +61,10 @@ def preview_command(
     """Write the email exactly as a subscriber gets it: OUT/<slug>.html, .txt and .eml.
 
     The sample subscriber is the first active one on your list, else "Alex Sample". Open the
-    .html file in a browser, the .eml file in your mail program. Without MAILER_SECRET_KEY the
-    links are signed with a public development key: fine for looking, never for sending.
+    .html file in a browser, the .eml file in your mail program. Its links are preview links:
+    they act on nobody (the unsubscribe link explains what it would do; a click goes where the
+    link leads and is not counted). Without MAILER_SECRET_KEY the links are signed with a public
+    development key: fine for looking, never for sending.
 
     Example: mailer preview 2026-03-10-neck-pain --out preview
     """
@@ -76,13 +78,13 @@ def preview_command(
     from mailer.compose.check import _parts
     from mailer.compose.message import message_bytes
     from mailer.compose.render import render_campaign
-    from mailer.tracking import SecretKey
+    from mailer.tracking import signing_key
 
     workspace = cli_state.workspace()
     campaign = _load(workspace, campaign_name)
     rendered = render_campaign(workspace, campaign)
     person = _sample_person()
-    key = SecretKey.for_workspace(workspace)
+    key = signing_key(workspace, "preview")
     eml = message_bytes(rendered, key, person)
     html, text = _parts(message_from_bytes(eml, policy=default_policy))
     html, text = html.replace("\r\n", "\n"), text.replace("\r\n", "\n")  # files, not SMTP
@@ -99,7 +101,9 @@ def preview_command(
 
     who = f"{person.name} <{person.email}>" if person.name else person.email
     console.print(f"Preview of [bold]{escape(campaign.subject or campaign.slug)}[/bold]")
-    console.print(f"  as {escape(who)} gets it", soft_wrap=True)
+    console.print(
+        f"  as {escape(who)} gets it, with preview links that act on nobody", soft_wrap=True
+    )
     for path in files:
         console.print(f"  {escape(str(path))}", soft_wrap=True)
     if key.development:
@@ -264,7 +268,7 @@ def _sample_person() -> SampleRecipient:
         return ALEX_SAMPLE
     if row is None:
         return ALEX_SAMPLE
-    return SampleRecipient(row.id, row.email, row.first_name or "", row.last_name or "")
+    return SampleRecipient(row.email, row.first_name or "", row.last_name or "")
 
 
 def _print_findings(result: CheckResult) -> None:

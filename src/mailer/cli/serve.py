@@ -16,6 +16,8 @@ def serve_command(
     """Serve the web endpoints: unsubscribe, click-through, SendGrid events, signup, archive.
 
     Put it behind your HTTPS proxy and set web.base_url in mailer.toml to its public address.
+    It needs MAILER_SECRET_KEY (the key that signs unsubscribe and click links) unless it serves
+    the outbox provider on 127.0.0.1: otherwise it refuses to start (exit 2) and says why.
     There is no access log: unsubscribe and click links carry personal tokens in their paths,
     so they are kept out of the logs (your proxy's log should leave them out too). Start-up
     messages and errors are still logged.
@@ -28,7 +30,7 @@ def serve_command(
     from mailer.web.app import create_app
 
     uvicorn.run(
-        create_app(state.workspace()),
+        create_app(state.workspace(), host=host),
         host=host,
         port=port,
         log_level="info",

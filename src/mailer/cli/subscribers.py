@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from mailer.audience.csv_import import ImportReport
 
 app = typer.Typer(
-    help="Manage the subscriber list: import, add, unsubscribe, delete, list, export.",
+    help="Manage the subscriber list: import, add, unsubscribe, resubscribe, delete, list, export.",
     no_args_is_help=True,
 )
 
@@ -144,6 +144,49 @@ def unsubscribe_command(email: str = typer.Argument(..., help="The address.")) -
             console.print(f"{escape(subscriber.email)} is now unsubscribed")
         else:
             console.print(f"{escape(subscriber.email)} was already unsubscribed")
+
+
+@app.command("resubscribe")
+def resubscribe_command(
+    email: str = typer.Argument(..., help="The address."),
+    consent: str = typer.Option(
+        ...,
+        "--consent",
+        help="How and when the person asked to get the newsletter again (kept as their consent).",
+    ),
+) -> None:
+    """Make an unsubscribed, bounced or complained subscriber active again, with new consent.
+
+    Only staff can bring back an address that marked the newsletter as spam: the signup form
+    never does. Record the person's request in their words, e.g. where and when they asked.
+
+    Example: mailer subscribers resubscribe jane@example.com --consent "asked by phone 2026-05-04"
+    """
+    from mailer.audience.service import require_subscriber, resubscribe
+    from mailer.db import transaction
+    from mailer.errors import UsageError
+
+    text = " ".join(consent.split())
+    if not text:
+        raise UsageError(
+            "--consent is empty",
+            hint='say how the person asked to come back, e.g. --consent "asked by phone today"',
+        )
+    with transaction(state.database()) as session:
+        subscriber = require_subscriber(session, email)
+        before = subscriber.status
+        changed = resubscribe(
+            session,
+            subscriber,
+            consent_source="staff",
+            consent_text=text,
+            reason=f"resubscribed by staff: {text}",
+            source="cli",
+        )
+        if changed:
+            console.print(f"{escape(subscriber.email)} is active again (was {before})")
+        else:
+            console.print(f"{escape(subscriber.email)} was already active; nothing changed")
 
 
 @app.command("delete")

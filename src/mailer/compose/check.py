@@ -23,7 +23,7 @@ from mailer.compose.campaign import Campaign
 from mailer.compose.message import ALEX_SAMPLE, SampleRecipient, message_bytes
 from mailer.compose.render import RenderedCampaign, render_campaign
 from mailer.errors import TemplateError
-from mailer.tracking import SecretKey
+from mailer.tracking import signing_key
 from mailer.workspace import Workspace
 
 MAX_HTML_BYTES = 102_400  # Gmail clips messages at about 102 KB
@@ -86,7 +86,7 @@ def check_campaign(
     result = CheckResult()
     add = result.findings.append
     where = str(campaign.path or f"{campaign.slug}.md")
-    key = SecretKey.for_workspace(workspace)
+    key = signing_key(workspace, "preview")
     if key.development:
         add(
             Finding(

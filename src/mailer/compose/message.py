@@ -53,9 +53,10 @@ def message_template(rendered: RenderedCampaign, campaign_id: int | None = None)
 
 @dataclass(frozen=True)
 class SampleRecipient:
-    """Who a preview or check is made for: a real subscriber, or Alex Sample."""
+    """Who a preview or check is made for: a real subscriber's name and address, or Alex
+    Sample. No subscriber id: a preview's links carry the preview identity and act on nobody,
+    whoever it shows."""
 
-    subscriber_id: int
     email: str
     first_name: str = ""
     last_name: str = ""
@@ -65,7 +66,7 @@ class SampleRecipient:
         return f"{self.first_name} {self.last_name}".strip()
 
 
-ALEX_SAMPLE = SampleRecipient(0, "alex@example.com", "Alex", "Sample")
+ALEX_SAMPLE = SampleRecipient("alex@example.com", "Alex", "Sample")
 
 
 def recipient_for(
@@ -74,13 +75,12 @@ def recipient_for(
     return Recipient(
         email=person.email,
         name=person.name,
-        subscriber_id=person.subscriber_id,
-        substitutions=rendered.substitutions(key, person.subscriber_id, person.first_name),
+        substitutions=rendered.substitutions(key, None, person.first_name),
     )
 
 
 def message_bytes(
     rendered: RenderedCampaign, key: SecretKey | str | bytes, person: SampleRecipient
 ) -> bytes:
-    """The .eml one person gets, built exactly as delivery builds it."""
+    """The .eml one person gets, built exactly as delivery builds it, with preview links."""
     return build_message_bytes(message_template(rendered), recipient_for(rendered, key, person))

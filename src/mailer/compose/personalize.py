@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 
 from mailer.compose.links import CLICK_PLACEHOLDER
-from mailer.tracking import SecretKey, make_token, unsubscribe_token
+from mailer.tracking import SecretKey, link_tokens
 
 FIRST_NAME = "%%first_name%%"  # text part, subject; staff may use it in the body too
 FIRST_NAME_HTML = "%%first_name_html%%"  # the same, HTML-escaped (render swaps it in)
@@ -53,15 +53,19 @@ def recipient_substitutions(
     *,
     campaign_slug: str,
     base_url: str,
-    subscriber_id: int,
+    subscriber_id: int | None,
     first_name: str = "",
 ) -> dict[str, str]:
-    """Placeholder -> value for one recipient (what Recipient.substitutions holds)."""
+    """Placeholder -> value for one recipient (what Recipient.substitutions holds).
+
+    ``subscriber_id`` None: a preview or test copy, whose links act on nobody (see tracking).
+    """
     name = clean_first_name(first_name)
     base = base_url.rstrip("/")
+    click, unsubscribe = link_tokens(key, subscriber_id, campaign_slug)
     return {
-        CLICK: make_token(key, "c", subscriber_id, campaign_slug),
-        UNSUBSCRIBE_URL: f"{base}/u/{unsubscribe_token(key, subscriber_id, campaign_slug)}",
+        CLICK: click,
+        UNSUBSCRIBE_URL: f"{base}/u/{unsubscribe}",
         FIRST_NAME_HTML: html.escape(name),
         FIRST_NAME: name,
     }

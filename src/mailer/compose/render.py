@@ -119,9 +119,10 @@ class RenderedCampaign:
         return html, text
 
     def substitutions(
-        self, key: SecretKey | str | bytes, subscriber_id: int, first_name: str = ""
+        self, key: SecretKey | str | bytes, subscriber_id: int | None, first_name: str = ""
     ) -> dict[str, str]:
-        """Recipient.substitutions for one subscriber (signed click and unsubscribe tokens)."""
+        """Recipient.substitutions for one subscriber (signed click and unsubscribe tokens);
+        ``subscriber_id`` None for a preview."""
         return recipient_substitutions(
             key,
             campaign_slug=self.slug,

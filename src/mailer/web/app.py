@@ -7,7 +7,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.db import open_database
-from mailer.tracking import SecretKey
+from mailer.tracking import signing_key
 from mailer.web import archive, clicks, signup, unsubscribe, webhooks
 from mailer.web.context import WebContext
 from mailer.workspace import Workspace
@@ -52,11 +52,13 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(workspace: Workspace) -> FastAPI:
-    """The app for one workspace: its settings, database and signing key."""
+def create_app(workspace: Workspace, *, host: str) -> FastAPI:
+    """The app for one workspace: its settings, database and signing key. ``host`` is where it
+    will listen: without MAILER_SECRET_KEY only loopback is allowed (ConfigError otherwise)."""
     settings = workspace.settings
+    key = signing_key(workspace, "serve", host=host)  # refuse before opening anything
     _, sessions = open_database(workspace.database_url)
-    context = WebContext(workspace, settings, sessions, SecretKey.for_workspace(workspace))
+    context = WebContext(workspace, settings, sessions, key)
     app = FastAPI(title="mailer", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.context = context
 

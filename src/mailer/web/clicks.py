@@ -1,5 +1,10 @@
 """Click-through: ``GET /c/{token}.{index}`` records the click and redirects to the link as sent.
 
+A preview's or test copy's click token (tracking.KIND_PREVIEW_CLICK) redirects the same way and
+records nothing, so staff can try every link of a preview. Before the campaign has been sent
+there are no stored links yet: the campaign file is rendered as it is now and its link at that
+index is the target (what the preview showed, unless the file was edited since).
+
 The target is looked up by index in the campaign run's stored links, never taken from the URL,
 so a changed token or index can only be a 404 (with no Location header), never a redirect
 elsewhere. The write is two INSERTs in one short transaction; a campaign's links are cached in
@@ -23,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from mailer.errors import TokenError
+from mailer.errors import MailerError, TokenError
 from mailer.models import CampaignRun, Click, Event, EventKind, Subscriber, utcnow
 from mailer.tracking import read_click_token
 from mailer.web.context import WebContext
@@ -92,7 +97,7 @@ def resolve(ctx: WebContext, token: str) -> tuple[Target, int] | None:
         found = read_click_token(ctx.key, token)
     except TokenError:
         return None
-    if not found.campaign or found.link_index is None:
+    if found.preview or not found.campaign or found.link_index is None:
         return None
     run = _run(ctx.sessions, found.campaign)
     if run is None:
@@ -169,7 +174,7 @@ async def click(token: str, request: Request) -> Response:
 def click_now(ctx: WebContext, token: str) -> Response:
     resolved = resolve(ctx, token)
     if resolved is None:
-        return not_found(ctx)
+        return preview_click(ctx, token)  # a 404 unless it is a preview's link
     target, subscriber_id = resolved
     index = int(token.rpartition(".")[2])
     try:
@@ -180,6 +185,43 @@ def click_now(ctx: WebContext, token: str) -> Response:
     response = RedirectResponse(target.url, status_code=302)
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def preview_click(ctx: WebContext, token: str) -> Response:
+    """A preview's or test copy's click: a redirect to the link, nothing recorded; else 404."""
+    try:
+        found = read_click_token(ctx.key, token)
+    except TokenError:
+        return not_found(ctx)
+    if not found.preview or found.link_index is None:
+        return not_found(ctx)
+    url = preview_target(ctx, found.campaign, found.link_index)
+    if url is None:
+        return not_found(ctx)
+    response = RedirectResponse(url, status_code=302)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def preview_target(ctx: WebContext, slug: str, index: int) -> str | None:
+    """The link ``index`` of a campaign: as sent when it has a run, else as its file renders."""
+    run = _run(ctx.sessions, slug) if slug else None
+    if run is not None:
+        link = run.links.get(index)
+        return str(link["url"]) if link is not None else None
+    from mailer.compose.campaign import load_campaign
+    from mailer.compose.render import render_campaign
+
+    path = ctx.workspace.campaigns_dir / f"{slug}.md"
+    if not slug or "/" in slug or "\\" in slug or slug.startswith(".") or not path.is_file():
+        return None
+    try:
+        rendered = render_campaign(ctx.workspace, load_campaign(path))
+    except MailerError:
+        return None
+    urls = {link.index: link.url for link in rendered.links}
+    url = urls.get(index, "")
+    return url if safe_url(url) else None
 
 
 def forget_runs(sessions: sessionmaker[Session]) -> None:

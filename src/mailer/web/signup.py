@@ -1,11 +1,13 @@
 """Endpoints: signup with double opt-in (see DESIGN.md, Web endpoints).
 
 ``GET/POST /subscribe`` asks for an address and consent and sends a confirmation email;
-``GET /confirm/{token}`` activates in one click and sends the welcome email. The rules live in
+``GET /confirm/{token}`` shows a page with one button and changes nothing (mail scanners follow
+links); its ``POST /confirm/{token}`` activates and sends the welcome email. The rules live in
 mailer.audience.signup; this module is forms, pages, rate limits and the two emails.
 
 The answer after a signup is the same "check your inbox" page whether the address is new,
-pending, unsubscribed, deleted or a bot's (honeypot): only "already subscribed" differs.
+pending, unsubscribed, complained, deleted or a bot's (honeypot): only "already subscribed"
+differs.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from mailer.audience.signup import (
     SignupResult,
     confirm,
     confirm_token,
+    confirmable,
     consent_wording,
     record_signup,
 )
@@ -42,8 +45,10 @@ from mailer.compose.personalize import UNSUBSCRIBE_URL, clean_first_name
 from mailer.delivery.providers import make_provider
 from mailer.delivery.types import MessageTemplate, Recipient
 from mailer.errors import TokenError
+from mailer.models import SubscriberStatus
 from mailer.tracking import unsubscribe_token
 from mailer.web.context import WebContext, web_context
+from mailer.web.unsubscribe import mask_email
 from mailer.workspace import skeleton_dir
 
 router = APIRouter()
@@ -330,10 +335,41 @@ async def subscribe(request: Request, background: BackgroundTasks, ctx: Context)
     return _sent(ctx)
 
 
+def _no_store(response: HTMLResponse) -> HTMLResponse:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _invalid_confirmation(ctx: WebContext) -> HTMLResponse:
+    return _no_store(ctx.page("confirm_invalid.html", status_code=404, title="Link not valid"))
+
+
 @router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(token: str, ctx: Context) -> HTMLResponse:
+    """The page the emailed link opens: one button that POSTs here; changes nothing."""
+    try:
+        with ctx.sessions() as session:
+            person = confirmable(session, ctx.key, token)
+            status, email = person.status, person.email
+    except TokenError:
+        return _invalid_confirmation(ctx)
+    if status == SubscriberStatus.ACTIVE:
+        return _no_store(ctx.page("confirm.html", title="Subscription confirmed", already=True))
+    return _no_store(
+        ctx.page(
+            "confirm_ask.html",
+            title="Confirm your subscription",
+            action=f"/confirm/{token}",
+            masked_email=mask_email(email),
+        )
+    )
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse)
 def confirm_subscription(
     token: str, request: Request, background: BackgroundTasks, ctx: Context
 ) -> HTMLResponse:
+    """The page's button: activates (once) and sends the welcome email."""
     try:
         with ctx.sessions() as session:
             result: ConfirmResult = confirm(
@@ -345,11 +381,13 @@ def confirm_subscription(
             )
             session.commit()
     except TokenError:
-        return ctx.page("confirm_invalid.html", status_code=404, title="Link not valid")
+        return _invalid_confirmation(ctx)
     if result.send_welcome:
         background.add_task(send_signup_email, ctx, welcome_email(ctx, result.person))
-    return ctx.page(
-        "confirm.html",
-        title="Subscription confirmed",
-        already=not result.send_welcome,
+    return _no_store(
+        ctx.page(
+            "confirm.html",
+            title="Subscription confirmed",
+            already=not result.send_welcome,
+        )
     )

@@ -3,6 +3,14 @@
 A GET never changes anything: mail scanners and link previews follow links. The POST needs no
 cookie and no CSRF token (the signed token is the credential), so a mailbox provider's
 ``List-Unsubscribe=One-Click`` POST works as well as the page's own button.
+
+The page shown right after the button's POST offers an undo, carrying a signed undo token (kind
+``r``) that names the status change just made; ``POST /u/{token}/resubscribe`` with it works for
+UNDO_WINDOW and records the press as consent (see audience.service.undo_unsubscribe). Nothing
+else undoes an unsubscribe by link.
+
+A preview token (a preview or `--test-to` copy) gets a page saying what the link would do, on
+GET and POST alike, and changes nothing.
 """
 
 from __future__ import annotations
@@ -18,10 +26,30 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from mailer.audience.service import set_status
+from mailer.audience.service import (
+    UNDO_WINDOW,
+    WEB_UNSUBSCRIBE_SOURCE,
+    set_status,
+    undo_unsubscribe,
+)
 from mailer.errors import TokenError
-from mailer.models import CampaignRun, Event, EventKind, Subscriber, SubscriberStatus, utcnow
-from mailer.tracking import KIND_UNSUBSCRIBE, read_token
+from mailer.models import (
+    CampaignRun,
+    Event,
+    EventKind,
+    StatusChange,
+    Subscriber,
+    SubscriberStatus,
+    utcnow,
+)
+from mailer.tracking import (
+    KIND_PREVIEW_UNSUBSCRIBE,
+    KIND_UNDO,
+    KIND_UNSUBSCRIBE,
+    Token,
+    make_token,
+    read_token,
+)
 from mailer.web.context import WebContext, web_context
 
 router = APIRouter()
@@ -32,11 +60,13 @@ ONE_CLICK = ("List-Unsubscribe", "One-Click")
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the page shows: the status after the request and whether it changed."""
+    """What the page shows: the status after the request, whether it changed, and the undo
+    token when the page may offer an undo."""
 
     status: str
     changed: bool
     masked_email: str
+    undo: str = ""
 
 
 async def read_form(request: Request) -> dict[str, list[str]]:
@@ -80,13 +110,37 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
-def _find(ctx: WebContext, session: Session, token: str) -> tuple[Subscriber, str] | None:
+def read_unsubscribe_token(ctx: WebContext, token: str) -> Token | None:
+    """A subscriber's or a preview's unsubscribe token; None for anything else."""
     try:
-        found = read_token(ctx.key, token, KIND_UNSUBSCRIBE)
+        found = read_token(ctx.key, token)
     except TokenError:
+        return None
+    return found if found.kind in (KIND_UNSUBSCRIBE, KIND_PREVIEW_UNSUBSCRIBE) else None
+
+
+def _find(ctx: WebContext, session: Session, token: str) -> tuple[Subscriber, str] | None:
+    found = read_unsubscribe_token(ctx, token)
+    if found is None or found.preview:
         return None
     subscriber = session.get(Subscriber, found.subscriber_id)
     return (subscriber, found.campaign) if subscriber is not None else None
+
+
+def undo_token(ctx: WebContext, subscriber_id: int, change_id: int, campaign: str) -> str:
+    return make_token(ctx.key, KIND_UNDO, subscriber_id, f"{change_id}:{campaign}")
+
+
+def _undo_change(ctx: WebContext, undo: str, subscriber_id: int, campaign: str) -> int | None:
+    """The StatusChange id an undo token names, if it was made for this person and token."""
+    try:
+        found = read_token(ctx.key, undo, KIND_UNDO)
+    except TokenError:
+        return None
+    change, _, for_campaign = found.campaign.partition(":")
+    if found.subscriber_id != subscriber_id or for_campaign != campaign or not change.isdigit():
+        return None
+    return int(change)
 
 
 def _run_id(session: Session, slug: str) -> int | None:
@@ -122,8 +176,19 @@ def unsubscribe_by_token(ctx: WebContext, token: str, *, one_click: bool) -> Out
                 subscriber,
                 SubscriberStatus.UNSUBSCRIBED,
                 reason=reason,
-                source="one-click" if one_click else "web",
+                source="one-click" if one_click else WEB_UNSUBSCRIBE_SOURCE,
             )
+        undo = ""
+        if changed and not one_click:  # the page's own button: the page offers an undo
+            session.flush()
+            change_id = session.scalar(
+                select(StatusChange.id)
+                .where(StatusChange.subscriber_id == subscriber.id)
+                .order_by(StatusChange.id.desc())
+                .limit(1)
+            )
+            if change_id is not None:
+                undo = undo_token(ctx, subscriber.id, change_id, campaign)
         if changed:
             session.add(
                 Event(
@@ -135,25 +200,21 @@ def unsubscribe_by_token(ctx: WebContext, token: str, *, one_click: bool) -> Out
                     raw={"one_click": one_click},
                 )
             )
-        return Outcome(subscriber.status, changed, mask_email(subscriber.email))
+        return Outcome(subscriber.status, changed, mask_email(subscriber.email), undo)
 
 
-def resubscribe_by_token(ctx: WebContext, token: str) -> Outcome | None:
-    """Undo an unsubscribe: back to active only from unsubscribed, never from bounced."""
+def resubscribe_by_token(ctx: WebContext, token: str, undo: str, ip: str = "") -> Outcome | None:
+    """Undo the web unsubscribe the undo token names (see undo_unsubscribe); None for a bad
+    unsubscribe token. ``changed`` False: refused, nothing written."""
     with ctx.sessions() as session, session.begin():
         found = _find(ctx, session, token)
         if found is None:
             return None
-        subscriber, _ = found
-        changed = False
-        if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
-            changed = set_status(
-                session,
-                subscriber,
-                SubscriberStatus.ACTIVE,
-                reason="resubscribed after unsubscribing",
-                source="web",
-            )
+        subscriber, campaign = found
+        change_id = _undo_change(ctx, undo, subscriber.id, campaign)
+        changed = change_id is not None and undo_unsubscribe(
+            session, subscriber, change_id, consent_ip=ip
+        )
         return Outcome(subscriber.status, changed, mask_email(subscriber.email))
 
 
@@ -165,13 +226,29 @@ def not_found(ctx: WebContext, message: str = BAD_LINK) -> HTMLResponse:
     return ctx.page("notfound.html", status_code=404, title="Not found", message=message)
 
 
-def _page(ctx: WebContext, token: str, outcome: Outcome, *, after: str) -> HTMLResponse:
+def _page(
+    ctx: WebContext, token: str, outcome: Outcome, *, after: str, status_code: int = 200
+) -> HTMLResponse:
     response = ctx.page(
         "unsubscribe.html",
+        status_code=status_code,
         title="Unsubscribe",
         action=f"/u/{token}",
         outcome=outcome,
         after=after,
+        undo_minutes=int(UNDO_WINDOW.total_seconds() // 60),
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def preview_page(ctx: WebContext, found: Token) -> HTMLResponse:
+    """What a preview's unsubscribe link would do, in words; nothing changes."""
+    response = ctx.page(
+        "preview_link.html",
+        title="Preview link",
+        campaign=found.campaign,
+        undo_minutes=int(UNDO_WINDOW.total_seconds() // 60),
     )
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -180,6 +257,9 @@ def _page(ctx: WebContext, token: str, outcome: Outcome, *, after: str) -> HTMLR
 @router.get("/u/{token}", response_class=HTMLResponse)
 def unsubscribe_page(token: str, ctx: WebContext = Depends(web_context)) -> HTMLResponse:
     """The page with one button; changes nothing."""
+    found = read_unsubscribe_token(ctx, token)
+    if found is not None and found.preview:
+        return preview_page(ctx, found)
     outcome = look(ctx, token)
     return not_found(ctx) if outcome is None else _page(ctx, token, outcome, after="ask")
 
@@ -190,11 +270,26 @@ async def unsubscribe_post(
 ) -> HTMLResponse:
     """Unsubscribe now: the page's button or RFC 8058's ``List-Unsubscribe=One-Click``."""
     one_click = is_one_click(await read_form(request))
+    found = read_unsubscribe_token(ctx, token)
+    if found is not None and found.preview:
+        return preview_page(ctx, found)  # 200, as RFC 8058 expects, and nothing changed
     outcome = await run_in_threadpool(unsubscribe_by_token, ctx, token, one_click=one_click)
     return not_found(ctx) if outcome is None else _page(ctx, token, outcome, after="unsubscribed")
 
 
 @router.post("/u/{token}/resubscribe", response_class=HTMLResponse)
-def resubscribe_post(token: str, ctx: WebContext = Depends(web_context)) -> HTMLResponse:
-    outcome = resubscribe_by_token(ctx, token)
-    return not_found(ctx) if outcome is None else _page(ctx, token, outcome, after="resubscribed")
+async def resubscribe_post(
+    token: str, request: Request, ctx: WebContext = Depends(web_context)
+) -> HTMLResponse:
+    """The undo button of the page shown right after unsubscribing; 410 when refused."""
+    undo = "".join(((await read_form(request)).get("undo") or [""])[:1])
+    found = read_unsubscribe_token(ctx, token)
+    if found is not None and found.preview:
+        return preview_page(ctx, found)
+    ip = request.client.host if request.client else ""
+    outcome = await run_in_threadpool(resubscribe_by_token, ctx, token, undo, ip)
+    if outcome is None:
+        return not_found(ctx)
+    if outcome.changed or outcome.status == SubscriberStatus.ACTIVE:  # done, or done before
+        return _page(ctx, token, outcome, after="resubscribed")
+    return _page(ctx, token, outcome, after="undo-refused", status_code=410)
