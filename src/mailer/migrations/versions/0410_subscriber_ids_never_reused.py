@@ -9,7 +9,7 @@ and its sequence starts above every id ever used, including erased ones still na
 and clicks. PostgreSQL's identity sequence never hands out an id twice: nothing to do there.
 
 Revision ID: 0410
-Revises: 0310
+Revises: 0400
 Create Date: 2026-11-23 10:00:00
 """
 
