@@ -448,8 +448,8 @@ def _blocked_in_insert(database_url: str, sessions: sessionmaker[Session], pids:
         with sessions() as session:
             waiting = session.scalar(
                 text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query LIKE 'INSERT INTO campaign_runs%'"
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO campaign_runs%'"
                 )
             )
         return waiting == len(pids)
@@ -498,7 +498,7 @@ def test_several_sends_of_one_new_campaign_at_once_say_another_process_sends_it(
             assert time.monotonic() < deadline, "the sends never reached the insert"
             time.sleep(0.1)
         if not database_url.startswith("postgresql"):
-            time.sleep(3)  # SQLite cannot show who waits: time to reach the insert
+            time.sleep(5)  # SQLite cannot show who waits: time to reach the insert
     finally:
         lock.rollback()
         lock.close()

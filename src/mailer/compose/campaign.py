@@ -143,10 +143,11 @@ def load_campaign(path: Path) -> Campaign:
             f"{where}: {key or 'front matter'}: not a valid value ({err})",
             hint="write dates as YYYY-MM-DD (e.g. 2026-11-24) and check that line",
         ) from err
-    lines = _key_lines(text)
-
     def at(key: str) -> str:
-        return f"{path}:{lines[key]}" if key in lines else str(path)
+        """file:line of a front matter key, for an error (composing the YAML again costs as
+        much as loading it, so only then)."""
+        line = _key_lines(text).get(key)
+        return f"{path}:{line}" if line else str(path)
 
     meta: dict[str, Any] = dict(post.metadata)
     key = ""
