@@ -37,7 +37,7 @@ def test_outbox_send_writes_one_message_per_subscriber_and_reports(
 ) -> None:
     fill_list(sessions, tmp_path, 12)
     write_campaign(workspace)
-    result = run_mailer(workspace, _env(database_url), "send", SLUG)  # no terminal: no question
+    result = run_mailer(workspace, _env(database_url), "send", SLUG, "--yes")
     assert result.returncode == 0, result.stderr
     assert len(list((workspace.outbox_dir / SLUG).glob("*.eml"))) == 12
     report = run_mailer(workspace, _env(database_url), "report", SLUG, "--json")

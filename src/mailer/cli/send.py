@@ -76,7 +76,8 @@ def send_command(
 ) -> None:
     """Send an approved campaign now, or resume one that stopped.
 
-    A campaign that finished sends nothing again. Examples:
+    A campaign that finished sends nothing again. On a terminal it asks first; from a script
+    or cron, add --yes (without a terminal and without --yes it refuses, exit 2). Examples:
 
       mailer send 2026-11-24-neck-and-headaches --dry-run
       mailer send 2026-11-24-neck-and-headaches --test-to me@clinic.example
@@ -121,7 +122,12 @@ def send_command(
 
         approve_command(job.campaign.slug)  # exits 1, changing nothing, if the check fails
         job = SendJob.open(state.workspace(), state.database(), campaign)
-    if interactive and not yes:
+    if not yes:
+        if not sys.stdin.isatty():  # the question reads stdin: a script or cron cannot answer
+            raise UsageError(
+                "no terminal to confirm on: add --yes to send from a script",
+                hint=f"mailer send {job.campaign.slug} --yes",
+            )
         what = "Resume" if run is not None else "Send"
         audience = job.audience_size() if run is None else run.recipients
         if not typer.confirm(
