@@ -7,8 +7,10 @@
 Options: ``tls`` None (plain), "starttls" or "implicit" (SMTPS), with a self-signed certificate
 for 127.0.0.1 made on the spot; ``auth`` (login, password) required before MAIL; ``refuse``:
 addresses answered "550 5.1.1" at RCPT; ``accept_at_most``: after that many
-messages, every DATA is answered "421" (a server going down mid-batch). ``connections``
-counts TCP connections accepted (STARTTLS does not make a new one); ``hang_up`` closes them.
+messages, every DATA is answered "421" (a server going down mid-batch); ``delay``: seconds
+each DATA takes before its answer (a slow server, so a send can be interrupted part-way).
+``connections`` counts TCP connections accepted (STARTTLS does not make a new one); ``hang_up``
+closes them.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class _Recorder:
     def __init__(self, refuse: set[str]) -> None:
         self.refuse = {address.lower() for address in refuse}
         self.accept_at_most: int | None = None
+        self.delay = 0.0
         self.messages: list[ReceivedMessage] = []
         self.lock = threading.Lock()
 
@@ -101,6 +104,8 @@ class _Recorder:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content or b""
         assert isinstance(content, bytes)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             if self.accept_at_most is not None and len(self.messages) >= self.accept_at_most:
                 return "421 4.3.2 Service shutting down"
@@ -118,11 +123,13 @@ class FakeSmtp:
         auth: tuple[str, str] | None = None,
         refuse: set[str] | None = None,
         accept_at_most: int | None = None,
+        delay: float = 0.0,
     ) -> None:
         self.tls = tls
         self.auth = auth
         self.recorder = _Recorder(refuse or set())
         self.recorder.accept_at_most = accept_at_most
+        self.recorder.delay = delay
         self.connections = 0
         self._transports: list[Any] = []
         self._lock = threading.Lock()
