@@ -74,3 +74,20 @@ def test_a_crash_mid_batch_leaves_only_the_message_in_flight_to_send_again(
     assert [sid for sid, n in got.items() if n > 1] == [ids[36]]
     assert resumed.get_run(run.id).possible_duplicates == 1
     assert sorted(outbox_messages(tmp_path)) == ids
+
+
+def test_the_per_message_record_leaves_pooled_connections_as_it_found_them(
+    postgres_database: str,
+) -> None:
+    """Issue 10 item 21: the per-message record turns synchronous_commit off on its own
+    connection only; a connection back in the pool commits durably again."""
+    from mailer.db import make_engine, session_factory
+
+    engine = make_engine(postgres_database, pool_size=1, max_overflow=0)
+    sessions = session_factory(engine)
+    ledger = Ledger(sessions)
+    with ledger.messages(0) as record:
+        assert record.connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    with sessions() as session:
+        assert session.connection().exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    engine.dispose()

@@ -18,9 +18,9 @@ prepared (tokens, substitutions) on the calling thread, so database and CPU work
 network wait without a second request in flight.
 
 With a per-message provider (SMTP, the outbox) each message is its own transaction with the
-server, so each is recorded on its own: after the claim (1), one commit per message records
+server, so each is recorded on its own: after the claim (1), one write per message records
 what became of the previous message and moves this recipient alone to SENDING
-(``Ledger.advance``), then the message goes. At any moment at most one row is SENDING and every
+(``MessageLog.advance``), then the message goes. At any moment at most one row is SENDING and every
 message the server accepted before it is SENT, so a crash can duplicate at most the one message
 in flight (counted as above), not a whole batch. A stop (SIGTERM, Ctrl-C) takes effect between
 two messages; the rest of the batch goes back to the queue.
@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from mailer.delivery.ledger import ClaimedRecipient, Ledger
+from mailer.delivery.ledger import ClaimedRecipient, Ledger, MessageLog
 from mailer.delivery.providers.base import (
     BatchResult,
     PerMessageProvider,
@@ -246,7 +246,19 @@ class Sender:
         outcome: SendOutcome,
     ) -> bool:
         """Send a claimed batch message by message (see the module docstring). False: paused."""
-        done = _Done()  # what became of the messages since the last commit
+        with self.ledger.messages(run_id) as record:
+            return self._send_each_on(record, provider, run_id, template, batch, outcome)
+
+    def _send_each_on(
+        self,
+        record: MessageLog,
+        provider: PerMessageProvider,
+        run_id: int,
+        template: MessageTemplate,
+        batch: list[Recipient],
+        outcome: SendOutcome,
+    ) -> bool:
+        done = _Done()  # what became of the messages since the last write
         attempt = 0
         index = 0
         started = False  # batch[index] is SENDING (its message went at least once)
@@ -256,9 +268,9 @@ class Sender:
             recipient = batch[index]
             if not started:
                 if done and self.limiter.would_wait(1):
-                    self._advance(run_id, done, None, outcome)  # never wait with news unsaved
+                    self._advance(record, done, None, outcome)  # never wait with news unsaved
                 self.limiter.wait_for(1)
-                if not self._advance(run_id, done, recipient, outcome):
+                if not self._advance(record, done, recipient, outcome):
                     index += 1  # no longer active: skipped, not sent
                     continue
                 started = True
@@ -267,7 +279,7 @@ class Sender:
             except RecipientRefused as refusal:
                 done.refused.append(refusal.failure(recipient))
             except ProviderError as err:
-                self._advance(run_id, done, None, outcome)
+                self._advance(record, done, None, outcome)
                 attempt, reason = self._back_off(err, attempt, outcome)
                 if reason:
                     return self._pause(run_id, batch[index:], reason, outcome)
@@ -278,23 +290,22 @@ class Sender:
             attempt = 0
             started = False
             index += 1
-        self._advance(run_id, done, None, outcome)
+        self._advance(record, done, None, outcome)
         # Stopped: the rest goes back to the queue. A message stopped between retries may have
         # gone: its row stays SENDING, for a resume to take over and count.
         self.ledger.release(run_id, [_id(r) for r in batch[index + (1 if started else 0) :]])
         return True
 
     def _advance(
-        self, run_id: int, done: _Done, start: Recipient | None, outcome: SendOutcome
+        self, record: MessageLog, done: _Done, start: Recipient | None, outcome: SendOutcome
     ) -> bool:
-        """Record ``done`` and move ``start`` to SENDING, in one commit; clears ``done``."""
+        """Record ``done`` and move ``start`` to SENDING (one write); clears ``done``."""
         if not done and start is None:
             return False
-        self._bounce(run_id, done.refused)
+        self._bounce(record.run_id, done.refused)
         final = {_id(f.recipient): f.reason for f in done.refused if f.permanent}
         later = [_id(f.recipient) for f in done.refused if not f.permanent]
-        go = self.ledger.advance(
-            run_id,
+        go = record.advance(
             sent=[_id(r) for r in done.accepted],
             failed=final,
             later=later,
