@@ -198,6 +198,97 @@ def sendgrid_rates(requests: int = 100, per_request: int = 1000) -> dict[str, fl
     }
 
 
+@contextmanager
+def _ledger_database(backend: str) -> Iterator[Any]:
+    """Sessions on a fresh SQLite file or a throwaway PostgreSQL database, schema current."""
+    import tempfile
+    import uuid
+    from pathlib import Path
+
+    from sqlalchemy import create_engine, text
+
+    from bench.delivery import POSTGRES
+    from mailer.db import make_engine, session_factory, upgrade_schema
+
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            engine = make_engine(f"sqlite:///{Path(folder) / 'bench.db'}")
+            upgrade_schema(engine)
+            yield session_factory(engine)
+            engine.dispose()
+        return
+    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    name = f"mailer_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        engine = make_engine(admin.url.set(database=name).render_as_string(hide_password=False))
+        upgrade_schema(engine)
+        yield session_factory(engine)
+        engine.dispose()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def send_loop_rates(
+    messages: int = 2000, backends: tuple[str, ...] = ("sqlite", "postgresql")
+) -> dict[str, float]:
+    """Messages/s through the whole send loop (ledger, engine, provider) with the per-message
+    providers, beside the provider alone on the same messages in the same run.
+
+    SMTP goes to aiosmtpd in a child process with a 1 KB message (so the server is less of a
+    bound and the ledger's share shows); the outbox writes the 26.5 KB newsletter to a
+    temporary folder. The difference between the two figures of a row is what the ledger and
+    the engine cost per message (claims, state changes, commits).
+    """
+    import tempfile
+    from pathlib import Path
+
+    from bench.delivery import populate, values
+    from mailer.compose.campaign import Audience
+    from mailer.delivery.engine import Sender
+    from mailer.delivery.ledger import Ledger
+    from mailer.delivery.providers.base import Provider
+    from mailer.delivery.providers.outbox import OutboxProvider
+
+    small = make_template(
+        campaign_slug="bench-smtp",
+        html="<p>Hello %%first_name%%</p><p>short news</p>\n<a href='%%unsubscribe_url%%'>u</a>",
+        text="Hello %%first_name%%\nshort news\nUnsubscribe: %%unsubscribe_url%%\n",
+    )
+    newsletter = make_template(campaign_slug="bench-outbox")
+    figures: dict[str, float] = {}
+    with server_process("smtp") as server, tempfile.TemporaryDirectory() as folder:
+        for backend in backends:
+            with _ledger_database(backend) as sessions:
+                populate(sessions, messages)
+                for kind, template in (("smtp", small), ("outbox", newsletter)):
+                    provider: Provider
+                    if kind == "smtp":
+                        provider = SmtpProvider("127.0.0.1", server.address, security="none")
+                    else:
+                        provider = OutboxProvider(Path(folder) / backend)
+                    recipients = make_recipients(messages)
+                    started = time.perf_counter()
+                    for start in range(0, messages, 500):
+                        provider.send_batch(template, recipients[start : start + 500])
+                    alone = time.perf_counter() - started
+                    ledger = Ledger(sessions)
+                    slug = template.campaign_slug
+                    run, _ = ledger.start(slug, template, Audience())
+                    started = time.perf_counter()
+                    outcome = Sender(ledger, provider, values, batch_size=500).run(run.id, template)
+                    loop = time.perf_counter() - started
+                    provider.close()
+                    assert outcome.finished and outcome.sent == messages, outcome
+                    figures[f"{kind}_{backend}_loop_per_second"] = messages / loop
+                    figures[f"{kind}_{backend}_alone_per_second"] = messages / alone
+                    figures[f"{kind}_{backend}_ledger_us"] = (loop - alone) / messages * 1e6
+    return figures
+
+
 def _print_smtp(smtp: dict[str, float]) -> None:
     print(
         f"SMTP to local aiosmtpd, {smtp['message_bytes']:,.0f}-byte messages: "
@@ -222,6 +313,15 @@ def main() -> None:
     )
     _print_smtp(smtp_rate())
     _print_smtp(smtp_rate(template=small))
+    loop = send_loop_rates()
+    for backend in ("sqlite", "postgresql"):
+        for kind in ("smtp", "outbox"):
+            print(
+                f"send loop, {kind}, {backend} ledger, 2,000 messages: "
+                f"{loop[f'{kind}_{backend}_loop_per_second']:,.0f}/s "
+                f"(provider alone {loop[f'{kind}_{backend}_alone_per_second']:,.0f}/s; "
+                f"ledger and engine {loop[f'{kind}_{backend}_ledger_us']:,.0f} µs per message)"
+            )
     sendgrid = sendgrid_rates()
     print(
         f"SendGrid to local fake, {sendgrid['recipients']:,.0f} recipients "

@@ -108,6 +108,24 @@ def send_environment(
     return env
 
 
+def smtp_environment(database_url: str, port: int, batch_size: int = 100) -> dict[str, str]:
+    """`mailer send` through the smtp provider to a server on 127.0.0.1:``port`` (no TLS)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    env.update(
+        {
+            "MAILER_DATABASE__URL": database_url,
+            "MAILER_DELIVERY__PROVIDER": "smtp",
+            "MAILER_DELIVERY__BATCH_SIZE": str(batch_size),
+            "MAILER_SMTP__HOST": "127.0.0.1",
+            "MAILER_SMTP__PORT": str(port),
+            "MAILER_SMTP__SECURITY": "none",
+            "MAILER_SECRET_KEY": "smtp-test-secret-0123456789abcdef",
+            "MAILER_WEB__BASE_URL": "https://news.summitspine.example",
+        }
+    )
+    return env
+
+
 def run_mailer(
     workspace: Workspace, env: dict[str, str], *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:

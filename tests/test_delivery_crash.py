@@ -1,4 +1,5 @@
-"""Exactly once through crashes: a real `mailer send` killed with SIGKILL at random moments."""
+"""Exactly once through crashes: a real `mailer send` killed with SIGKILL at random moments,
+through SendGrid (a request per batch) and through SMTP (a message at a time)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.workspace import Workspace
 from tests.delivery_helpers import (
     MAILER,
+    SLUG,
     approve_file,
     fill_list,
     run_mailer,
     send_environment,
+    smtp_environment,
     write_campaign,
 )
 from tests.fakes.sendgrid_server import FakeSendGrid
+from tests.fakes.smtp_server import FakeSmtp
 
 KEY = "SG.crash-key"
 BATCH = 50
@@ -93,3 +97,56 @@ def test_twenty_sigkills_skip_nobody_and_duplicate_only_the_request_in_flight(
     assert killed_mid_send >= TRIALS // 2, (
         "too few kills landed in the middle of a send to mean much"
     )
+
+
+SMTP_PEOPLE = 300
+SMTP_KILLS = 8
+
+
+@pytest.mark.slow
+def test_sigkills_during_an_smtp_send_duplicate_at_most_one_message_each(
+    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+) -> None:
+    """Issue 10 item 21: `mailer send` through SMTP killed with SIGKILL eight times at random
+    moments, resumed each time: everyone gets the issue, and each kill duplicates at most the
+    one message in flight (it used to duplicate every message of the batch accepted so far),
+    and the send counts them."""
+    emails = fill_list(sessions, tmp_path, SMTP_PEOPLE)
+    write_campaign(workspace, sessions)
+    rng = random.Random(20261123)
+    kills = 0
+    with FakeSmtp(delay=0.003) as server:
+        env = smtp_environment(database_url, server.port, batch_size=BATCH)
+        for _ in range(SMTP_KILLS):
+            before = len(server.messages)
+            process = subprocess.Popen(
+                [MAILER, "--workspace", str(workspace.root), "send", SLUG, "--yes"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+            )
+            threshold = before + rng.randrange(1, 30)
+            deadline = time.monotonic() + 60
+            while (
+                process.poll() is None
+                and len(server.messages) < threshold
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.001)
+            time.sleep(rng.uniform(0, 0.01))
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+            process.wait(timeout=60)
+        resumed = run_mailer(workspace, env, "send", SLUG, "--yes")
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        report = json.loads(run_mailer(workspace, env, "report", SLUG, "--json").stdout)
+        received = Counter(message.rcpt_tos[0] for message in server.messages)
+
+    assert kills >= SMTP_KILLS // 2, "too few kills landed in the middle of the send"
+    assert set(received) == set(emails), "someone was skipped"
+    duplicates = sum(n - 1 for n in received.values())
+    assert duplicates <= kills, f"{duplicates} duplicates from {kills} kills"
+    assert duplicates <= report["possible_duplicates"] <= kills
+    assert report["sent"] == SMTP_PEOPLE and report["pending"] == 0

@@ -22,7 +22,7 @@ def test_report_counts_events_and_clicks(
 ) -> None:
     fill_list(sessions, tmp_path, 6)
     write_campaign(workspace, sessions)
-    assert run_mailer(workspace, _env(database_url), "send", SLUG).returncode == 0
+    assert run_mailer(workspace, _env(database_url), "send", SLUG, "--yes").returncode == 0
     with sessions() as session:
         run = session.scalars(select(CampaignRun).where(CampaignRun.slug == SLUG)).one()
         people = list(session.scalars(select(Subscriber.id).order_by(Subscriber.id)))

@@ -291,7 +291,7 @@ class Event(Base):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    source: Mapped[str] = mapped_column(String(20))  # sendgrid, web, ...
+    source: Mapped[str] = mapped_column(String(20))  # sendgrid, smtp, web, ...
     # The provider's own id of the event (SendGrid's sg_event_id): a retry is recognized by it.
     source_event_id: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
     kind: Mapped[str] = mapped_column(String(20), index=True)

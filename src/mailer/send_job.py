@@ -22,9 +22,9 @@ from mailer.compose.approval import (
 from mailer.compose.campaign import Campaign, load_campaign, resolve_campaign_path
 from mailer.compose.personalize import recipient_substitutions
 from mailer.compose.render import RenderedCampaign, render_campaign
-from mailer.delivery.engine import Sender, SendOutcome
+from mailer.delivery.engine import OnBounced, Sender, SendOutcome
 from mailer.delivery.ledger import ClaimedRecipient, Ledger, template_from_json
-from mailer.delivery.providers import Provider, make_provider
+from mailer.delivery.providers import Provider, RecipientFailure, make_provider
 from mailer.delivery.types import MessageTemplate, Recipient
 from mailer.errors import ApprovalError
 from mailer.models import CampaignRun
@@ -207,6 +207,7 @@ def send_run(
             rate_per_second=settings.delivery.rate_per_second,
             on_progress=on_progress,
             should_stop=should_stop,
+            on_bounced=_suppress_bounces(ledger, run.slug),
         )
         outcome = sender.run(run.id, template_from_json(run.template))
     if outcome.finished:
@@ -214,6 +215,21 @@ def send_run(
         if finished is not None and finished.id == run.id and finished.finished_at is not None:
             record_sent(workspace, run.slug, finished.finished_at)
     return outcome
+
+
+def _suppress_bounces(ledger: Ledger, slug: str) -> OnBounced:
+    """Addresses the SMTP server refused for good: bounced events, suppressed as SendGrid's."""
+    from mailer.events.ingest import RefusedAddress, record_smtp_bounces
+
+    def record(run_id: int, failures: list[RecipientFailure]) -> None:
+        refused = [
+            RefusedAddress(f.recipient.subscriber_id, f.recipient.email, f.code, f.reason)
+            for f in failures
+            if f.recipient.subscriber_id is not None
+        ]
+        record_smtp_bounces(ledger.sessions, run_id, slug, refused)
+
+    return record
 
 
 def work_on_active_runs(

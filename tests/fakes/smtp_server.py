@@ -6,9 +6,13 @@
 
 Options: ``tls`` None (plain), "starttls" or "implicit" (SMTPS), with a self-signed certificate
 for 127.0.0.1 made on the spot; ``auth`` (login, password) required before MAIL; ``refuse``:
-addresses answered "550 5.1.1" at RCPT; ``accept_at_most``: after that many
-messages, every DATA is answered "421" (a server going down mid-batch). ``connections``
-counts TCP connections accepted (STARTTLS does not make a new one); ``hang_up`` closes them.
+addresses answered "550 5.1.1" at RCPT; ``rcpt_replies``: per address, the replies its next RCPTs
+get in turn (e.g. ["450 4.2.1 Mailbox busy"]: refused once, then accepted); ``refuse_data``:
+addresses whose messages are answered "554 5.6.0" at DATA; ``accept_at_most``: after that many
+messages, every DATA is answered "421" (a server going down mid-batch); ``delay``: seconds
+each DATA takes before its answer (a slow server, so a send can be interrupted part-way).
+``connections`` counts TCP connections accepted (STARTTLS does not make a new one); ``hang_up``
+closes them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import ipaddress
 import ssl
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -39,6 +44,7 @@ class ReceivedMessage:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
+    received_at: float = 0.0  # time.monotonic() when the server accepted it
 
     def parsed(self) -> EmailMessage:
         message = message_from_bytes(self.data, policy=SMTP_POLICY)
@@ -87,6 +93,9 @@ class _Recorder:
     def __init__(self, refuse: set[str]) -> None:
         self.refuse = {address.lower() for address in refuse}
         self.accept_at_most: int | None = None
+        self.delay = 0.0
+        self.rcpt_replies: dict[str, list[str]] = {}
+        self.refuse_data: set[str] = set()
         self.messages: list[ReceivedMessage] = []
         self.lock = threading.Lock()
 
@@ -95,17 +104,27 @@ class _Recorder:
     ) -> str:
         if address.lower() in self.refuse:
             return "550 5.1.1 No such user here"
+        with self.lock:
+            replies = self.rcpt_replies.get(address.lower())
+            if replies:
+                return replies.pop(0)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content or b""
         assert isinstance(content, bytes)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if any(address.lower() in self.refuse_data for address in envelope.rcpt_tos):
+            return "554 5.6.0 Message refused: content rejected"
         with self.lock:
             if self.accept_at_most is not None and len(self.messages) >= self.accept_at_most:
                 return "421 4.3.2 Service shutting down"
             self.messages.append(
-                ReceivedMessage(str(envelope.mail_from), tuple(envelope.rcpt_tos), content)
+                ReceivedMessage(
+                    str(envelope.mail_from), tuple(envelope.rcpt_tos), content, time.monotonic()
+                )
             )
         return "250 Message accepted for delivery"
 
@@ -118,11 +137,17 @@ class FakeSmtp:
         auth: tuple[str, str] | None = None,
         refuse: set[str] | None = None,
         accept_at_most: int | None = None,
+        delay: float = 0.0,
+        rcpt_replies: dict[str, list[str]] | None = None,
+        refuse_data: set[str] | None = None,
     ) -> None:
         self.tls = tls
         self.auth = auth
         self.recorder = _Recorder(refuse or set())
         self.recorder.accept_at_most = accept_at_most
+        self.recorder.delay = delay
+        self.recorder.rcpt_replies = {a.lower(): list(r) for a, r in (rcpt_replies or {}).items()}
+        self.recorder.refuse_data = {address.lower() for address in refuse_data or set()}
         self.connections = 0
         self._transports: list[Any] = []
         self._lock = threading.Lock()

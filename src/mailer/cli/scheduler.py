@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
-from types import FrameType
 from typing import Any
 
 import typer
@@ -26,7 +24,7 @@ def run_command(
         help="Fire one slot at once (the oldest approved campaign that is due), then exit.",
     ),
 ) -> None:
-    """Run the scheduler until stopped (SIGTERM or Ctrl-C stop it cleanly).
+    """Run the scheduler until stopped (SIGTERM or Ctrl-C stop it cleanly; Ctrl-C exits 130).
 
     At each slot of schedule.cron (in schedule.timezone) the oldest approved campaign that is
     due goes out; with none approved, the staff addresses get a notice. A second
@@ -51,17 +49,18 @@ def run_command(
         workspace, state.engine(), sessions, say=lambda line: console.print(escape(line))
     )
 
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        service.stop()
+    from mailer.cli.send import _StopFlag
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stop = _StopFlag(on_stop=service.stop)  # as `mailer send`: a second Ctrl-C aborts at once
+    stop.install()
     schedule = workspace.settings.schedule
     console.print(
         f"mailer scheduler: cron {escape(schedule.cron)} in {escape(schedule.timezone)}, "
         f"misfire grace {schedule.misfire_grace}; Ctrl-C stops"
     )
     service.run()
+    if stop.interrupted:
+        raise typer.Exit(130)
 
 
 def _fire_now(workspace: Any, sessions: Any) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -42,16 +44,36 @@ def register(app: typer.Typer) -> None:
 
 
 class _StopFlag:
-    """SIGTERM/SIGINT stop after the batch in flight, leaving the campaign resumable."""
+    """SIGTERM and Ctrl-C (SIGINT) alike stop a send after the message or request in flight:
+    it finishes and is recorded, and the campaign stays resumable. A second Ctrl-C aborts at
+    once (exit 130), as a crash would: what was in flight may then go out again on resume, and
+    is counted as a possible duplicate. ``on_stop`` is called at the first signal."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_stop: Callable[[], None] | None = None) -> None:
         self.stopped = False
+        self.interrupted = False  # by Ctrl-C: the command exits 130, as is conventional
+        self.on_stop = on_stop
 
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
 
-    def _stop(self, _signum: int, _frame: FrameType | None) -> None:
-        self.stopped = True
+    def _stop(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGINT:
+            if self.interrupted:
+                err_console.print(
+                    "aborted at once: what was in flight may go out again on resume "
+                    "(counted as possible duplicates)"
+                )
+                os._exit(130)
+            self.interrupted = True
+            err_console.print(
+                "stopping after the message or request in flight; Ctrl-C again aborts at once"
+            )
+        if not self.stopped:
+            self.stopped = True
+            if self.on_stop is not None:
+                self.on_stop()
 
     def __call__(self) -> bool:
         return self.stopped
@@ -79,7 +101,8 @@ def send_command(
     Only a campaign approved as it stands goes out: one changed since `mailer approve` (its
     file, a template, a setting shown in the email) is refused with exit status 1 and is a
     draft again. A resumed send sends what it started with. A campaign that finished sends
-    nothing again. Examples:
+    nothing again. On a terminal it asks first; from a script or cron, add --yes (without a
+    terminal and without --yes it refuses, exit 2). Examples:
 
       mailer send 2026-11-24-neck-and-headaches --dry-run
       mailer send 2026-11-24-neck-and-headaches --test-to me@clinic.example
@@ -128,7 +151,12 @@ def send_command(
         # Only what staff approved, as it stands now: a changed campaign is refused (exit 1)
         # and back to draft. A started run sends what it stored, whatever the file says now.
         _ = job.approved
-    if interactive and not yes:
+    if not yes:
+        if not sys.stdin.isatty():  # the question reads stdin: a script or cron cannot answer
+            raise UsageError(
+                "no terminal to confirm on: add --yes to send from a script",
+                hint=f"mailer send {job.campaign.slug} --yes",
+            )
         what = "Resume" if run is not None else "Send"
         audience = job.audience_size() if run is None else run.recipients
         if not typer.confirm(
@@ -149,6 +177,8 @@ def send_command(
     _print_outcome(job, outcome)
     if outcome.paused_reason:
         raise typer.Exit(1)
+    if stop.interrupted and not outcome.finished:
+        raise typer.Exit(130)
 
 
 def _run_with_progress(job: SendJob, stop: _StopFlag) -> SendOutcome:
@@ -228,7 +258,8 @@ def worker_command(
     """A delivery worker: sends batches of every campaign that is sending.
 
     Several workers, on several machines, can share one PostgreSQL database: each claims its
-    own batches. Stop with Ctrl-C or SIGTERM; the batch in flight finishes first.
+    own batches. Stop with Ctrl-C or SIGTERM; the message or request in flight finishes and
+    is recorded first (a second Ctrl-C aborts at once). Ctrl-C exits 130.
     """
     from mailer.send_job import work_on_active_runs
 
@@ -239,8 +270,15 @@ def worker_command(
         worked = work_on_active_runs(state.workspace(), state.database(), should_stop=stop)
         if not worked and once:
             return
-        if not worked:
-            time.sleep(poll)
+        deadline = time.monotonic() + poll
+        while not worked and not stop() and time.monotonic() < deadline:
+            time.sleep(min(0.2, poll))  # a stop is seen within 0.2 s, not after the whole poll
+    err_console.print(
+        "worker stopped; the campaigns it was sending resume with another worker "
+        "or `mailer send SLUG`"
+    )
+    if stop.interrupted:
+        raise typer.Exit(130)
 
 
 def report_command(

@@ -1,7 +1,9 @@
 """The send loop: claim a batch from the ledger, hand it to the provider, record the answer.
 
 It depends on two narrow things its caller gives it (as in listmonk's manager): a Ledger and a
-Provider. Order of writes is what makes "exactly once" hold through crashes:
+Provider. Order of writes is what makes "exactly once" hold through crashes.
+
+With a batch provider (SendGrid: one request per batch):
 
 1. claim: the batch's rows become CLAIMED with a lease (committed);
 2. just before the request they become SENDING (committed);
@@ -14,23 +16,39 @@ duplicates, and they are counted. Nobody is skipped: nothing but step 4 moves a 
 except a refusal by the provider. While one request is in flight the next batch is claimed and
 prepared (tokens, substitutions) on the calling thread, so database and CPU work overlap the
 network wait without a second request in flight.
+
+With a per-message provider (SMTP, the outbox) each message is its own transaction with the
+server, so each is recorded on its own: after the claim (1), one write per message records
+what became of the previous message and moves this recipient alone to SENDING
+(``MessageLog.advance``), then the message goes. At any moment at most one row is SENDING and every
+message the server accepted before it is SENT, so a crash can duplicate at most the one message
+in flight (counted as above), not a whole batch. A stop (SIGTERM, Ctrl-C) takes effect between
+two messages; the rest of the batch goes back to the queue.
+
+The rate limit is a cap: no one-second window ever holds more than ``rate_per_second``
+recipients handed to the provider (requests are cut to fit; see RateLimiter).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from mailer.delivery.ledger import ClaimedRecipient, Ledger
+from mailer.delivery.ledger import ClaimedRecipient, Ledger, MessageLog
 from mailer.delivery.providers.base import (
     BatchResult,
+    PerMessageProvider,
     Provider,
     ProviderError,
     RateLimited,
+    RecipientFailure,
+    RecipientRefused,
     TransientProviderError,
 )
 from mailer.delivery.types import MessageTemplate, Recipient
@@ -39,6 +57,9 @@ from mailer.models import SendState
 log = logging.getLogger("mailer.delivery")
 
 SubstitutionsFor = Callable[[ClaimedRecipient], dict[str, str]]
+# Told of addresses refused for good (``RecipientFailure.bounced``) before they are recorded as
+# failed, so the caller can suppress them as a bounce webhook event would.
+OnBounced = Callable[[int, list[RecipientFailure]], None]
 
 
 @dataclass
@@ -68,7 +89,15 @@ class RetryPolicy:
 
 
 class RateLimiter:
-    """At most ``per_second`` messages per second on average (0 means no limit)."""
+    """A cap, not an average: at most ``per_second`` recipients handed to the provider in any
+    one-second window (0 means no limit).
+
+    A sliding window of hand-over times: before ``n`` recipients go, it waits until the
+    hand-overs of the last second plus ``n`` fit under the cap. (An average let a batch of 500
+    leave at once at 10 per second, then sleep 48 s; providers and receiving servers count per
+    second.) A fractional rate is rounded down (12.5 allows 12 in any second); below one per
+    second, one recipient goes per 1/rate seconds. No request may hold more than ``capacity``.
+    """
 
     def __init__(
         self,
@@ -79,16 +108,42 @@ class RateLimiter:
         self.per_second = per_second
         self.clock = clock
         self.sleep = sleep
-        self._next = clock()
+        self.capacity = max(1, math.floor(per_second)) if per_second > 0 else 0
+        self.window = max(1.0, self.capacity / per_second) if per_second > 0 else 0.0
+        self._handed: deque[tuple[float, int]] = deque()  # (when, how many), oldest first
+        self._in_window = 0
 
-    def wait_for(self, messages: int) -> None:
-        if self.per_second <= 0:
+    def wait_for(self, recipients: int) -> None:
+        """Wait until ``recipients`` more fit in the window, and count them as handed over."""
+        if self.capacity == 0 or recipients <= 0:
             return
+        if recipients > self.capacity:
+            raise ValueError(f"{recipients} recipients at once, over the cap {self.capacity}")
         now = self.clock()
-        start = max(now, self._next)
-        self._next = start + messages / self.per_second
-        if start > now:
-            self.sleep(start - now)
+        while True:
+            while self._handed and self._handed[0][0] + self.window <= now:
+                self._in_window -= self._handed.popleft()[1]
+            excess = self._in_window + recipients - self.capacity
+            if excess <= 0:
+                break
+            wake = now
+            for when, count in self._handed:  # the oldest hand-overs that must leave first
+                excess -= count
+                if excess <= 0:
+                    wake = when + self.window
+                    break
+            self.sleep(wake - now)
+            now = max(self.clock(), wake)
+        self._handed.append((now, recipients))
+        self._in_window += recipients
+
+    def would_wait(self, recipients: int) -> bool:
+        """Whether ``wait_for(recipients)`` would sleep now."""
+        if self.capacity == 0:
+            return False
+        now = self.clock()
+        leaving = sum(count for when, count in self._handed if when + self.window <= now)
+        return self._in_window - leaving + recipients > self.capacity
 
 
 class Sender:
@@ -104,24 +159,38 @@ class Sender:
         sleep: Callable[[float], None] = time.sleep,
         on_progress: Callable[[SendOutcome], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        on_bounced: OnBounced | None = None,
     ) -> None:
         self.ledger = ledger
         self.provider = provider
         self.substitutions_for = substitutions_for
-        self.batch_size = min(batch_size, provider.max_batch_size)
         self.limiter = RateLimiter(rate_per_second, sleep=sleep)
+        self.batch_size = min(batch_size, provider.max_batch_size)
+        if self.limiter.capacity:  # no request holds more than the cap: the rest waits its turn
+            self.batch_size = min(self.batch_size, self.limiter.capacity)
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.on_progress = on_progress
         self.should_stop = should_stop
+        self.on_bounced = on_bounced
 
     def run(self, run_id: int, template: MessageTemplate) -> SendOutcome:
-        """Send until the ledger has nothing left to claim, the campaign pauses, or a stop.
+        """Send until the ledger has nothing left to claim, the campaign pauses, or a stop."""
+        outcome = SendOutcome(run_id)
+        if isinstance(self.provider, PerMessageProvider):
+            delivered = self._run_per_message(self.provider, run_id, template, outcome)
+        else:
+            delivered = self._run_batches(run_id, template, outcome)
+        if delivered:
+            outcome.finished = self.ledger.finish_if_done(run_id)
+        return outcome
+
+    def _run_batches(self, run_id: int, template: MessageTemplate, outcome: SendOutcome) -> bool:
+        """One request per batch. False: the run paused.
 
         All database work stays on this thread (SQLite serializes writers); the one helper
         thread only makes the request, so the next claim overlaps the network wait.
         """
-        outcome = SendOutcome(run_id)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailer-send") as requests:
             in_flight: tuple[list[Recipient], Future[BatchResult]] | None = None
             while True:
@@ -134,7 +203,7 @@ class Sender:
                     if not delivered:  # paused: the batch prepared meanwhile goes back
                         if prepared:
                             self.ledger.release(run_id, [_id(r) for r in prepared])
-                        return outcome
+                        return False
                 if not prepared:
                     break
                 started = self.ledger.mark_in_flight(run_id, [_id(r) for r in prepared])
@@ -143,8 +212,110 @@ class Sender:
                     self.limiter.wait_for(len(pending))
                     request = requests.submit(self.provider.send_batch, template, pending)
                     in_flight = (pending, request)
-        outcome.finished = self.ledger.finish_if_done(run_id)
-        return outcome
+        return True
+
+    def _run_per_message(
+        self,
+        provider: PerMessageProvider,
+        run_id: int,
+        template: MessageTemplate,
+        outcome: SendOutcome,
+    ) -> bool:
+        """One message at a time, each recorded before the next goes. False: the run paused.
+
+        Everything runs on this thread: the claim of the next batch costs a few milliseconds
+        per batch, against a message's millisecond or more, so there is little to overlap.
+        """
+        while not self.should_stop():
+            batch = self._prepare(run_id, outcome)
+            if not batch:
+                break
+            delivered = self._send_each(provider, run_id, template, batch, outcome)
+            if self.on_progress:
+                self.on_progress(outcome)
+            if not delivered:
+                return False
+        return True
+
+    def _send_each(
+        self,
+        provider: PerMessageProvider,
+        run_id: int,
+        template: MessageTemplate,
+        batch: list[Recipient],
+        outcome: SendOutcome,
+    ) -> bool:
+        """Send a claimed batch message by message (see the module docstring). False: paused."""
+        with self.ledger.messages(run_id) as record:
+            return self._send_each_on(record, provider, run_id, template, batch, outcome)
+
+    def _send_each_on(
+        self,
+        record: MessageLog,
+        provider: PerMessageProvider,
+        run_id: int,
+        template: MessageTemplate,
+        batch: list[Recipient],
+        outcome: SendOutcome,
+    ) -> bool:
+        done = _Done()  # what became of the messages since the last write
+        attempt = 0
+        index = 0
+        started = False  # batch[index] is SENDING (its message went at least once)
+        while index < len(batch):
+            if self.should_stop():
+                break
+            recipient = batch[index]
+            if not started:
+                if done and self.limiter.would_wait(1):
+                    self._advance(record, done, None, outcome)  # never wait with news unsaved
+                self.limiter.wait_for(1)
+                if not self._advance(record, done, recipient, outcome):
+                    index += 1  # no longer active: skipped, not sent
+                    continue
+                started = True
+            try:
+                provider.send_one(template, recipient)
+            except RecipientRefused as refusal:
+                done.refused.append(refusal.failure(recipient))
+            except ProviderError as err:
+                self._advance(record, done, None, outcome)
+                attempt, reason = self._back_off(err, attempt, outcome)
+                if reason:
+                    return self._pause(run_id, batch[index:], reason, outcome)
+                self.limiter.wait_for(1)  # the retry hands the same message over again
+                continue
+            else:
+                done.accepted.append(recipient)
+            attempt = 0
+            started = False
+            index += 1
+        self._advance(record, done, None, outcome)
+        # Stopped: the rest goes back to the queue. A message stopped between retries may have
+        # gone: its row stays SENDING, for a resume to take over and count.
+        self.ledger.release(run_id, [_id(r) for r in batch[index + (1 if started else 0) :]])
+        return True
+
+    def _advance(
+        self, record: MessageLog, done: _Done, start: Recipient | None, outcome: SendOutcome
+    ) -> bool:
+        """Record ``done`` and move ``start`` to SENDING (one write); clears ``done``."""
+        if not done and start is None:
+            return False
+        self._bounce(record.run_id, done.refused)
+        final = {_id(f.recipient): f.reason for f in done.refused if f.permanent}
+        later = [_id(f.recipient) for f in done.refused if not f.permanent]
+        go = record.advance(
+            sent=[_id(r) for r in done.accepted],
+            failed=final,
+            later=later,
+            start=None if start is None else _id(start),
+        )
+        outcome.sent += len(done.accepted)
+        outcome.failed += len(final)
+        done.accepted.clear()
+        done.refused.clear()
+        return go
 
     def _prepare(self, run_id: int, outcome: SendOutcome) -> list[Recipient]:
         """Claim the next batch and build its recipients (empty: nothing left to claim)."""
@@ -177,22 +348,9 @@ class Sender:
                 if err.partial is not None:
                     # A per-message provider got part-way: record those before anything else.
                     pending = self._record(run_id, pending, err.partial, outcome)
-                if isinstance(err, RateLimited):
-                    wait = min(err.retry_after, self.retry.max_rate_limit_wait)
-                    log.info("provider rate limit: waiting %.1f s", wait)
-                    outcome.rate_limited_waits += 1
-                    self.sleep(wait)
-                elif isinstance(err, TransientProviderError):
-                    attempt += 1
-                    outcome.retries += 1
-                    if attempt >= self.retry.max_attempts:
-                        reason = f"{attempt} attempts failed; last: {err}"
-                        return self._pause(run_id, pending, reason, outcome)
-                    delay = self.retry.backoff(attempt)
-                    log.warning("provider fault (%s): retry %d in %.1f s", err, attempt, delay)
-                    self.sleep(delay)
-                else:
-                    return self._pause(run_id, pending, str(err), outcome)
+                attempt, reason = self._back_off(err, attempt, outcome)
+                if reason:
+                    return self._pause(run_id, pending, reason, outcome)
                 if pending:  # the retry runs here, alone: nothing else is in flight
                     self.limiter.wait_for(len(pending))
                     request = _call(self.provider.send_batch, template, pending)
@@ -200,6 +358,25 @@ class Sender:
             self._record(run_id, pending, result, outcome)
             return True
         return True
+
+    def _back_off(self, err: ProviderError, attempt: int, outcome: SendOutcome) -> tuple[int, str]:
+        """Wait as ``err`` calls for before a retry: (attempts so far, a reason to pause or "")."""
+        if isinstance(err, RateLimited):
+            wait = min(err.retry_after, self.retry.max_rate_limit_wait)
+            log.info("provider rate limit: waiting %.1f s", wait)
+            outcome.rate_limited_waits += 1
+            self.sleep(wait)
+            return attempt, ""
+        if isinstance(err, TransientProviderError):
+            attempt += 1
+            outcome.retries += 1
+            if attempt >= self.retry.max_attempts:
+                return attempt, f"{attempt} attempts failed; last: {err}"
+            delay = self.retry.backoff(attempt)
+            log.warning("provider fault (%s): retry %d in %.1f s", err, attempt, delay)
+            self.sleep(delay)
+            return attempt, ""
+        return attempt, str(err)
 
     def _record(
         self,
@@ -213,6 +390,7 @@ class Sender:
         refused = {_id(f.recipient): f for f in result.refused}
         if accepted:
             self.ledger.mark_sent(run_id, accepted, result.provider_message_id or "")
+        self._bounce(run_id, result.refused)
         final = {sid: f.reason for sid, f in refused.items() if f.permanent}
         self.ledger.mark_failed(run_id, final)
         later = [sid for sid, f in refused.items() if not f.permanent]
@@ -222,6 +400,13 @@ class Sender:
         outcome.failed += len(final)
         return [r for r in sent_to if _id(r) not in accepted and _id(r) not in refused]
 
+    def _bounce(self, run_id: int, refused: Sequence[RecipientFailure]) -> None:
+        """Addresses refused for good: suppressed (by the caller) before they are recorded, so
+        a crash in between leaves the row to a resume, which skips the now bounced person."""
+        bounced = [f for f in refused if f.bounced]
+        if bounced and self.on_bounced is not None:
+            self.on_bounced(run_id, bounced)
+
     def _pause(
         self, run_id: int, pending: list[Recipient], reason: str, outcome: SendOutcome
     ) -> bool:
@@ -230,6 +415,17 @@ class Sender:
         outcome.paused_reason = reason
         log.error("campaign paused: %s", reason)
         return False
+
+
+@dataclass
+class _Done:
+    """A per-message send's outcomes not yet committed (at most the previous message's)."""
+
+    accepted: list[Recipient] = field(default_factory=list)
+    refused: list[RecipientFailure] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.accepted or self.refused)
 
 
 def _id(recipient: Recipient) -> int:

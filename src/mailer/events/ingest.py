@@ -3,6 +3,10 @@
 Bulk by design (a SendGrid batch holds up to thousands of events): one query for the event ids
 already stored, one for the campaigns named, one multi-row INSERT ... ON CONFLICT DO NOTHING
 (a retry racing us is harmless), one query for the people to suppress.
+
+Two ways in, one way through (``record_events``): SendGrid's webhook events
+(``ingest_events``), and addresses an SMTP server refused for good while we sent
+(``record_smtp_bounces``), which bounce and suppress exactly as SendGrid's bounce events do.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ REASONS = {
     EventKind.BOUNCED: "the address bounced (SendGrid bounce event)",
     EventKind.COMPLAINED: "marked the newsletter as spam (SendGrid spam report)",
     EventKind.UNSUBSCRIBED: "unsubscribed through SendGrid",
+}
+REASONS_BY_SOURCE = {
+    "smtp": {EventKind.BOUNCED: "the address bounced (the SMTP server refused it for good)"},
 }
 # A suppression only ever moves up this ladder: never revived, never downgraded.
 RANK = {
@@ -133,7 +140,8 @@ def _suppress(session: Session, events: list[MappedEvent], source: str) -> int:
             status = SUPPRESS_AS[kind]
             if RANK[status] <= RANK.get(subscriber.status, 0):
                 continue
-            if set_status(session, subscriber, status, reason=REASONS[kind], source=source):
+            reason = REASONS_BY_SOURCE.get(source, REASONS)[kind]
+            if set_status(session, subscriber, status, reason=reason, source=source):
                 changed += 1
     return changed
 
@@ -174,6 +182,51 @@ def ingest_events(
             result.ignored += 1
         else:
             mapped.append(event)
+    return record_events(sessions, mapped, source=source, result=result)
+
+
+@dataclass(frozen=True)
+class RefusedAddress:
+    """An address a mail server refused for good while we sent to it (SMTP 5xx at RCPT)."""
+
+    subscriber_id: int
+    email: str
+    code: int | None
+    reply: str
+
+
+def record_smtp_bounces(
+    sessions: sessionmaker[Session],
+    campaign_id: int,
+    campaign_slug: str,
+    refused: Sequence[RefusedAddress],
+) -> IngestResult:
+    """Each refused address as a bounced event of the campaign (source "smtp"), suppressed as
+    a SendGrid bounce is. The event id names campaign and subscriber, so recording the same
+    refusal again (a resumed send) stores and changes nothing."""
+    events = [
+        MappedEvent(
+            kind=EventKind.BOUNCED,
+            source_event_id=f"smtp-rcpt:{campaign_id}:{address.subscriber_id}",
+            subscriber_id=address.subscriber_id,
+            campaign_id=campaign_id,
+            campaign_slug=campaign_slug,
+            occurred_at=None,
+            raw={"email": address.email, "smtp_code": address.code, "reply": address.reply},
+        )
+        for address in refused
+    ]
+    return record_events(sessions, events, source="smtp", result=IngestResult(len(events)))
+
+
+def record_events(
+    sessions: sessionmaker[Session],
+    mapped: list[MappedEvent],
+    *,
+    source: str,
+    result: IngestResult,
+) -> IngestResult:
+    """Store the events not stored yet and suppress whom they name, in one transaction."""
     with transaction(sessions) as session:
         seen = _stored_ids(session, [e.source_event_id for e in mapped if e.source_event_id])
         fresh: list[MappedEvent] = []

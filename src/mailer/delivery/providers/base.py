@@ -3,7 +3,9 @@
 As in django-anymail's base backend, the base class owns the loop and the bookkeeping; each
 provider fills small hooks. Batch providers (SendGrid: one request per batch) implement
 ``_send``; per-message providers (SMTP, outbox) subclass ``PerMessageProvider`` and implement
-``_send_one``. Providers import no database or web code: the caller hands them everything.
+``_send_one``. The send loop drives a per-message provider one message at a time
+(``send_one``), so it can record each message before the next goes out. Providers import no
+database or web code: the caller hands them everything.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class RecipientFailure:
     code: int | None = None
     # False for a temporary refusal (SMTP 4xx for one RCPT): worth trying that person later.
     permanent: bool = True
+    # The address itself was refused for good (SMTP 5xx at RCPT, e.g. 550 5.1.1 user unknown):
+    # the subscriber is suppressed as bounced, as a SendGrid bounce event would.
+    bounced: bool = False
 
 
 @dataclass
@@ -79,11 +84,22 @@ class BatchResult:
 class RecipientRefused(Exception):
     """Raised by ``_send_one`` when the provider refused this one recipient only."""
 
-    def __init__(self, reason: str, code: int | None = None, *, permanent: bool = True) -> None:
+    def __init__(
+        self,
+        reason: str,
+        code: int | None = None,
+        *,
+        permanent: bool = True,
+        bounced: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.code = code
         self.permanent = permanent
+        self.bounced = bounced
+
+    def failure(self, recipient: Recipient) -> RecipientFailure:
+        return RecipientFailure(recipient, self.reason, self.code, self.permanent, self.bounced)
 
 
 class Provider(ABC):
@@ -129,6 +145,14 @@ class PerMessageProvider(Provider):
     ``err.partial``, so a retry can leave them out.
     """
 
+    def send_one(self, template: MessageTemplate, recipient: Recipient) -> str:
+        """Send one message; its message id once the provider has accepted it.
+
+        RecipientRefused: the provider refused this recipient only. A ProviderError: the
+        provider failed as a whole (this message may or may not have gone).
+        """
+        return self._send_one(template, recipient)
+
     @abstractmethod
     def _send_one(self, template: MessageTemplate, recipient: Recipient) -> str:
         """Hook: send one message, return its message id; RecipientRefused for this one only."""
@@ -137,11 +161,9 @@ class PerMessageProvider(Provider):
         result = BatchResult()
         for recipient in recipients:
             try:
-                message_id = self._send_one(template, recipient)
+                message_id = self.send_one(template, recipient)
             except RecipientRefused as refusal:
-                result.refused.append(
-                    RecipientFailure(recipient, refusal.reason, refusal.code, refusal.permanent)
-                )
+                result.refused.append(refusal.failure(recipient))
             except ProviderError as err:
                 err.partial = result
                 raise

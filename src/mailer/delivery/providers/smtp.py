@@ -3,11 +3,15 @@
 The connection is opened on first use and kept across batches; a server that hung up in
 between (SMTPServerDisconnected) is reconnected once. A refusal of one recipient (RCPT 5xx, or
 DATA 5xx for that message) is a failure in the BatchResult, never a batch error. RCPT 4xx is a
-temporary per-recipient failure (``permanent=False``). Not thread-safe: one per worker thread.
+temporary per-recipient failure (``permanent=False``). An RCPT 5xx whose status says the address
+is gone (550 5.1.1 user unknown) is also a bounce (``bounced=True``): the subscriber is
+suppressed. A DATA 5xx refuses this message, not the address. Not thread-safe: one per worker
+thread.
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from typing import Literal
@@ -75,7 +79,10 @@ class SmtpProvider(PerMessageProvider):
             except smtplib.SMTPRecipientsRefused as err:
                 code, reply = err.recipients.get(recipient.email, (550, b"refused"))
                 raise RecipientRefused(
-                    f"{code} {_text(reply)}", code, permanent=code >= 500
+                    f"{code} {_text(reply)}",
+                    code,
+                    permanent=code >= 500,
+                    bounced=code >= 500 and address_is_gone(_text(reply)),
                 ) from err
             except smtplib.SMTPSenderRefused as err:
                 raise _whole_batch(err.smtp_code, f"sender {err.sender} refused", err) from err
@@ -163,6 +170,22 @@ class SmtpProvider(PerMessageProvider):
         self.connections_opened += 1
         self._connection = connection
         return connection
+
+
+# RFC 3463 enhanced status codes that blame the address itself: 5.1.x, the addressing class
+# (5.1.1 user unknown, 5.1.2 no such domain, 5.1.10 null MX...), except 5.1.7 and 5.1.8, which
+# are about our sender address; and 5.2.1, mailbox disabled.
+_ADDRESS_GONE = re.compile(r"5\.(?:1\.(?!7\b|8\b)\d{1,3}|2\.1)\b")
+
+
+def address_is_gone(reply: str) -> bool:
+    """Whether a 5xx reply to RCPT says the address is bad for good (an address bounce).
+
+    Only when the reply's enhanced status code says so: a 5xx for policy (550 5.7.1 relaying
+    denied: our relay's setup, not the address) or without a status code is a failed delivery
+    only, so a misconfigured relay refusing every recipient never bounces the whole list.
+    """
+    return _ADDRESS_GONE.match(reply.lstrip()) is not None
 
 
 def _whole_batch(code: int, what: str, err: smtplib.SMTPResponseException) -> Exception:
