@@ -100,7 +100,7 @@ def click_token(key: SecretKey | str | bytes, subscriber_id: int, campaign: str,
 def read_click_token(key: SecretKey | str | bytes, token: str) -> Token:
     """Decode ``/c/{token}``; the caller still checks link_index against the campaign's links."""
     recipient, dot, index = token.rpartition(".")
-    if not dot or not index.isdigit() or len(index) > 6:
+    if not dot or not (index.isascii() and index.isdigit()) or len(index) > 6:
         raise _bad_token()
     found = read_token(key, recipient, KIND_CLICK)
     return Token(found.kind, found.subscriber_id, found.campaign, int(index))
