@@ -6,6 +6,10 @@ Every test here runs on SQLite and on PostgreSQL (the `sessions` fixture).
 from __future__ import annotations
 
 import csv
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -13,11 +17,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.audience import csv_source
-from mailer.audience.csv_import import ImportReport, import_csv
+from mailer.audience.csv_import import CHUNK_SIZE, ImportReport, import_csv
 from mailer.audience.normalize import email_hash
 from mailer.audience.service import add_subscriber, delete_subscriber, set_status, unsubscribe
 from mailer.errors import InputError
 from mailer.models import StatusChange, Subscriber, SubscriberTag, Suppression
+from mailer.workspace import Workspace
+from tests.delivery_helpers import MAILER
 
 LONG_NOTE = "x" * 10_000
 
@@ -652,3 +658,92 @@ def test_a_stray_quote_past_the_field_size_limit_is_rejected_and_reading_goes_on
         emails = set(session.scalars(select(Subscriber.email)))
     assert emails == {f"r{n - 2:03d}@example.com" for n in range(2, 62) if n not in rejected}
     no_address_in_any_name(sessions)
+
+
+def _family(root: int) -> dict[int, str]:
+    """Every descendant of process ``root`` now: pid -> its start time (to tell a reused pid)."""
+    parents: dict[int, list[tuple[int, str]]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append((int(entry.name), fields[19]))
+    found: dict[int, str] = {}
+    waiting = [root]
+    while waiting:
+        for pid, started in parents.get(waiting.pop(), []):
+            found[pid] = started
+            waiting.append(pid)
+    return found
+
+
+def _running(pid: int, started: str) -> bool:
+    """Still the same process, and not a zombie waiting for a parent to reap it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[19] == started and fields[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killing_an_import_ends_its_worker_processes(
+    workspace: Workspace,
+    database_url: str,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    how: signal.Signals,
+) -> None:
+    """Issue 10 item 20: `mailer subscribers import` of a large file checks addresses in worker
+    processes; killed with SIGKILL or SIGTERM, it left them (and the forkserver and resource
+    tracker they kept alive) running for ever. Now, within a few seconds, none of its
+    processes remains, and the list holds only whole committed chunks, each with its history."""
+    rows = 200_000
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8") as stream:
+        stream.write("Email,First Name\n")
+        stream.writelines(f"reader{n}@example{n % 40}.com,Reader{n}\n" for n in range(rows))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    env["MAILER_DATABASE__URL"] = database_url
+    process = subprocess.Popen(
+        [MAILER, "--workspace", str(workspace.root), "subscribers", "import", str(path)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        family: dict[int, str] = {}
+        deadline = time.monotonic() + 60
+        # The workers are the forkserver's children: wait until two of them run.
+        while len(family) < 2 + 2 and process.poll() is None:
+            assert time.monotonic() < deadline, "no worker processes appeared"
+            time.sleep(0.05)
+            family = _family(process.pid)
+        assert process.poll() is None, "the import ended before it could be killed"
+        time.sleep(0.5)  # let it commit a chunk or two
+        family.update(_family(process.pid))
+        process.send_signal(how)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    deadline = time.monotonic() + 5
+    while (left := [pid for pid, started in family.items() if _running(pid, started)]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    for pid in left:  # leave nothing behind, then fail
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], f"{len(left)} of the import's {len(family)} processes still run"
+
+    with sessions() as session:
+        people = session.scalar(select(func.count()).select_from(Subscriber)) or 0
+        history = session.scalar(select(func.count()).select_from(StatusChange)) or 0
+    assert people < rows and people % CHUNK_SIZE == 0
+    assert history == people

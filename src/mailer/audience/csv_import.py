@@ -21,6 +21,9 @@ import csv
 import gc
 import json
 import os
+import select as io_select
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -481,7 +484,50 @@ def _executor_for(lines: int, workers: int | None) -> Executor | None:
     if count <= 1:
         return None
     # forkserver: workers never inherit the parent's database connections.
-    return ProcessPoolExecutor(max_workers=count, mp_context=get_context("forkserver"))
+    return ProcessPoolExecutor(
+        max_workers=count,
+        mp_context=get_context("forkserver"),
+        initializer=exit_with_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+def exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker as soon as process ``parent`` (the import) ends.
+
+    A killed import (SIGKILL, or SIGTERM, whose default action runs no cleanup) cannot shut its
+    pool down, and the workers would wait on their task queue for ever: they hold its write end
+    themselves, and the forkserver's liveness pipe too, so the forkserver and the resource
+    tracker stay as well. The workers' own parent is the forkserver, not the import, so
+    PR_SET_PDEATHSIG would not do; a thread waits on a pidfd of the import instead (polling
+    once a second where pidfds do not exist).
+    """
+    threading.Thread(
+        target=_exit_when_gone, args=(parent,), name="exit-with-parent", daemon=True
+    ).start()
+
+
+def _exit_when_gone(parent: int) -> None:
+    try:
+        handle = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # not Linux 5.3 or later
+        while _alive(parent):
+            time.sleep(1)
+        os._exit(1)
+    io_select.select([handle], [], [])  # readable once the process has ended
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def import_csv(
