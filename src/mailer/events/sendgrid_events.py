@@ -109,8 +109,11 @@ def _no_constant(name: str) -> float:
     raise _NotFinite(name)
 
 
+_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
+
+
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_float=_finite, parse_constant=_no_constant)
+    return _DECODER.decode(text)
 
 
 def parse_batch(body: bytes) -> Batch:
