@@ -87,8 +87,40 @@ def test_odd_values_never_crash_and_are_left_empty() -> None:
 
 
 def test_parse_batch_wants_an_array_of_objects() -> None:
-    assert parse_batch(b'[{"event": "open"}]') == [{"event": "open"}]
-    assert parse_batch(b"[]") == []
-    for body in (b"", b"{", b'{"event": "open"}', b'[{"event": "open"}, 3]', b"\xff\xfe"):
+    assert parse_batch(b'[{"event": "open"}]').events == [{"event": "open"}]
+    assert parse_batch(b"[]").events == []
+    for body in (b"", b"{", b'{"event": "open"}', b"[3]", b"\xff\xfe"):
+        with pytest.raises(PayloadError):
+            parse_batch(body)
+
+
+def test_parse_batch_skips_unusable_elements_and_keeps_the_rest() -> None:
+    """Issue 10 item 18: one malformed element (not an object, nested 2,000 deep, NaN or
+    Infinity, a NUL or a lone surrogate, an integer too long for Python) is skipped with its
+    position and reason; the valid events around it are kept. A body that is nothing but
+    nesting is refused as a whole (PayloadError, a 400), never a RecursionError (a 500)."""
+    deep = "[" * 2000 + "]" * 2000
+    elements = [
+        '{"event": "open", "sg_event_id": "a", "category": ["x", "y,]}["]}',
+        "3",
+        '{"event": "open", "nested": ' + deep + "}",
+        '{"event": "open", "timestamp": NaN}',
+        '{"event": "open", "timestamp": -Infinity}',
+        '{"event": "open", "timestamp": 1e999}',
+        r'{"event": "open", "sg_event_id": "\u0000"}',
+        r'{"event": "open", "reason": "\ud800"}',
+        '{"event": "open", "big": ' + "7" * 5000 + "}",
+        r'{"event": "open", "sg_event_id": "b", "ok": "\ud83d\ude00"}',
+    ]
+    batch = parse_batch(("[" + ", ".join(elements) + "]").encode())
+    assert [event.get("sg_event_id") for event in batch.events] == ["a", "b"]
+    assert batch.events[1]["ok"] == "\U0001f600"  # a surrogate pair is one character
+    assert batch.received == 10
+    reasons = {skipped.position: skipped.reason for skipped in batch.skipped}
+    assert sorted(reasons) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert "object" in reasons[1] and "deeper" in reasons[2] and "long" in reasons[8]
+    assert all("NaN" in reasons[n] for n in (3, 4, 5))
+    assert all("NUL" in reasons[n] for n in (6, 7))
+    for body in (deep.encode(), b"[" * 2000, ("[" + deep + "]").encode()):
         with pytest.raises(PayloadError):
             parse_batch(body)

@@ -75,6 +75,18 @@ def test_missing_or_malformed_headers(signature: str | None, timestamp: str | No
         verify(load_public_key(text), signature, timestamp, BODY)
 
 
+@pytest.mark.parametrize("digits", ["١٧٠٠٠٠٠٠٠٠", "1800000000²", "１８０００００００００"])
+def test_a_timestamp_of_non_ascii_digits_is_refused(digits: str) -> None:
+    """Issue 10 item 18: str.isdigit() is true of Arabic-Indic, superscript and full-width
+    digits; such a timestamp (as a server that decodes headers as UTF-8 hands it over) raised
+    UnicodeEncodeError or ValueError, a 500. It is a SignatureError (a 403)."""
+    private, text, _ = key_pair()
+    now = 1_800_000_000.0
+    signature = sign(private, str(int(now)), BODY)
+    with pytest.raises(SignatureError, match="malformed"):
+        verify(load_public_key(text), signature, digits, BODY, now=now)
+
+
 def test_unusable_keys_are_configuration_errors() -> None:
     rsa_der = (
         rsa.generate_private_key(public_exponent=65537, key_size=1024)

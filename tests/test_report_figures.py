@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,6 +17,10 @@ from mailer.models import CampaignRun, Click, Subscriber
 from mailer.workspace import Workspace
 from tests.delivery_helpers import SLUG, fill_list, run_mailer, write_campaign
 from tests.test_delivery_cli import _env
+from tests.web_sending import send_campaign
+from tests.web_server import LiveServer
+
+ANA, BEN, CLEA = "ana@example.com", "ben@example.com", "clea@example.com"
 
 
 def test_report_counts_events_and_clicks(
@@ -102,3 +108,61 @@ def test_report_counts_events_and_clicks(
     table = run_mailer(workspace, _env(database_url), "report", SLUG)
     assert table.returncode == 0, table.stderr
     assert "cta-top 2" in table.stdout and "read-more" in table.stdout
+
+
+def test_report_counts_current_state_and_says_what_the_outbox_cannot_tell(
+    live_server: LiveServer, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10 item 19: an unsubscribe undone on the unsubscribe page no longer counts (Ana
+    unsubscribes, undoes it and unsubscribes again: one; Ben undoes his: none), and with the
+    outbox delivered/opened/bounced/complaints are "not available with this provider" (null in
+    --json, the keys kept), not a 0 that reads as failure. A provider's events, once recorded
+    for the run, are shown whatever the provider now configured."""
+    sent = send_campaign(live_server, database_url, monkeypatch, people=(ANA, BEN, CLEA))
+    for who, steps in ((ANA, ("", "/resubscribe", "")), (BEN, ("", "/resubscribe"))):
+        for step in steps:
+            response = httpx.post(sent.unsubscribe_url(who) + step)
+            assert response.status_code == 200, response.text
+    assert (sent.status(ANA), sent.status(BEN), sent.status(CLEA)) == (
+        "unsubscribed",
+        "active",
+        "active",
+    )
+    env = _env(database_url)
+
+    report = run_mailer(sent.workspace, env, "report", sent.slug, "--json")
+    assert report.returncode == 0, report.stderr
+    figures = json.loads(report.stdout)
+    assert figures["unsubscribed"] == 1
+    assert figures["provider"] == "outbox"
+    for name in ("delivered", "bounced", "opened_unique", "complaints"):
+        assert name in figures and figures[name] is None, name
+    assert sorted(figures["not_available"]) == [
+        "bounced",
+        "complaints",
+        "delivered",
+        "opened_unique",
+    ]
+    assert figures["sent"] == figures["recipients"] == 3
+    assert figures["clicked_unique"] == 0 and figures["cta_clicks"] == 0  # our /c/ counts these
+
+    table = run_mailer(sent.workspace, env, "report", sent.slug)
+    assert table.returncode == 0, table.stderr
+    lines = {line.split("│")[1].strip(): line for line in table.stdout.splitlines() if "│" in line}
+    for label in ("delivered", "bounced", "opened unique", "complaints"):
+        assert "not available with this provider" in lines[label], table.stdout
+    assert "1" in lines["unsubscribed"].split("│")[2]
+
+    with sent.sessions() as session:
+        run_id = session.scalars(select(CampaignRun.id).where(CampaignRun.slug == sent.slug)).one()
+    delivered = {
+        "event": "delivered",
+        "sg_event_id": "d1",
+        "timestamp": 1_700_000_000,
+        "subscriber_id": str(sent.ids[CLEA]),
+        "campaign_id": str(run_id),
+    }
+    assert ingest_events(sent.sessions, [delivered]).stored == 1
+    figures = json.loads(run_mailer(sent.workspace, env, "report", sent.slug, "--json").stdout)
+    assert figures["delivered"] == 1 and figures["opened_unique"] == 0
+    assert figures["not_available"] == []

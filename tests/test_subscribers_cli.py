@@ -106,6 +106,31 @@ def test_import_with_rejects_exits_0_and_writes_report(
         assert [row["line"] for row in csv.DictReader(stream)] == ["3"]
 
 
+def test_mailchimp_unsubscribed_export_is_reported_as_suppressed_by_this_file(
+    mailer: Callable[..., Run], tmp_path: Path
+) -> None:
+    """Issue 10 item 15: the import summary of Mailchimp's unsubscribed export says its people
+    were suppressed by this file, and imports nobody."""
+    path = tmp_path / "unsubscribed_members_export_4f2a9c.csv"
+    path.write_text(
+        '"Email Address","First Name",UNSUB_TIME,TAGS\r\n'
+        'lee@example.com,Lee,"2025-01-10 08:00:00","""patients"",""vip"""\r\n',
+        encoding="utf-8",
+    )
+    run = mailer("subscribers", "import", str(path))
+    assert run.code == 0, run.err
+    summary = {
+        line.strip().rsplit(" ", 1)[0].strip(): line.strip().rsplit(" ", 1)[1]
+        for line in run.out.splitlines()
+        if line.startswith("  ") and line.strip()[-1:].isdigit()
+    }
+    assert summary["imported"] == "0" and summary["suppressed by this file"] == "1"
+    listed = json.loads(mailer("subscribers", "list", "--json").out)
+    assert [(r["email"], r["status"], r["tags"]) for r in listed] == [
+        ("lee@example.com", "unsubscribed", ["patients", "vip"])
+    ]
+
+
 def test_dry_run_writes_nothing(
     mailer: Callable[..., Run], tmp_path: Path, database_url: str
 ) -> None:

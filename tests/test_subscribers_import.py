@@ -6,17 +6,24 @@ Every test here runs on SQLite and on PostgreSQL (the `sessions` fixture).
 from __future__ import annotations
 
 import csv
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.audience.csv_import import ImportReport, import_csv
+from mailer.audience import csv_source
+from mailer.audience.csv_import import CHUNK_SIZE, ImportReport, import_csv
 from mailer.audience.normalize import email_hash
 from mailer.audience.service import add_subscriber, delete_subscriber, set_status, unsubscribe
 from mailer.errors import InputError
 from mailer.models import StatusChange, Subscriber, SubscriberTag, Suppression
+from mailer.workspace import Workspace
+from tests.delivery_helpers import MAILER
 
 LONG_NOTE = "x" * 10_000
 
@@ -213,7 +220,8 @@ def test_reimport_restores_what_changed_since_the_last_import(
         "mia@example.com,Mia,workshop,Boulder,\n"
         "ann@example.com,Ann,,,unsubscribed\n",
     )
-    assert counts(import_csv(sessions, path, tags=["spring"])) == (2, 0, 0, 0, 0)
+    first = import_csv(sessions, path, tags=["spring"])
+    assert counts(first) == (1, 0, 0, 0, 0) and first.suppressed_by_file == 1  # ann
     assert counts(import_csv(sessions, path, tags=["spring"])) == (0, 0, 1, 0, 1)
     with sessions() as session:
         mia = session.scalars(select(Subscriber).where(Subscriber.email == "mia@example.com")).one()
@@ -228,7 +236,7 @@ def test_reimport_restores_what_changed_since_the_last_import(
 
     again = import_csv(sessions, path, tags=["spring"])
 
-    assert counts(again) == (0, 2, 0, 0, 0)
+    assert counts(again) == (0, 1, 0, 0, 0) and again.suppressed_by_file == 1
     mia = by_email(sessions, "mia@example.com")
     ann = by_email(sessions, "ann@example.com")
     assert mia is not None and ann is not None
@@ -245,7 +253,7 @@ def test_status_column_records_unsubscribes_but_never_reactivates(
     import_csv(sessions, path)
     write(path, "Email,Status\nann@example.com,unsubscribed\nben@example.com,cleaned\n")
     report = import_csv(sessions, path)
-    assert counts(report) == (1, 1, 0, 0, 0)
+    assert counts(report) == (0, 0, 0, 0, 0) and report.suppressed_by_file == 2
     write(path, "Email,Status\nann@example.com,active\n")
     assert counts(import_csv(sessions, path)) == (0, 0, 0, 0, 1)
     ann = by_email(sessions, "ann@example.com")
@@ -367,3 +375,375 @@ def test_worker_processes_give_the_same_report(
         (902, "invalid address"),
     ]
     assert count(sessions) == 1_198
+
+
+# Mailchimp's audience export (a zip of three files), columns as Mailchimp writes them.
+MAILCHIMP_HEAD = [
+    "Email Address",
+    "First Name",
+    "Last Name",
+    "Address",
+    "Phone Number",
+    "Birthday",
+    "MEMBER_RATING",
+    "OPTIN_TIME",
+    "OPTIN_IP",
+    "CONFIRM_TIME",
+    "CONFIRM_IP",
+    "LATITUDE",
+    "LONGITUDE",
+    "GMTOFF",
+    "DSTOFF",
+    "TIMEZONE",
+    "CC",
+    "REGION",
+]
+MAILCHIMP_SUBSCRIBED = [*MAILCHIMP_HEAD, "LAST_CHANGED", "LEID", "EUID", "NOTES", "TAGS"]
+MAILCHIMP_UNSUBSCRIBED = [
+    *MAILCHIMP_HEAD,
+    "UNSUB_TIME",
+    "UNSUB_CAMPAIGN_TITLE",
+    "UNSUB_CAMPAIGN_ID",
+    "UNSUB_REASON",
+    "UNSUB_REASON_OTHER",
+    "LEID",
+    "EUID",
+    "NOTES",
+    "TAGS",
+]
+MAILCHIMP_CLEANED = [
+    *MAILCHIMP_HEAD,
+    "CLEAN_TIME",
+    "CLEAN_CAMPAIGN_TITLE",
+    "CLEAN_CAMPAIGN_ID",
+    "LEID",
+    "EUID",
+    "NOTES",
+    "TAGS",
+]
+
+
+def mailchimp_export(path: Path, header: list[str], people: list[dict[str, str]]) -> Path:
+    """A file shaped as Mailchimp exports: every cell quoted where needed, CRLF, TAGS as
+    '"patients","vip"' (written by the csv module as '\"\"\"patients\"\",\"\"vip\"\"\"')."""
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream, lineterminator="\r\n")
+        writer.writerow(header)
+        for person in people:
+            row = {
+                "MEMBER_RATING": "2",
+                "OPTIN_TIME": "2024-03-01 09:00:00",
+                "OPTIN_IP": "203.0.113.7",
+                "LEID": "123456",
+                "EUID": "ab12cd34ef",
+                **person,
+            }
+            if "UNSUB_TIME" in header:
+                row.setdefault("UNSUB_TIME", "2025-01-10 08:00:00")
+                row.setdefault("UNSUB_CAMPAIGN_TITLE", "January newsletter")
+            if "CLEAN_TIME" in header:
+                row.setdefault("CLEAN_TIME", "2025-02-02 10:00:00")
+            writer.writerow([row.get(name, "") for name in header])
+    return path
+
+
+def history_of(sessions: sessionmaker[Session], email: str) -> list[tuple[object, ...]]:
+    with sessions() as session:
+        person = session.scalars(select(Subscriber).where(Subscriber.email == email)).one()
+        return [
+            (c.old_status, c.new_status, c.source)
+            for c in session.scalars(
+                select(StatusChange)
+                .where(StatusChange.subscriber_id == person.id)
+                .order_by(StatusChange.id)
+            )
+        ]
+
+
+def test_mailchimp_exports_import_as_they_are(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    """Issue 10 item 15: Mailchimp's unsubscribed and cleaned exports imported everyone as
+    active, and TAGS cells kept their quotes. Now a file with UNSUB_TIME makes its people
+    unsubscribed, one with CLEAN_TIME bounced (recognized by the column, whatever the file is
+    called): an active person is suppressed with a history row naming the file, an unknown
+    one is added suppressed, nobody is ever made active again, and tags come in clean."""
+    with sessions() as session, session.begin():
+        add_subscriber(session, "bob@example.com", first_name="Bob")
+        add_subscriber(session, "ann@example.com", first_name="Ann")
+        add_subscriber(session, "una@example.com")
+        unsubscribe(session, "una@example.com", reason="asked by phone")
+    tags = '"patients","vip"'
+    subscribed = mailchimp_export(
+        tmp_path / "subscribed_members_export_4f2a9c.csv",
+        MAILCHIMP_SUBSCRIBED,
+        [
+            {"Email Address": "ann@example.com", "First Name": "Ann", "TAGS": tags},
+            {"Email Address": "cara@example.com", "First Name": "Cara", "TAGS": '"Back Pain"'},
+        ],
+    )
+    report = import_csv(sessions, subscribed)
+    ann = by_email(sessions, "ann@example.com")
+    cara = by_email(sessions, "cara@example.com")
+    assert ann is not None and ann.tag_names == ["patients", "vip"] and ann.status == "active"
+    assert cara is not None and cara.tag_names == ["back pain"] and cara.status == "active"
+    assert cara.consent_at is not None and cara.consent_ip == "203.0.113.7"
+    assert counts(report) == (1, 1, 0, 0, 0) and report.suppressed_by_file == 0
+
+    # Named neither way: recognized by its UNSUB_TIME column.
+    unsubscribed = mailchimp_export(
+        tmp_path / "people-who-left.csv",
+        MAILCHIMP_UNSUBSCRIBED,
+        [
+            {"Email Address": "bob@example.com", "First Name": "Bob", "TAGS": tags},
+            {"Email Address": "dan@example.com", "First Name": "Dan", "UNSUB_REASON": "Spam"},
+            {"Email Address": "una@example.com"},
+        ],
+    )
+    report = import_csv(sessions, unsubscribed)
+    bob = by_email(sessions, "bob@example.com")
+    dan = by_email(sessions, "dan@example.com")
+    assert bob is not None and bob.status == "unsubscribed" and bob.tag_names == ["patients", "vip"]
+    assert dan is not None and dan.status == "unsubscribed"
+    assert counts(report) == (0, 0, 0, 0, 1)  # una was unsubscribed already
+    assert report.suppressed_by_file == 2
+    assert dan.attributes["UNSUB_REASON"] == "Spam"
+    source = "import:people-who-left.csv"
+    assert history_of(sessions, "bob@example.com")[-1] == ("active", "unsubscribed", source)
+    assert history_of(sessions, "dan@example.com") == [(None, "unsubscribed", source)]
+
+    cleaned = mailchimp_export(
+        tmp_path / "bounced.csv",
+        MAILCHIMP_CLEANED,
+        [{"Email Address": "ann@example.com"}, {"Email Address": "eli@example.com"}],
+    )
+    report = import_csv(sessions, cleaned)
+    assert counts(report) == (0, 0, 0, 0, 0) and report.suppressed_by_file == 2
+    assert history_of(sessions, "ann@example.com")[-1] == (
+        "active",
+        "bounced",
+        "import:bounced.csv",
+    )
+    eli = by_email(sessions, "eli@example.com")
+    assert eli is not None and eli.status == "bounced"
+
+    # By its name alone (a trimmed copy without the UNSUB_TIME column).
+    by_name = write(
+        tmp_path / "unsubscribed_members_export_4f2a9c.csv",
+        '"Email Address","First Name"\r\ncara@example.com,Cara\r\n',
+    )
+    assert import_csv(sessions, by_name).suppressed_by_file == 1
+    assert (cara := by_email(sessions, "cara@example.com")) is not None
+    assert cara.status == "unsubscribed"
+
+    # The subscribed export again: nobody the other files suppressed becomes active.
+    report = import_csv(sessions, subscribed)
+    assert counts(report) == (0, 0, 0, 0, 2) and report.suppressed_by_file == 0
+    with sessions() as session:
+        statuses = dict(session.execute(select(Subscriber.email, Subscriber.status)).all())
+    assert statuses == {
+        "bob@example.com": "unsubscribed",
+        "ann@example.com": "bounced",
+        "una@example.com": "unsubscribed",
+        "cara@example.com": "unsubscribed",
+        "dan@example.com": "unsubscribed",
+        "eli@example.com": "bounced",
+    }
+
+
+def no_address_in_any_name(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        for person in session.scalars(select(Subscriber)):
+            texts = [person.first_name, person.last_name, *map(str, person.attributes.values())]
+            assert not any("@" in text for text in texts), (person.email, texts)
+
+
+def rejected_lines(report: ImportReport) -> dict[int, tuple[str, str]]:
+    assert report.rejects_path is not None
+    with report.rejects_path.open(encoding="utf-8-sig", newline="") as stream:
+        return {int(r["line"]): (r["reason"], r["email"]) for r in csv.DictReader(stream)}
+
+
+def test_a_stray_quote_rejects_the_lines_it_swallowed_and_keeps_the_rest(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    """Issue 10 item 16: a quote opened by mistake ran on over the next rows, which became
+    Jane's first name ("rejected 0"), so those addresses would have been mailed to Jane. Now
+    the physical lines it swallowed are rejected by number, with a reason naming the quote's
+    line, the rows after it are imported as usual, and a real multi-line cell (a postal
+    address, no @) is still accepted."""
+    path = write(
+        tmp_path / "stray.csv",
+        "Email,First Name,Last Name,Notes\r\n"  # 1
+        "ann@example.com,Ann,Able,\r\n"  # 2 imported
+        'jane@example.com,"Jane,Doe,\r\n'  # 3 the stray quote
+        "bob@example.com,Bob,Brown,\r\n"  # 4 swallowed
+        "cid@example.com,Cid,Cole,\r\n"  # 5 swallowed
+        'dee@example.com,Dee,"Dunn, Jr.",\r\n'  # 6 its first quote ends the run-on field
+        'fay@example.com,Fay,Fox,"12 Main St\r\nApt 4\r\nBoulder, CO"\r\n'  # 7-9 imported
+        "gus@example.com,Gus,Gray,\r\n",  # 10 imported
+    )
+    report = import_csv(sessions, path)
+
+    assert counts(report) == (3, 0, 0, 4, 0)
+    reasons = rejected_lines(report)
+    assert sorted(reasons) == [3, 4, 5, 6]
+    assert all("an unclosed quote on line 3 swallowed lines 3..6" in r for r, _ in reasons.values())
+    assert [reasons[n][1] for n in (3, 4, 5, 6)] == [
+        "jane@example.com",
+        "bob@example.com",
+        "cid@example.com",
+        "dee@example.com",
+    ]
+    with sessions() as session:
+        emails = set(session.scalars(select(Subscriber.email)))
+    assert emails == {"ann@example.com", "fay@example.com", "gus@example.com"}
+    fay = by_email(sessions, "fay@example.com")
+    assert fay is not None and fay.attributes["Notes"].splitlines() == [
+        "12 Main St",
+        "Apt 4",
+        "Boulder, CO",
+    ]
+    no_address_in_any_name(sessions)
+
+    # Fixed and imported again: the rejected rows come in, nothing else changes.
+    path.write_bytes(path.read_bytes().replace(b'"Jane,Doe', b"Jane,Doe"))
+    again = import_csv(sessions, path)
+    assert counts(again) == (4, 0, 3, 0, 0)
+    jane = by_email(sessions, "jane@example.com")
+    assert jane is not None and (jane.first_name, jane.last_name) == ("Jane", "Doe")
+
+
+def test_a_stray_quote_never_closed_or_over_many_lines(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    """Issue 10 item 16: a quote that is never closed swallows the rest of the file: every
+    line is rejected by number, none becomes a name. A quoted field over more than
+    MAX_FIELD_LINES lines is a stray quote even with no address in it."""
+    lines = [f"p{n}@example.com,P{n}" for n in range(6)]
+    lines[2] = 'p2@example.com,"P2'
+    report = import_csv(sessions, write(tmp_path / "open.csv", "Email,Name\n" + "\n".join(lines)))
+    assert counts(report) == (2, 0, 0, 4, 0)
+    assert sorted(rejected_lines(report)) == [4, 5, 6, 7]
+    no_address_in_any_name(sessions)
+
+    note = "\n".join(["a long note"] * (csv_source.MAX_FIELD_LINES + 1))
+    text = f'Email,Notes\nq1@example.com,"{note}"\nq2@example.com,"two\nlines"\n'
+    report = import_csv(sessions, write(tmp_path / "notes.csv", text))
+    assert counts(report) == (1, 0, 0, csv_source.MAX_FIELD_LINES + 1, 0)
+    assert by_email(sessions, "q2@example.com") is not None
+
+
+def test_a_stray_quote_past_the_field_size_limit_is_rejected_and_reading_goes_on(
+    tmp_path: Path, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10 item 16: a run-on field that outgrows the csv module's field size limit (10 MB
+    in real use; 2,000 characters here) stopped the import with "cannot read the CSV here".
+    The lines it swallowed are rejected and the lines after it imported."""
+    old_limit = csv.field_size_limit(2_000)
+    monkeypatch.setattr(csv_source, "MAX_FIELD", 2_000)
+    try:
+        lines = [f"r{n:03d}@example.com,{'x' * 80}" for n in range(60)]
+        lines[5] = '"r005@example.com,' + "x" * 80
+        report = import_csv(
+            sessions, write(tmp_path / "big.csv", "Email,Name\n" + "\n".join(lines))
+        )
+    finally:
+        csv.field_size_limit(old_limit)
+    rejected = sorted(rejected_lines(report))
+    assert rejected[0] == 7 and rejected == list(range(7, rejected[-1] + 1))
+    assert 7 + 20 <= rejected[-1] < 61  # 2,000 characters is about 24 lines of 82
+    assert report.imported == 60 - len(rejected)
+    with sessions() as session:
+        emails = set(session.scalars(select(Subscriber.email)))
+    assert emails == {f"r{n - 2:03d}@example.com" for n in range(2, 62) if n not in rejected}
+    no_address_in_any_name(sessions)
+
+
+def _family(root: int) -> dict[int, str]:
+    """Every descendant of process ``root`` now: pid -> its start time (to tell a reused pid)."""
+    parents: dict[int, list[tuple[int, str]]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append((int(entry.name), fields[19]))
+    found: dict[int, str] = {}
+    waiting = [root]
+    while waiting:
+        for pid, started in parents.get(waiting.pop(), []):
+            found[pid] = started
+            waiting.append(pid)
+    return found
+
+
+def _running(pid: int, started: str) -> bool:
+    """Still the same process, and not a zombie waiting for a parent to reap it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[19] == started and fields[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killing_an_import_ends_its_worker_processes(
+    workspace: Workspace,
+    database_url: str,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    how: signal.Signals,
+) -> None:
+    """Issue 10 item 20: `mailer subscribers import` of a large file checks addresses in worker
+    processes; killed with SIGKILL or SIGTERM, it left them (and the forkserver and resource
+    tracker they kept alive) running for ever. Now, within a few seconds, none of its
+    processes remains, and the list holds only whole committed chunks, each with its history."""
+    rows = 200_000
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8") as stream:
+        stream.write("Email,First Name\n")
+        stream.writelines(f"reader{n}@example{n % 40}.com,Reader{n}\n" for n in range(rows))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    env["MAILER_DATABASE__URL"] = database_url
+    process = subprocess.Popen(
+        [MAILER, "--workspace", str(workspace.root), "subscribers", "import", str(path)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        family: dict[int, str] = {}
+        deadline = time.monotonic() + 60
+        # The workers are the forkserver's children: wait until two of them run.
+        while len(family) < 2 + 2 and process.poll() is None:
+            assert time.monotonic() < deadline, "no worker processes appeared"
+            time.sleep(0.05)
+            family = _family(process.pid)
+        assert process.poll() is None, "the import ended before it could be killed"
+        time.sleep(0.5)  # let it commit a chunk or two
+        family.update(_family(process.pid))
+        process.send_signal(how)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    deadline = time.monotonic() + 5
+    while (left := [pid for pid, started in family.items() if _running(pid, started)]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    for pid in left:  # leave nothing behind, then fail
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], f"{len(left)} of the import's {len(family)} processes still run"
+
+    with sessions() as session:
+        people = session.scalar(select(func.count()).select_from(Subscriber)) or 0
+        history = session.scalar(select(func.count()).select_from(StatusChange)) or 0
+    assert people < rows and people % CHUNK_SIZE == 0
+    assert history == people

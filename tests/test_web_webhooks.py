@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import math
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +15,8 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -134,6 +138,7 @@ def test_signed_batch_is_stored_and_suppresses_at_once(
         "duplicates": 0,
         "ignored": 1,
         "suppressed": 4,
+        "skipped": 0,
     }
     with sessions() as session:
         status = dict(session.execute(select(Subscriber.email, Subscriber.status)).all())
@@ -321,3 +326,175 @@ def test_erased_people_stay_anonymous_and_a_bounce_without_our_id_still_suppress
         assert session.get_one(Subscriber, people["blocked"]).status == "bounced"
         bounce = session.scalars(select(Event).where(Event.kind == EventKind.BOUNCED)).one()
         assert bounce.subscriber_id == people["blocked"] and bounce.campaign_id is None
+
+
+def test_odd_timestamp_headers_are_refused_never_a_500(
+    server: LiveServer,
+    signing_key: ec.EllipticCurvePrivateKey,
+    people: dict[str, int],
+    sessions: sessionmaker[Session],
+) -> None:
+    """Issue 10 item 18: a timestamp header with digits that are digits only to str.isdigit()
+    (Arabic-Indic '١٧٠٠٠٠٠٠٠٠', superscript '²') was a 500; it is a 403 and changes nothing."""
+    body = json.dumps(good_batch(people)).encode()
+    headers = signed_headers(signing_key, body)
+    stamp = headers[TS]
+    before = counts(sessions)
+    for odd in (
+        "١٧٠٠٠٠٠٠٠٠".encode(),  # UTF-8 bytes on the wire
+        (stamp[:-1] + "²").encode("latin-1"),  # one byte, read as '²' by the server
+        "¹²³".encode("latin-1"),
+        b"\xff" * 10,
+        b"-1",
+        b"1e9",
+    ):
+        response = post(server, body, {**headers, TS: odd})  # type: ignore[dict-item]
+        assert response.status_code == 403, odd
+    assert counts(sessions) == before
+
+
+def test_deep_nesting_and_unstorable_values_skip_one_event_and_keep_the_batch(
+    server: LiveServer,
+    signing_key: ec.EllipticCurvePrivateKey,
+    people: dict[str, int],
+    sessions: sessionmaker[Session],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 10 item 18: a body nested 2,000 deep was a 500 and a NaN failed the whole batch on
+    PostgreSQL (its JSON refuses NaN). Now a body that is nothing but nesting is a 400, and in
+    a batch each unusable event (nested deep, NaN, Infinity, NUL, lone surrogate, not an
+    object) is skipped and logged without its content while the valid events are stored."""
+    deep = b"[" * 2000 + b"]" * 2000
+    response = post(server, deep, signed_headers(signing_key, deep))
+    assert response.status_code == 400
+    assert counts(sessions)[0] == 0
+
+    c = people["campaign"]
+    valid = [event("delivered", people["reader"], c, n) for n in range(3)]
+    valid.append(event("bounce", people["bounce"], c, 3, type="bounce"))
+    secret = "private.person@example.org"
+    person = f'"email": "{secret}"'
+    bad = [
+        f'{{"event": "open", {person}, "nested": {deep.decode()}}}',
+        f'{{"event": "open", {person}, "sg_event_id": "nan", "timestamp": NaN}}',
+        f'{{"event": "delivered", {person}, "sg_event_id": "inf", "timestamp": 1e999}}',
+        f'{{"event": "bounce", {person}, "sg_event_id": "nul\\u0000"}}',
+        f'{{"event": "open", {person}, "reason": "\\udc00"}}',
+        f'"{secret}"',
+    ]
+    parts = [json.dumps(item) for item in valid]
+    text = "[" + ", ".join([parts[0], *bad[:3], parts[1], *bad[3:], *parts[2:]]) + "]"
+    body = text.encode()
+    with caplog.at_level(logging.WARNING, logger="mailer.web.webhooks"):
+        response = post(server, body, signed_headers(signing_key, body))
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["received"] == 10 and result["skipped"] == 6
+    assert result["stored"] == 4 and result["suppressed"] == 1
+    with sessions() as session:
+        stored = set(session.scalars(select(Event.source_event_id)))
+        assert stored == {item["sg_event_id"] for item in valid}
+        assert session.get_one(Subscriber, people["bounce"]).status == "bounced"
+    warnings = [r.getMessage() for r in caplog.records if r.name == "mailer.web.webhooks"]
+    assert len(warnings) == 6
+    assert not any(secret in line or "private" in line for line in warnings)
+    assert any("NaN" in line for line in warnings) and any("deeper" in line for line in warnings)
+
+
+# Any text, NUL and lone surrogates included (json.dumps writes them as \u escapes).
+ANY_TEXT = st.text(st.characters(blacklist_categories=()), max_size=30)
+JSON_LEAF = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | ANY_TEXT
+)
+JSON = st.recursive(
+    JSON_LEAF,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(ANY_TEXT, inner),
+    max_leaves=12,
+)
+NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
+FUZZ_EVENT = st.fixed_dictionaries(
+    {"event": st.sampled_from(["delivered", "open", "click", "bounce", "unsubscribe", "x"])},
+    optional={
+        "sg_event_id": ANY_TEXT | JSON,
+        "subscriber_id": st.integers(min_value=-(2**70), max_value=2**70).map(str) | JSON,
+        "campaign_id": st.integers(min_value=-1, max_value=3) | JSON,
+        "campaign_slug": st.just(SLUG) | JSON,
+        "timestamp": st.integers(min_value=0, max_value=2**40) | st.floats() | NON_FINITE | JSON,
+        "email": st.emails() | JSON,
+        "type": st.sampled_from(["bounce", "blocked"]) | JSON,
+        "url": JSON,
+        "category": JSON,
+    },
+)
+FUZZ_BODY = st.one_of(
+    st.lists(FUZZ_EVENT, min_size=1, max_size=6).map(lambda items: json.dumps(items).encode()),
+    st.lists(FUZZ_EVENT | JSON, max_size=6).map(lambda items: json.dumps(items).encode()),
+    JSON.map(lambda item: json.dumps(item).encode()),
+    st.binary(max_size=60),
+)
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    """One client for many requests (making one per request costs ~30 ms), closed before the
+    server stops."""
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+FUZZ = settings(
+    max_examples=150,  # per backend
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@FUZZ
+@given(body=FUZZ_BODY)
+def test_fuzzed_signed_bodies_are_never_a_500(
+    client: httpx.Client,
+    signing_key: ec.EllipticCurvePrivateKey,
+    people: dict[str, int],
+    body: bytes,
+) -> None:
+    """Issue 10 item 18: any signed body (random JSON, events with random field values, NaN and
+    Infinity, huge numbers, NUL and lone surrogates, random bytes) is stored (200, each element
+    accounted for) or refused (400), on SQLite and PostgreSQL; never a 500."""
+    response = client.post(
+        "/webhooks/sendgrid", content=body, headers=signed_headers(signing_key, body)
+    )
+    assert response.status_code in (200, 400), (response.status_code, response.text)
+    if response.status_code == 200:
+        result = response.json()
+        accounted = result["stored"] + result["duplicates"] + result["ignored"]
+        assert accounted + result.get("skipped", 0) == result["received"]
+
+
+# Header values an HTTP client can send (no control characters; UTF-8 bytes on the wire).
+HEADER_VALUE = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=24).map(str.strip)
+
+
+@FUZZ
+@given(stamp=st.none() | HEADER_VALUE, signature=st.none() | HEADER_VALUE)
+def test_fuzzed_signature_headers_are_a_403_never_a_500(
+    client: httpx.Client,
+    signing_key: ec.EllipticCurvePrivateKey,
+    stamp: str | None,
+    signature: str | None,
+) -> None:
+    """Issue 10 item 18: whatever the timestamp and signature headers hold (or if missing),
+    a request not signed by the key is a 403."""
+    body = b'[{"event": "open", "sg_event_id": "fuzz"}]'
+    headers: dict[str, Any] = signed_headers(signing_key, body)
+    headers[TS] = stamp.encode() if stamp is not None else None
+    headers[SIG] = signature.encode() if signature is not None else None
+    response = client.post(
+        "/webhooks/sendgrid",
+        content=body,
+        headers={name: value for name, value in headers.items() if value is not None},
+    )
+    assert response.status_code == 403, (response.status_code, response.text)

@@ -171,7 +171,7 @@ def read_click_token(key: SecretKey | str | bytes, token: str) -> Token:
     """Decode ``/c/{token}`` (a subscriber's or a preview's: see ``Token.preview``); the caller
     still checks link_index against the campaign's links."""
     recipient, dot, index = token.rpartition(".")
-    if not dot or not index.isdigit() or len(index) > 6:
+    if not dot or not (index.isascii() and index.isdigit()) or len(index) > 6:
         raise _bad_token()
     found = read_token(key, recipient)
     if found.kind not in (KIND_CLICK, KIND_PREVIEW_CLICK):

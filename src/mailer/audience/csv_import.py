@@ -6,9 +6,13 @@ bulk-inserted and changed rows updated in one transaction. A crash loses only th
 importing the file again finishes the job, and a file already imported changes nothing.
 
 Rules: an import never changes an existing person's status, except to record an unsubscribe,
-bounce or complaint the file itself states (a Status column); unsubscribed, bounced, complained
-and deleted (hash in suppressions) people are left alone and counted as "kept suppressed". Empty
-cells never erase what the list knows; tags are only ever added.
+bounce or complaint the file itself states (a Status column, or a Mailchimp unsubscribed or
+cleaned export, see csv_source); unsubscribed, bounced, complained and deleted (hash in
+suppressions) people are left alone and counted as "kept suppressed". A row the file marks
+unsubscribed, bounced or complained is counted as "suppressed by this file", never as imported
+or updated: it takes an active person off the list (with a history row) or adds someone unknown
+as suppressed, never as active. Empty cells never erase what the list knows; tags are only ever
+added.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ import csv
 import gc
 import json
 import os
+import select as io_select
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -71,6 +78,7 @@ class ImportReport:
     unchanged: int = 0
     rejected: int = 0
     kept_suppressed: int = 0
+    suppressed_by_file: int = 0  # rows the file marks unsubscribed, bounced or complained
     rejects_path: Path | None = None
     total_lines: int = 0  # physical lines in the file, for progress bars
     sample_rejects: list[RowError] = field(default_factory=list)
@@ -85,6 +93,7 @@ class ImportReport:
             "unchanged": self.unchanged,
             "rejected": self.rejected,
             "kept_suppressed": self.kept_suppressed,
+            "suppressed_by_file": self.suppressed_by_file,
             "rejects_file": str(self.rejects_path) if self.rejects_path else None,
         }
 
@@ -297,7 +306,13 @@ class _Importer:
     def finish(self, prepared: _Prepared, write: bool) -> tuple[list[RowError], dict[str, int]]:
         """Decide each row against the list as it is now, then write the chunk in one commit."""
         rejects = [item for item in prepared.chunk if isinstance(item, RowError)]
-        counts = {"imported": 0, "updated": 0, "unchanged": 0, "kept_suppressed": 0}
+        counts = {
+            "imported": 0,
+            "updated": 0,
+            "unchanged": 0,
+            "kept_suppressed": 0,
+            "suppressed_by_file": 0,
+        }
         known = prepared.known
         valid: list[tuple[Row, str, str]] = []
         in_chunk: dict[int, int] = {}  # joins self.seen only once the chunk is done
@@ -322,6 +337,7 @@ class _Importer:
             known.update(self._existing(session, recheck))
         suppressed = self._suppressed_keys(session, [key for _, _, key in valid])
         plan = _Plan(self.source, self.extra_tags)
+        suppressing = SubscriberStatus.SUPPRESSED
         for row, email, key in valid:
             existing = known.get(key)
             if key in suppressed or (
@@ -330,9 +346,9 @@ class _Importer:
                 counts["kept_suppressed"] += 1
             elif existing is None:
                 plan.add_new(row, email, key)
-                counts["imported"] += 1
+                counts["suppressed_by_file" if row.status in suppressing else "imported"] += 1
             elif plan.add_update(row, existing):
-                counts["updated"] += 1
+                counts["suppressed_by_file" if row.status in suppressing else "updated"] += 1
             else:
                 counts["unchanged"] += 1
         if write:
@@ -468,7 +484,50 @@ def _executor_for(lines: int, workers: int | None) -> Executor | None:
     if count <= 1:
         return None
     # forkserver: workers never inherit the parent's database connections.
-    return ProcessPoolExecutor(max_workers=count, mp_context=get_context("forkserver"))
+    return ProcessPoolExecutor(
+        max_workers=count,
+        mp_context=get_context("forkserver"),
+        initializer=exit_with_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+def exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker as soon as process ``parent`` (the import) ends.
+
+    A killed import (SIGKILL, or SIGTERM, whose default action runs no cleanup) cannot shut its
+    pool down, and the workers would wait on their task queue for ever: they hold its write end
+    themselves, and the forkserver's liveness pipe too, so the forkserver and the resource
+    tracker stay as well. The workers' own parent is the forkserver, not the import, so
+    PR_SET_PDEATHSIG would not do; a thread waits on a pidfd of the import instead (polling
+    once a second where pidfds do not exist).
+    """
+    threading.Thread(
+        target=_exit_when_gone, args=(parent,), name="exit-with-parent", daemon=True
+    ).start()
+
+
+def _exit_when_gone(parent: int) -> None:
+    try:
+        handle = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # not Linux 5.3 or later
+        while _alive(parent):
+            time.sleep(1)
+        os._exit(1)
+    io_select.select([handle], [], [])  # readable once the process has ended
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def import_csv(
@@ -590,6 +649,7 @@ def _tally(
     report.updated += counts["updated"]
     report.unchanged += counts["unchanged"]
     report.kept_suppressed += counts["kept_suppressed"]
+    report.suppressed_by_file += counts["suppressed_by_file"]
     room = SAMPLE_REJECTS - len(report.sample_rejects)
     report.sample_rejects.extend(rejects[: max(room, 0)])
 

@@ -3,6 +3,17 @@
 Nothing here touches the database. A file that cannot be read at all (missing, binary, not UTF-8,
 no email column) raises InputError before any row is looked at; a bad row becomes a RowError with
 its reason, and the import goes on.
+
+Mailchimp's exports of unsubscribed and cleaned contacts are recognized by their UNSUB_TIME or
+CLEAN_TIME column (or their file names): every row of such a file is unsubscribed or bounced,
+whatever else it says, so importing one can only take people off the list.
+
+A stray quote (``jane@example.com,"Jane,Doe`` with no closing quote) makes a CSV field run on
+over the following lines until the next quote, so those rows would become one person's name and
+their addresses would be mailed to that person. A quoted field whose continuation lines hold an
+email address, or that runs over more than MAX_FIELD_LINES lines, is taken for one: every
+physical line it swallowed is rejected, by number, and reading goes on after it. A quoted field
+over a few lines with no address in them (a postal address, a note) is read as usual.
 """
 
 from __future__ import annotations
@@ -71,6 +82,21 @@ STATUS_WORDS = {
 }
 
 MAX_FIELD = 10_000_000  # the csv module's own limit, raised so long fields become row rejects
+# A quoted field over more lines than this is a stray quote, address or not (a postal address
+# takes 3-5, a long note rarely 20).
+MAX_FIELD_LINES = 20
+# Something that looks like an email address (no validation: only to spot swallowed rows).
+_ADDRESS = re.compile(r"[^\s@,;\"'<>]+@[^\s@,;\"'<>]+\.[^\s@,;\"'<>]+")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# Mailchimp's exports: a column only the unsubscribed / cleaned export has, and its file name.
+SUPPRESSING_COLUMNS = {
+    "cleantime": SubscriberStatus.BOUNCED,
+    "unsubtime": SubscriberStatus.UNSUBSCRIBED,
+}
+SUPPRESSING_NAMES = {
+    "cleaned_members_export": SubscriberStatus.BOUNCED,
+    "unsubscribed_members_export": SubscriberStatus.UNSUBSCRIBED,
+}
 _BLOCK = 1 << 20
 _NON_ALNUM = re.compile(r"[^a-z0-9]")
 _SAVE_AS = "save it from your spreadsheet as 'CSV UTF-8 (comma delimited)' and import that file"
@@ -142,12 +168,16 @@ class Columns:
     consent_source: int = -1
     attributes: list[tuple[int, str]] = field(default_factory=list)
     headers: list[str] = field(default_factory=list)
+    # Every row of the file has (at least) this status: a Mailchimp unsubscribed or cleaned
+    # export; "" for an ordinary list.
+    suppress_as: str = ""
 
     @classmethod
     def from_header(cls, path: Path, header: list[str]) -> Columns:
         found: dict[str, int] = {}
         attributes: list[tuple[int, str]] = []
         names = [cell.strip().lstrip("\ufeff").strip() for cell in header]
+        suppress_as = _suppressing(path, names)
         for index, name in enumerate(names):
             role = _BY_ALIAS.get(header_key(name))
             if role is None or role in found:
@@ -162,7 +192,20 @@ class Columns:
                 hint="the first row must name the columns, one of them 'Email' "
                 "(or 'E-mail', 'Email Address'); add or rename it and import again",
             )
-        return cls(attributes=attributes, headers=names, **found)
+        return cls(attributes=attributes, headers=names, suppress_as=suppress_as, **found)
+
+
+def _suppressing(path: Path, names: list[str]) -> str:
+    """The status every row of a Mailchimp unsubscribed or cleaned export has, else ""."""
+    keys = {header_key(name) for name in names}
+    for column, status in SUPPRESSING_COLUMNS.items():
+        if column in keys:
+            return status
+    name = path.name.lower()
+    for prefix, status in SUPPRESSING_NAMES.items():
+        if name.startswith(prefix):
+            return status
+    return ""
 
 
 @dataclass(slots=True)
@@ -287,6 +330,8 @@ def parse_row(columns: Columns, line: int, cells: list[str]) -> Row | RowError:
             f"(expected one of {', '.join(SubscriberStatus.ALL)})",
             email,
         )
+    if columns.suppress_as and status not in SubscriberStatus.SUPPRESSED:
+        status = columns.suppress_as
     consent_at = None
     index = columns.consent_at
     if index >= 0 and (at := cells[index].strip()):
@@ -332,13 +377,48 @@ def read_rows(path: Path, stream: Any) -> tuple[Columns, Iterator[Row | RowError
             except StopIteration:
                 return
             except csv.Error as err:
+                if reader.line_num - end > 1:  # a quoted field ran on past MAX_FIELD characters
+                    last = lines_before + reader.line_num
+                    end = reader.line_num
+                    yield from _swallowed(start, last, [""] * (last - start + 1), delimiter)
+                    continue
                 raise InputError(
                     f"{path}, line {start}: cannot read the CSV here ({err})",
                     hint="the rows before it were imported; fix this line and import again",
                 ) from err
+            lines = reader.line_num - end
             end = reader.line_num
+            if lines > 1 and _stray_quote(cells, lines):
+                texts = _LINE_BREAK.split(delimiter.join(cells))
+                yield from _swallowed(start, start + lines - 1, texts, delimiter)
+                continue
             if not cells or (not cells[0].strip() and not "".join(cells).strip()):
                 continue
             yield parse_row(columns, start, cells)
 
     return columns, records()
+
+
+def _stray_quote(cells: list[str], lines: int) -> bool:
+    """True if a record over ``lines`` physical lines is a stray quote's doing (see above)."""
+    if lines > MAX_FIELD_LINES:
+        return True
+    for cell in cells:
+        brk = _LINE_BREAK.search(cell)
+        if brk and _ADDRESS.search(cell, brk.end()):
+            return True
+    return False
+
+
+def _swallowed(first: int, last: int, texts: list[str], delimiter: str) -> Iterator[RowError]:
+    """One reject per physical line from ``first`` to ``last``, each with the address on it
+    (the line's text as far as it is known), so staff can see whose rows they are."""
+    reason = (
+        f"an unclosed quote on line {first} swallowed lines {first}..{last}: close or remove "
+        f"that quote and import the file again"
+    )
+    for line in range(first, last + 1):
+        index = line - first
+        text = texts[index] if index < len(texts) else ""
+        found = _ADDRESS.search(text)
+        yield RowError(line, reason, found.group()[:MAX_EMAIL_INPUT] if found else "")

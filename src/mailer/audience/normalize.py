@@ -95,11 +95,16 @@ def guess_key(raw: str) -> str:
 
 
 def normalize_tag(tag: str) -> str:
-    return _SPACES.sub(" ", tag).strip().lower()
+    """Spaces collapsed, lower case, and the double quotes around a tag removed (Mailchimp's
+    TAGS cells read ``"patients","vip"``)."""
+    return _SPACES.sub(" ", tag).strip().strip('"').strip().lower()
 
 
 def split_tags(cell: str) -> list[str]:
-    """Tags in one cell, separated by ';', ',' or '|'. Empty pieces dropped, order kept."""
+    """Tags in one cell, separated by ';', ',' or '|'. Empty pieces dropped, order kept.
+
+    ``"patients","vip"`` (a Mailchimp export) gives patients, vip.
+    """
     tags: list[str] = []
     for piece in _TAG_SPLIT.split(cell):
         tag = normalize_tag(piece)

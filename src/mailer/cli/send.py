@@ -285,17 +285,20 @@ def report_command(
     campaign: str = typer.Argument(..., help="The campaign file's path or its slug."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """The campaign's figures: recipients, sent, failed, and (with webhooks) opens and clicks."""
+    """The campaign's figures: recipients, sent, failed, clicks, unsubscribes, and (with
+    SendGrid's webhook) deliveries, opens, bounces and spam reports; with the outbox or SMTP
+    those say "not available with this provider" (null in --json)."""
     from mailer.delivery.report import campaign_report, table_rows
 
     slug = campaign.removesuffix(".md").rsplit("/", 1)[-1]
-    figures = campaign_report(state.database(), slug)
+    provider = state.workspace().settings.delivery.provider
+    figures = campaign_report(state.database(), slug, provider)
     if figures is None:
         raise UsageError(
             f"{slug!r} has not been sent yet", hint=f"send it with `mailer send {slug}`"
         )
     if as_json:
-        print_json(figures)
+        print_json(figures.as_dict())
         return
     from rich.table import Table
 

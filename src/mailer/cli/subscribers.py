@@ -36,6 +36,7 @@ def print_import_report(report: ImportReport) -> None:
         ("unchanged", report.unchanged),
         ("rejected", report.rejected),
         ("kept suppressed", report.kept_suppressed),
+        ("suppressed by this file", report.suppressed_by_file),
     ):
         table.add_row(f"  {label}", f"{value:,}")
     console.print(table)
@@ -49,6 +50,12 @@ def print_import_report(report: ImportReport) -> None:
         console.print(
             "Kept suppressed: people who unsubscribed, bounced, complained or were deleted "
             "stay off the mailing list."
+        )
+    if report.suppressed_by_file:
+        console.print(
+            "Suppressed by this file: rows it marks unsubscribed, bounced or complained (a "
+            "Status column, or a Mailchimp unsubscribed or cleaned export) are off the "
+            "mailing list now, and are never made active again by an import."
         )
     if report.dry_run:
         console.print("Dry run: nothing was written.")
@@ -69,7 +76,9 @@ def import_command(
     Recognized columns: Email (or E-mail, Email Address), First Name, Last Name, Name, Tags,
     Status; any other column is kept as an attribute. Rejected rows go to <name>.rejects.csv
     beside the file. Unsubscribed, bounced, complained and deleted people are never made active
-    again. Running the same file twice changes nothing.
+    again. Mailchimp exports import as they are: the unsubscribed and cleaned exports (their
+    UNSUB_TIME or CLEAN_TIME column) take those people off the list. Running the same file
+    twice changes nothing.
 
     Example: mailer subscribers import subscribers/sample.csv --tag patients
     """

@@ -5,18 +5,30 @@ count each subscriber once, however many events they caused. Clicks come from tw
 /c/ redirect (Click rows, with the link's place) and SendGrid click events. A SendGrid click counts
 only when its url is a link as sent (tracking.clicks off: links go straight to the site); a click
 on a /c/ link is already a Click row, so counting the event too would count it twice.
+
+``unsubscribed`` is current state: the people who unsubscribed through this campaign and are
+still off the list (unsubscribed, or since bounced, complained or erased). An unsubscribe undone
+on the unsubscribe page, or by signing up again, no longer counts. (Provider event times and our
+own history are different clocks, so "still off" is read from the status now; someone who
+undid it and later unsubscribed through another issue counts for both.)
+
+Figures only a provider's events can tell (delivered, bounced, opened_unique, complaints) are
+None, shown as "not available with this provider", when the campaign's provider sends no events
+back (the outbox, SMTP) and no provider event was recorded for the run: a 0 there would read as
+"nothing was delivered". Which provider: the workspace's delivery.provider, passed in.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, union
+from sqlalchemy import exists, func, or_, select, union
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.delivery.ledger import Ledger
-from mailer.models import CampaignRun, Click, Event, EventKind
+from mailer.models import CampaignRun, Click, Event, EventKind, Subscriber, SubscriberStatus
 
 # Filled from provider events and clicks (Event and Click rows).
 EVENT_FIGURES = (
@@ -32,9 +44,45 @@ PER_PERSON = {
     "delivered": EventKind.DELIVERED,
     "bounced": EventKind.BOUNCED,
     "opened_unique": EventKind.OPENED,
-    "unsubscribed": EventKind.UNSUBSCRIBED,
     "complaints": EventKind.COMPLAINED,
 }
+# Figures that only a provider's own events (SendGrid's Event Webhook) can tell.
+PROVIDER_FIGURES = ("delivered", "bounced", "opened_unique", "complaints")
+PROVIDERS_WITH_EVENTS = frozenset({"sendgrid"})
+# Events our own endpoints record (clicks, unsubscribes): not a provider's.
+OWN_SOURCE = "web"
+NOT_AVAILABLE = "not available with this provider"
+
+
+@dataclass
+class CampaignReport:
+    """`mailer report --json`: the Contract's figures and more; None where not available."""
+
+    campaign: str
+    state: str
+    provider: str
+    recipients: int
+    sent: int
+    failed: int
+    skipped: int
+    pending: int
+    possible_duplicates: int
+    delivered: int | None
+    bounced: int | None
+    opened_unique: int | None
+    clicked_unique: int
+    cta_clicks: int
+    unsubscribed: int
+    complaints: int | None
+    clicks: int
+    clicks_by_place: dict[str, int] = field(default_factory=dict)
+    clicks_by_link: list[dict[str, Any]] = field(default_factory=list)
+    # The figures above that are None: the provider cannot report them.
+    not_available: list[str] = field(default_factory=list)
+    pause_reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def is_cta(place: str) -> bool:
@@ -50,6 +98,36 @@ def _people_by_kind(session: Session, run_id: int) -> dict[str, int]:
     ).all()
     found = {kind: int(n) for kind, n in rows}
     return {name: found.get(kind, 0) for name, kind in PER_PERSON.items()}
+
+
+def _unsubscribed(session: Session, run_id: int) -> int:
+    """People who unsubscribed through this campaign and are still off the list now."""
+    people = (
+        select(Event.subscriber_id)
+        .where(
+            Event.campaign_id == run_id,
+            Event.kind == EventKind.UNSUBSCRIBED,
+            Event.subscriber_id.is_not(None),
+        )
+        .distinct()
+        .subquery()
+    )
+    still_off = or_(Subscriber.id.is_(None), Subscriber.status.in_(SubscriberStatus.SUPPRESSED))
+    query = (
+        select(func.count())
+        .select_from(people)
+        .outerjoin(Subscriber, Subscriber.id == people.c.subscriber_id)
+        .where(still_off)
+    )
+    return int(session.scalar(query) or 0)
+
+
+def _has_provider_events(session: Session, run_id: int) -> bool:
+    return bool(
+        session.scalar(
+            select(exists().where(Event.campaign_id == run_id, Event.source != OWN_SOURCE))
+        )
+    )
 
 
 def _clickers(session: Session, run_id: int) -> int:
@@ -104,43 +182,53 @@ def _clicks_by_link(session: Session, run: CampaignRun) -> list[dict[str, Any]]:
     return rows
 
 
-def campaign_report(sessions: sessionmaker[Session], slug: str) -> dict[str, Any] | None:
-    """The Contract's figures for one campaign, or None if it was never sent."""
+def campaign_report(
+    sessions: sessionmaker[Session], slug: str, provider: str
+) -> CampaignReport | None:
+    """The Contract's figures for one campaign, or None if it was never sent.
+
+    ``provider`` is the delivery provider the campaign went through (delivery.provider).
+    """
     with sessions() as session:
         run = session.scalars(select(CampaignRun).where(CampaignRun.slug == slug)).first()
         if run is None:
             return None
-        people = _people_by_kind(session, run.id)
+        people: dict[str, int | None] = dict(_people_by_kind(session, run.id))
+        unsubscribed = _unsubscribed(session, run.id)
         clicked_unique = _clickers(session, run.id)
         by_link = _clicks_by_link(session, run)
+        reported = provider in PROVIDERS_WITH_EVENTS or _has_provider_events(session, run.id)
+    not_available = [] if reported else list(PROVIDER_FIGURES)
+    for name in not_available:
+        people[name] = None
     counts = Ledger(sessions).counts(run.id)
     by_place: Counter[str] = Counter()
     for row in by_link:
         if row["clicks"]:
             by_place[row["place"] or "(none)"] += row["clicks"]
-    figures: dict[str, Any] = {
-        "campaign": slug,
-        "state": run.state,
-        "recipients": run.recipients,
-        "sent": counts["sent"],
-        "failed": counts["failed"],
-        "skipped": counts["skipped"],
-        "pending": counts["queued"] + counts["claimed"] + counts["sending"],
-        "possible_duplicates": run.possible_duplicates,
-        "delivered": people["delivered"],
-        "bounced": people["bounced"],
-        "opened_unique": people["opened_unique"],
-        "clicked_unique": clicked_unique,
-        "cta_clicks": sum(n for place, n in by_place.items() if is_cta(place)),
-        "unsubscribed": people["unsubscribed"],
-        "complaints": people["complaints"],
-        "clicks": sum(by_place.values()),
-        "clicks_by_place": dict(by_place.most_common()),
-        "clicks_by_link": by_link,
-    }
-    if run.pause_reason:
-        figures["pause_reason"] = run.pause_reason
-    return figures
+    return CampaignReport(
+        campaign=slug,
+        state=run.state,
+        provider=provider,
+        recipients=run.recipients,
+        sent=counts["sent"],
+        failed=counts["failed"],
+        skipped=counts["skipped"],
+        pending=counts["queued"] + counts["claimed"] + counts["sending"],
+        possible_duplicates=run.possible_duplicates,
+        delivered=people["delivered"],
+        bounced=people["bounced"],
+        opened_unique=people["opened_unique"],
+        clicked_unique=clicked_unique,
+        cta_clicks=sum(n for place, n in by_place.items() if is_cta(place)),
+        unsubscribed=unsubscribed,
+        complaints=people["complaints"],
+        clicks=sum(by_place.values()),
+        clicks_by_place=dict(by_place.most_common()),
+        clicks_by_link=by_link,
+        not_available=not_available,
+        pause_reason=run.pause_reason,
+    )
 
 
 def _link_line(row: dict[str, Any]) -> str:
@@ -152,12 +240,16 @@ def _link_line(row: dict[str, Any]) -> str:
     )
 
 
-def table_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
+def table_rows(report: CampaignReport) -> list[tuple[str, str]]:
     """The figures as (label, value) lines for a terminal table; clicks by link one per line."""
     rows: list[tuple[str, str]] = []
-    for key, value in figures.items():
+    for key, value in report.as_dict().items():
         label = key.replace("_", " ")
-        if key == "clicks_by_place":
+        if key == "not_available" or (key == "pause_reason" and not value):
+            continue
+        if value is None:
+            text = NOT_AVAILABLE
+        elif key == "clicks_by_place":
             text = ", ".join(f"{place} {n:,}" for place, n in value.items()) or "none"
         elif key == "clicks_by_link":
             text = "\n".join(_link_line(row) for row in value) or "no links"

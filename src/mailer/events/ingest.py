@@ -62,6 +62,7 @@ class IngestResult:
     duplicates: int = 0
     ignored: int = 0  # event types we do not record
     suppressed: int = 0
+    skipped: int = 0  # elements of the batch that were not usable events (see parse_batch)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)

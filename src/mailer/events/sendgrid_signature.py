@@ -69,7 +69,9 @@ def verify(
     """Return if SendGrid signed ``timestamp + body`` recently; raise SignatureError otherwise."""
     if not signature or not timestamp:
         raise SignatureError("missing signature or timestamp header")
-    if len(signature) > MAX_SIGNATURE_CHARS or len(timestamp) > 20 or not timestamp.isdigit():
+    # isascii: str.isdigit() is also true of '²' or '١', which int() or encode('ascii') refuse.
+    digits = timestamp.isascii() and timestamp.isdigit()
+    if len(signature) > MAX_SIGNATURE_CHARS or len(timestamp) > 20 or not digits:
         raise SignatureError("malformed signature or timestamp header")
     current = time.time() if now is None else now
     age = current - int(timestamp)

@@ -160,7 +160,9 @@ def _write_lock(sessions: sessionmaker[Session]) -> threading.Lock | None:
         return _sqlite_locks.setdefault(sessions, threading.Lock())
 
 
-@router.get("/c/{token}", response_model=None)
+# ``:path``: a token with a slash in it ("/c/abc/") is a 404 here like any bad token, not the
+# framework's 307 to the path without the slash (a bad token is never a redirect).
+@router.get("/c/{token:path}", response_model=None)
 async def click(token: str, request: Request) -> Response:
     """Record, then redirect. On SQLite the work (well under a millisecond, and serialized by
     SQLite anyway) runs on the event loop; a server database gets a worker thread. The context

@@ -3,9 +3,14 @@
 ``POST /webhooks/sendgrid``: the signature is checked over the raw bytes before anything is
 parsed; a request that fails it gets a 403 and changes nothing. A missing or broken public key
 is a 503 (SendGrid keeps retrying for a while, so no event is lost while it is being fixed).
+A verified body that is not a JSON array of events is a 400; within an array, an element that is
+not a usable event is skipped and logged (its position and why, never its content) and the rest
+are stored. No input, however malformed, is a 500.
 """
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -24,6 +29,7 @@ from mailer.events.sendgrid_signature import (
 from mailer.web.context import WebContext, web_context
 
 router = APIRouter()
+log = logging.getLogger("mailer.web.webhooks")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
@@ -34,7 +40,7 @@ class _TooLarge(Exception):
 
 async def _read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _TooLarge
     chunks: list[bytes] = []
     size = 0
@@ -70,8 +76,17 @@ async def sendgrid_events(request: Request, ctx: WebContext = Depends(web_contex
     except SignatureError as err:
         return _refuse(403, f"refused: {err}")
     try:
-        events = parse_batch(body)
+        batch = parse_batch(body)
     except PayloadError as err:
         return _refuse(400, str(err))
-    result = await run_in_threadpool(ingest_events, ctx.sessions, events)
+    for skipped in batch.skipped:
+        log.warning(
+            "SendGrid webhook: element %d of %d skipped: %s",
+            skipped.position,
+            batch.received,
+            skipped.reason,
+        )
+    result = await run_in_threadpool(ingest_events, ctx.sessions, batch.events)
+    result.received = batch.received
+    result.skipped = len(batch.skipped)
     return JSONResponse(result.as_dict())
