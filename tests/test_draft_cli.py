@@ -148,7 +148,7 @@ def test_feed_gives_its_newest_entry_or_a_digest(
     code, out, error = run(workspace, str(feed))
     assert code == 0, (out, error)
     campaign = load_campaign(Path(out.rstrip("\n").splitlines()[-1]))
-    assert campaign.subject == "Why Headaches Start in the Neck"  # the newest
+    assert campaign.subject.startswith("Why Headaches Start in the Neck")  # the newest
     urls = [a.url.rsplit("/", 1)[-1] for a in campaign.articles]
     assert urls == (["headaches"] if mode == "single" else ["headaches", "sitting", "walking"])
 

@@ -14,6 +14,7 @@ from mailer.articles.model import Block, Image, ListBlock, Paragraph
 from mailer.compose.text import squash
 
 CTA = "[[cta]]"
+READ_MORE = "Read more"  # a digest entry's button
 
 # Inline characters that can start markup anywhere in a line. "[" covers links and "[[".
 _INLINE = re.compile(r"([\\`*\[\]<>~])")
@@ -24,6 +25,7 @@ _ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
 # A line start that would become a heading, quote, list, rule ("-- -"), fence or table.
 _LINE_START = re.compile(r"^(#{1,6}(?=\s|$)|[-+=>|~]|(\d{1,9})([.)])(?=\s|$))")
 _TRAILING_HASHES = re.compile(r"(\s)(#+)$")
+_HEADING_LINE = re.compile(r"^#{1,6}[ \t]+(?P<text>.*?)[ \t]*$")
 
 
 def escape_inline(text: str) -> str:
@@ -62,14 +64,64 @@ def block(item: Block) -> str:
     if isinstance(item, Paragraph):
         return escape_inline(item.text)
     if isinstance(item, ListBlock):
-        if item.ordered:
-            return "\n".join(
-                f"{n}. {escape_inline(text)}" for n, text in enumerate(item.items, start=1)
-            )
-        return "\n".join(f"- {escape_inline(text)}" for text in item.items)
+        return "\n".join(_list_lines(item, ""))
     return image(item)
+
+
+def _list_lines(item: ListBlock, indent: str) -> list[str]:
+    """A list's lines; its numbers as the article wrote them, nested lists indented under
+    their item (as far as the item's text starts, which CommonMark needs to nest them)."""
+    lines = []
+    for position, text in enumerate(item.items):
+        marker = f"{item.start + position}." if item.ordered else "-"
+        lines.append(f"{indent}{marker} {escape_inline(text)}")
+        nested = item.nested.get(position)
+        if nested is not None:
+            lines.extend(_list_lines(nested, indent + " " * (len(marker) + 1)))
+    return lines
 
 
 def join_blocks(parts: list[str]) -> str:
     """Blocks separated by blank lines; empty parts dropped."""
     return "\n\n".join(part for part in parts if part.strip()) + "\n"
+
+
+def with_entry_buttons(body: str, entries: list[tuple[str, str]]) -> str:
+    """The body with a "Read more" button for each (title, url) entry that has none yet.
+
+    A digest entry is a heading with the article's title and a short text under it. When staff
+    fill in an entry's address in the front matter (``articles: - url:``) after drafting, the
+    button goes after that text, as `mailer draft` would have put it. An entry whose address is
+    already in the body, or whose heading is not found, is left as it is.
+    """
+    lines = body.split("\n")
+    for title, url in entries:
+        url = url.strip()
+        if not url or url in body:
+            continue
+        wanted = {squash(title).casefold(), escape_inline(title).casefold()}
+        found = next(
+            (
+                n
+                for n, line in enumerate(lines)
+                if (match := _HEADING_LINE.match(line)) and match["text"].casefold() in wanted
+            ),
+            None,
+        )
+        if found is None:
+            continue
+        at = found + 1
+        while at < len(lines) and not lines[at].strip():
+            at += 1
+        if (
+            at < len(lines)
+            and not _HEADING_LINE.match(lines[at])
+            and not lines[at].startswith("[[")
+        ):
+            while at < len(lines) and lines[at].strip():  # the entry's text
+                at += 1
+        else:
+            at = found + 1
+        lines[at:at] = ["", button(READ_MORE, url)] + ([""] if at < len(lines) else [])
+        body = "\n".join(lines)
+    return "\n".join(lines)
