@@ -71,18 +71,18 @@ class Article:
         ]
 
 
-def relative_levels(depths: list[int]) -> list[int]:
-    """Heading depths as written (h2=2, h3=3...) -> levels from 1, gaps closed.
+def relevel(sections: list[Section]) -> None:
+    """Levels made relative, in place: on entry ``level`` holds the depth written (h2=2...).
 
     The shallowest depth is level 1; a heading is one level below the nearest shallower heading
     before it, so h2, h4 reads as section and sub-section, not as a skipped level.
     """
-    levels: list[int] = []
     stack: list[tuple[int, int]] = []  # (depth, level) of the open headings
-    for depth in depths:
+    for section in sections:
+        if not section.heading:
+            continue
+        depth = section.level
         while stack and stack[-1][0] >= depth:
             stack.pop()
-        level = stack[-1][1] + 1 if stack else 1
-        stack.append((depth, level))
-        levels.append(level)
-    return levels
+        section.level = stack[-1][1] + 1 if stack else 1
+        stack.append((depth, section.level))
