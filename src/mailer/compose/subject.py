@@ -114,8 +114,11 @@ def make_outline_preheader(
     names = [squash(name).rstrip(".:;,") for name in names if squash(name)]
     for count in range(len(names), max(at_least, 1) - 1, -1):
         shown = names[:count]
-        text = f"{lead} " + (", ".join(shown[:-1]) + " and " if count > 1 else "") + shown[-1]
-        text += "." if count == len(names) else ", and more."
+        if count < len(names):  # "A, B and more."
+            text = f"{lead} " + ", ".join(shown) + " and more."
+        else:  # "A, B and C."
+            text = f"{lead} " + (", ".join(shown[:-1]) + " and " if count > 1 else "") + shown[-1]
+            text += "."
         if len(text) <= PREHEADER_MAX:
             return text
     return ""
