@@ -94,34 +94,35 @@ def with_entry_buttons(body: str, entries: list[tuple[str, str]]) -> str:
     button goes after that text, as `mailer draft` would have put it. An entry whose address is
     already in the body, or whose heading is not found, is left as it is.
     """
+    missing = [(title, url.strip()) for title, url in entries if url.strip() not in body]
+    if not missing:
+        return body  # the usual case, checked on every compile: no work beyond the search
     lines = body.split("\n")
-    for title, url in entries:
-        url = url.strip()
-        if not url or url in body:
+    headings: dict[str, int] = {}
+    for number, line in enumerate(lines):
+        if line.startswith("#") and (match := _HEADING_LINE.match(line)):
+            headings.setdefault(match["text"].casefold(), number)
+    inserts: list[tuple[int, str]] = []
+    for title, url in missing:
+        if not url:
             continue
-        wanted = {squash(title).casefold(), escape_inline(title).casefold()}
-        found = next(
-            (
-                n
-                for n, line in enumerate(lines)
-                if (match := _HEADING_LINE.match(line)) and match["text"].casefold() in wanted
-            ),
-            None,
+        found = headings.get(
+            escape_inline(title).casefold(), headings.get(squash(title).casefold())
         )
-        if found is None:
-            continue
-        at = found + 1
-        while at < len(lines) and not lines[at].strip():
-            at += 1
-        if (
-            at < len(lines)
-            and not _HEADING_LINE.match(lines[at])
-            and not lines[at].startswith("[[")
-        ):
-            while at < len(lines) and lines[at].strip():  # the entry's text
-                at += 1
-        else:
-            at = found + 1
-        lines[at:at] = ["", button(READ_MORE, url)] + ([""] if at < len(lines) else [])
-        body = "\n".join(lines)
+        if found is not None:
+            inserts.append((_entry_end(lines, found), button(READ_MORE, url)))
+    for at, line in sorted(inserts, reverse=True):  # from the bottom: indexes stay right
+        lines[at:at] = ["", line] + ([""] if at < len(lines) else [])
     return "\n".join(lines)
+
+
+def _entry_end(lines: list[str], heading: int) -> int:
+    """Where an entry's button goes: after the text block under its heading, if it has one."""
+    at = heading + 1
+    while at < len(lines) and not lines[at].strip():
+        at += 1
+    if at == len(lines) or lines[at].startswith(("#", "[[")):
+        return heading + 1
+    while at < len(lines) and lines[at].strip():
+        at += 1
+    return at
