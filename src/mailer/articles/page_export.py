@@ -279,7 +279,7 @@ def _list_at(lines: list[_Line], start: int) -> tuple[ListBlock, int]:
     first = lines[start]
     block = ListBlock(items=[], ordered=first.ordered, start=first.number or 1)
     index = start
-    while index < len(lines) and _continues(block, first, lines[index]):
+    while index < len(lines) and (index == start or _continues(block, first, lines[index])):
         block.items.append(lines[index].text)
         index += 1
         end = index
