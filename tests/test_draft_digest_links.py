@@ -83,3 +83,17 @@ def test_front_matter_url_filled_later_is_honoured_and_check_stops_warning(
     assert entry_text.index("Read more:") < entry_text.index("Have a question")
     findings = check_campaign(workspace, campaign, spam=False).findings
     assert "digest-entry-without-link" not in {f.code for f in findings}
+
+
+def test_an_entry_url_that_is_no_web_address_gets_no_button_and_a_warning(
+    workspace: Workspace,
+) -> None:
+    path = draft(workspace, *SOURCES, "--url", BALANCE)
+    text = path.read_text()
+    text = re.sub(r'(title: "Sleep Better[^\n]*\n\s+url: )""', r'\1"javascript:alert(1)"', text)
+    path.write_text(text)
+    campaign = load_campaign(path)
+    assert read_more_targets(workspace, path) == []
+    assert "javascript:" not in render_campaign(workspace, campaign).html
+    warnings = [f.message for f in check_campaign(workspace, campaign, spam=False).warnings]
+    assert any("'javascript:alert(1)', not a web address" in message for message in warnings)

@@ -92,9 +92,14 @@ def with_entry_buttons(body: str, entries: list[tuple[str, str]]) -> str:
     A digest entry is a heading with the article's title and a short text under it. When staff
     fill in an entry's address in the front matter (``articles: - url:``) after drafting, the
     button goes after that text, as `mailer draft` would have put it. An entry whose address is
-    already in the body, or whose heading is not found, is left as it is.
+    already in the body, whose heading is not found, or that is not an http(s) address (`mailer
+    check` reports it), is left as it is.
     """
-    missing = [(title, url.strip()) for title, url in entries if url.strip() not in body]
+    missing = [
+        (title, url.strip())
+        for title, url in entries
+        if url.strip().lower().startswith(("http://", "https://")) and url.strip() not in body
+    ]
     if not missing:
         return body  # the usual case, checked on every compile: no work beyond the search
     lines = body.split("\n")
@@ -104,8 +109,6 @@ def with_entry_buttons(body: str, entries: list[tuple[str, str]]) -> str:
             headings.setdefault(match["text"].casefold(), number)
     inserts: list[tuple[int, str]] = []
     for title, url in missing:
-        if not url:
-            continue
         found = headings.get(
             escape_inline(title).casefold(), headings.get(squash(title).casefold())
         )
