@@ -19,6 +19,7 @@ from mailer.cli import app
 from mailer.compose.campaign import Campaign
 from mailer.compose.draft import CallToAction, compose_body, draft_campaign, write_draft
 from mailer.compose.render import RenderedCampaign, render_campaign
+from mailer.compose.subject import make_article_preheader
 from mailer.compose.teaser import make_teaser
 from mailer.config import DEFAULT_CLOSING_LINES
 from mailer.workspace import Workspace
@@ -240,6 +241,21 @@ def test_preheader_adds_to_the_subject_instead_of_repeating_the_opening() -> Non
     assert balance.preheader == (
         "Inside: Why Balance Starts in the Neck and Three Things to Watch For at Home."
     )
+
+
+def test_preheader_of_an_article_without_sections() -> None:
+    """Issue 12 item 6: no sections to name: the page's own summary, else the opening from its
+    second sentence on; never the first sentence the email opens with."""
+    opening = [
+        "Most of us sit longer than we sleep. The way you sit decides how hard the top of your "
+        "neck works all day. Small changes to the desk add up over a week, and cost little."
+    ]
+    assert make_article_preheader(opening, opening[0]) == (
+        "The way you sit decides how hard the top of your neck works all day. Small changes to "
+        "the desk add up over a week, and cost little."
+    )
+    summary = "Four changes to your desk that take load off the upper neck."
+    assert make_article_preheader(opening, summary) == summary
 
 
 def test_digest_subject_names_what_is_inside() -> None:

@@ -178,7 +178,7 @@ def draft_campaign(
     if len(articles) > 1:
         subject, named = make_digest_subject([a.title for a in articles])
         unnamed = [shorten_subject(a.title) for a in articles[named:]]
-        preheader = make_outline_preheader(unnamed, "Also inside:", at_least=1) or preheader
+        preheader = make_outline_preheader(unnamed, "Also inside:") or preheader
     else:
         subject = shorten_subject(lead.title)
     return Campaign(

@@ -106,13 +106,11 @@ def _headline(title: str) -> str:
     return title
 
 
-def make_outline_preheader(
-    names: Sequence[str], lead: str = "Inside:", *, at_least: int = 2
-) -> str:
-    """ "Inside: A, B and C." from section headings (or titles), as many as fit in PREHEADER_MAX;
-    "" for fewer than ``at_least`` (one section tells a reader little the subject does not)."""
+def make_outline_preheader(names: Sequence[str], lead: str = "Inside:") -> str:
+    """ "Inside: A, B and C." from section headings (or titles), as many as fit in PREHEADER_MAX
+    ("Inside: A, B and more."); "" for none, or when not even one fits."""
     names = [squash(name).rstrip(".:;,") for name in names if squash(name)]
-    for count in range(len(names), max(at_least, 1) - 1, -1):
+    for count in range(len(names), 0, -1):
         shown = names[:count]
         if count < len(names):  # "A, B and more."
             text = f"{lead} " + ", ".join(shown) + " and more."
