@@ -40,8 +40,8 @@ def draft_command(
 
     One article with a web address gives a teaser with a link to it; one without, the whole
     article; several, a digest featuring the first. Edit the file, then preview it.
-    The new file's path is the last line printed. The email ends with the closing lines of
-    [draft] closing_lines in mailer.toml.
+    The new file's path is the last line printed. The email ends with the closing lines set
+    as draft.closing_lines in mailer.toml.
 
     Examples:
       mailer draft articles/headaches.txt --url https://www.summitspine.example/blog/headaches
