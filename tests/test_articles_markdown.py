@@ -90,11 +90,21 @@ def test_front_matter_title_wins_and_a_different_h1_stays_a_section(tmp_path: Pa
     assert article.headings == ["Other Heading"]
 
 
-def test_nested_list_items_join_the_outer_list(tmp_path: Path) -> None:
+def test_a_nested_list_stays_under_its_item(tmp_path: Path) -> None:
+    """Issue 12 item 1: steps keep their numbers and their bullets, in Markdown too."""
     path = tmp_path / "nested.md"
-    path.write_text("# T\n\nIntro.\n\n- one\n  - one point five\n- two\n")
+    path.write_text(
+        "# T\n\nIntro.\n\n3. one\n   - one point five\n4. two\n\n## Part\n\nText.\n\n"
+        "#### Under part\n\nMore text.\n"
+    )
     article = load_article(path)
-    assert article.sections[0].blocks[1] == ListBlock(["one", "one point five", "two"])
+    assert article.sections[0].blocks[1] == ListBlock(
+        ["one", "two"], ordered=True, start=3, nested={0: ListBlock(["one point five"])}
+    )
+    assert [(s.heading, s.level) for s in article.sections[1:]] == [
+        ("Part", 1),
+        ("Under part", 2),
+    ]
 
 
 @pytest.mark.parametrize(

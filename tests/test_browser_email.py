@@ -96,3 +96,69 @@ def test_no_horizontal_scrolling_and_cta_visible(
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"email-{width}.png"), full_page=True)
     page.close()
+
+
+@pytest.mark.browser
+def test_numbered_steps_with_bullets_read_as_steps_on_a_phone(
+    browser: object, workspace: Workspace
+) -> None:
+    """Issue 12 item 1: at 375 px the steps show 1, 2, 3 with their bullets indented under
+    each; sub-headings are smaller than their section's heading."""
+    from playwright.sync_api import Browser
+
+    from mailer.articles import load_article
+    from mailer.compose.draft import CallToAction, write_draft
+
+    assert isinstance(browser, Browser)
+    fixtures = Path(__file__).parent / "fixtures" / "articles"
+    article = load_article(fixtures / "balance-upper-neck.txt")
+    campaign = write_draft(
+        [article], workspace.campaigns_dir, CallToAction("Book your free consultation", SITE)
+    )
+    rendered = render_campaign(workspace, campaign)
+    html = rendered.fill(rendered.substitutions(SecretKey.for_workspace(workspace), 7, "Maria"))[1]
+
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    page.route("**/*", lambda route: route.abort())
+    page.set_content(html, wait_until="domcontentloaded")
+    scroll_width, inner_width = page.evaluate(
+        "[document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    assert scroll_width <= inner_width
+    steps = page.evaluate(
+        """() => [...document.querySelectorAll('ol')].filter(ol => !ol.closest('li')).map(ol =>
+            [...ol.children].map(li => {
+              const bullets = li.querySelector(':scope > ul');
+              const box = li.getBoundingClientRect();
+              return {
+                marker: getComputedStyle(li).listStyleType,
+                text: li.firstChild.textContent.trim(),
+                bullets: bullets ? [...bullets.children].map(b => ({
+                  marker: getComputedStyle(b).listStyleType,
+                  left: b.getBoundingClientRect().left,
+                })) : [],
+                left: box.left,
+              };
+            }))"""
+    )
+    assert len(steps) == 1  # one numbered list
+    items = steps[0]
+    assert [item["text"] for item in items] == [
+        "How Posture Shifts Your Balance",
+        "Why Nerves Matter for the Joint",
+        "What a Quick Check Looks Like",
+    ]
+    for item in items:
+        assert item["marker"] == "decimal"
+        assert len(item["bullets"]) == 2
+        for bullet in item["bullets"]:
+            assert bullet["marker"] in {"disc", "circle", "square"}
+            assert bullet["left"] > item["left"] + 8  # indented under its step
+    h2, h3 = page.evaluate(
+        """() => ['h2', 'h3'].map(tag => parseFloat(getComputedStyle(
+            document.querySelector('.body ' + tag)).fontSize))"""
+    )
+    assert h3 < h2
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "article-steps-375.png"), full_page=True)
+    page.close()

@@ -120,7 +120,7 @@ def test_approve_clean_campaign_sets_status(workspace: Workspace) -> None:
 
 
 def test_check_json_unreadable_campaign_is_still_one_document(workspace: Workspace) -> None:
-    write_campaign(workspace, "---\nsubject: [unclosed\n---\nBody\n")
+    write_campaign(workspace, "---\nsubject: Spring\nstatus: [unclosed\n---\nBody\n")
     code, out = mailer(workspace, "check", "2026-03-10-spring", "--json", "--no-spam")
     document = json.loads(out)
     assert code == 1

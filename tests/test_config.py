@@ -127,3 +127,24 @@ def test_validated_values(tmp_path: Path, key: str, value: str, expected: str) -
         text = base + f"\n[{section}]\n{name} = {value}\n"
     with pytest.raises(ConfigError, match=expected):
         load_settings(write(tmp_path, text), environ={})
+
+
+def test_draft_closing_lines_default_file_and_environment(tmp_path: Path) -> None:
+    """Issue 12 item 7: closing lines are a setting; the default promises nothing."""
+    default = load_settings(write(tmp_path, MINIMAL), environ={}).draft.closing_lines
+    assert default == ["Have a question about anything in this issue? Reply to this email."]
+    path = write(tmp_path, MINIMAL + '\n[draft]\nclosing_lines = ["Call us, any time.", ""]\n')
+    assert load_settings(path, environ={}).draft.closing_lines == ["Call us, any time."]
+    one = {"MAILER_DRAFT__CLOSING_LINES": "Questions? Call us, or reply."}
+    assert load_settings(path, environ=one).draft.closing_lines == ["Questions? Call us, or reply."]
+    several = {"MAILER_DRAFT__CLOSING_LINES": '["First, this.", "Then that."]'}
+    assert load_settings(path, environ=several).draft.closing_lines == [
+        "First, this.",
+        "Then that.",
+    ]
+    assert (
+        load_settings(path, environ={"MAILER_DRAFT__CLOSING_LINES": "[]"}).draft.closing_lines == []
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, MINIMAL + '\n[draft]\nclosing = "x"\n'), environ={})
+    assert "draft.closing" in str(caught.value) and "closing_lines" in str(caught.value)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from mailer.compose.draft import CLOSING_LINE, compose_body
+from mailer.compose.draft import compose_body
+from mailer.config import DEFAULT_CLOSING_LINES
 from tests.test_draft_articles import INTRO, digest_articles, headache_article
 
 URL = "https://www.summitspine.example/blog/headaches"
@@ -41,7 +42,7 @@ def test_with_a_url_teaser_then_cta_contents_read_more_and_closing() -> None:
         "- Three things to try this week",
     ]
     assert after[2] == f'[[button "Read the full article" {URL}]]'
-    assert after[3] == CLOSING_LINE
+    assert after[3] == DEFAULT_CLOSING_LINES[0]
     assert_cta_after_opening_and_at_close(parts)
     # the rest of the article stays on the website
     assert "Leg length" not in "\n".join(parts)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
+from mailer.articles.model import ListBlock
 from mailer.compose.markdown import escape_inline
 from mailer.compose.subject import make_preheader, shorten_subject
 from mailer.compose.teaser import make_summary, make_teaser
@@ -177,7 +178,8 @@ def test_text_that_looks_like_a_shortcode_is_not_one() -> None:
 def test_teaser_does_not_end_on_a_lead_in_to_a_list() -> None:
     opening = "Leg pain has many causes, and most of them are easy to name. " * 9
     lead_in = "Strains are common after a long hike or a game of soccer. The usual causes include:"
-    teaser = make_teaser([opening, lead_in, "Pinched nerves are another cause. " * 10])
+    too_long = ListBlock(["A twisted ankle on a trail that was steeper than it looked"] * 6)
+    teaser = make_teaser([opening, lead_in, too_long, "Pinched nerves are another cause. " * 10])
     assert teaser[-1] == "Strains are common after a long hike or a game of soccer."
 
 

@@ -61,11 +61,16 @@ def test_draft_file_front_matter_round_trips(tmp_path: Path) -> None:
     assert loaded.extra == {}
 
 
-def test_digest_lists_every_article_and_takes_the_subject_from_the_first(tmp_path: Path) -> None:
+def test_digest_lists_every_article_and_names_them_in_the_subject(tmp_path: Path) -> None:
     campaign = write_draft(digest_articles(), tmp_path, CTA, day=DAY)
     assert campaign.path is not None
     loaded = load_campaign(campaign.path)
-    assert loaded.subject == "Why Headaches Start in the Neck"
+    # Issue 12 item 6: the first title, and the others by name where they fit
+    assert loaded.subject == "Why Headaches Start in the Neck and 2 more"
+    assert loaded.preheader == (
+        "Also inside: Sleeping Positions That Are Kind to Your Neck and Meet Our New Front "
+        "Desk Coordinator."
+    )
     assert [(a.title, a.url) for a in loaded.articles] == [
         (a.title, a.url or "") for a in digest_articles()
     ]

@@ -157,6 +157,28 @@ class FeedSettings(_Section):
         return value
 
 
+DEFAULT_CLOSING_LINES = ("Have a question about anything in this issue? Reply to this email.",)
+
+
+class DraftSettings(_Section):
+    # The paragraphs every draft ends with, before the last call to action. The default invites
+    # a reply and promises nothing the clinic may not keep (who reads, how fast).
+    closing_lines: list[str] = Field(default_factory=lambda: list(DEFAULT_CLOSING_LINES))
+
+    @field_validator("closing_lines", mode="before")
+    @classmethod
+    def _lines(cls, value: Any) -> Any:
+        # From the environment: a JSON list, or one line (a sentence may hold commas).
+        if isinstance(value, str):
+            return json.loads(value) if value.strip().startswith("[") else [value]
+        return value
+
+    @field_validator("closing_lines")
+    @classmethod
+    def _not_blank(cls, value: list[str]) -> list[str]:
+        return [line.strip() for line in value if line.strip()]
+
+
 class DeliverySettings(_Section):
     provider: Literal["outbox", "sendgrid", "smtp"] = "outbox"
     rate_per_second: float = Field(default=0, ge=0)
@@ -195,6 +217,7 @@ class Settings(_Section):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     feed: FeedSettings = Field(default_factory=FeedSettings)
+    draft: DraftSettings = Field(default_factory=DraftSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     sendgrid: SendgridSettings = Field(default_factory=SendgridSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)

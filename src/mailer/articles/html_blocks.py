@@ -1,5 +1,9 @@
 """Sanitized HTML to sections: headings start sections; p, li, img and loose text become blocks.
 
+Heading levels are kept relative (h2 and h3: section and sub-section); a list inside a list
+item stays nested under that item; a figure's caption becomes its image's alt text when the
+image has none, and is not left as a paragraph of its own.
+
 Used for an HTML page's main content (after trafilatura) and for a feed entry's content.
 The input is always passed through ``clean_html`` first, so nothing active gets this far.
 """
@@ -10,7 +14,7 @@ from collections.abc import Collection
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-from mailer.articles.model import Block, Image, ListBlock, Paragraph, Section
+from mailer.articles.model import Block, Image, ListBlock, Paragraph, Section, relevel
 from mailer.articles.sanitize import clean_html, is_tracker_image
 from mailer.articles.text import normalize_inline
 
@@ -41,6 +45,7 @@ def without_title_heading(title: str, sections: list[Section]) -> list[Section]:
     if not sections or not title or (sections[0].heading or "").casefold() != title.casefold():
         return sections
     first, rest = sections[0], sections[1:]
+    relevel(rest)  # levels are levels below the title now
     return [Section(heading=None, blocks=first.blocks), *rest] if first.blocks else rest
 
 
@@ -54,6 +59,7 @@ class _BlockParser(HTMLParser):
         self.heading: list[str] | None = None
         self.lists: list[ListBlock] = []
         self.item: list[str] | None = None
+        self.caption: list[str] | None = None
 
     # --- events -------------------------------------------------------------------------
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -61,13 +67,19 @@ class _BlockParser(HTMLParser):
             self._flush()
         if tag in _HEADINGS:
             self.heading = []
+        elif tag == "figcaption":
+            self.caption = []
         elif tag in {"ul", "ol"}:
-            if self.lists:  # a nested list: its items join the outer list
-                self.lists.append(self.lists[-1])
+            self._end_item()
+            block = ListBlock(items=[], ordered=tag == "ol", start=_start(dict(attrs), tag))
+            if self.lists and self.lists[-1].items:  # a list inside an item: nested under it
+                outer = self.lists[-1]
+                outer.nested[len(outer.items) - 1] = block
+            elif self.lists:  # before any text of its item: its items join the outer list
+                block = self.lists[-1]
             else:
-                block = ListBlock(items=[], ordered=tag == "ol")
                 self._blocks().append(block)
-                self.lists.append(block)
+            self.lists.append(block)
         elif tag == "li":
             self._end_item()
             self.item = []
@@ -82,7 +94,9 @@ class _BlockParser(HTMLParser):
             text = normalize_inline(" ".join(self.heading))
             self.heading = None
             if text:
-                self.sections.append(Section(heading=text))
+                self.sections.append(Section(heading=text, level=int(tag[1])))  # depth for now
+        elif tag == "figcaption" and self.caption is not None:
+            self._end_caption()
         elif tag == "li":
             self._end_item()
         elif tag in {"ul", "ol"} and self.lists:
@@ -94,6 +108,8 @@ class _BlockParser(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.heading is not None:
             self.heading.append(data)
+        elif self.caption is not None:
+            self.caption.append(data)
         elif self.item is not None:
             self.item.append(data)
         else:
@@ -119,6 +135,14 @@ class _BlockParser(HTMLParser):
         if text and self.lists:
             self.lists[-1].items.append(text)
 
+    def _end_caption(self) -> None:
+        """A caption describes the image before it: its alt text if it has none, else gone."""
+        text = normalize_inline(" ".join(" ".join(self.caption or []).split()))
+        self.caption = None
+        blocks = self._blocks()
+        if text and blocks and isinstance(blocks[-1], Image) and not blocks[-1].alt:
+            blocks[-1].alt = text
+
     def _image(self, attrs: dict[str, str | None]) -> None:
         raw = (attrs.get("src") or "").strip()
         if not raw:  # nh3 empties data: and javascript: addresses
@@ -137,9 +161,16 @@ class _BlockParser(HTMLParser):
     def finish(self) -> list[Section]:
         self._end_item()
         self._flush()
+        relevel(self.sections)
         for section in self.sections:
             section.blocks = [block for block in section.blocks if _has_content(block)]
         return [section for section in self.sections if section.heading or section.blocks]
+
+
+def _start(attrs: dict[str, str | None], tag: str) -> int:
+    """An <ol start="3">'s first number (1 for a bullet list or a start that is no number)."""
+    value = (attrs.get("start") or "").strip()
+    return int(value) if tag == "ol" and value.isdigit() else 1
 
 
 def _has_content(block: Block) -> bool:

@@ -1,6 +1,7 @@
 """Markdown articles, with optional front matter (title, url, date, summary, image).
 
-Headings start sections; paragraphs, bullet and numbered lists and images become blocks.
+Headings start sections (levels relative: ## and ### are section and sub-section); paragraphs,
+bullet and numbered lists (a list inside an item nested under it) and images become blocks.
 Inline formatting is dropped: the Article holds plain text. The title is the front matter's,
 else the first level-1 heading (which then is not repeated as a section).
 """
@@ -10,7 +11,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from mailer.articles.model import Article, Block, Image, ListBlock, Paragraph, Section
+from mailer.articles.model import (
+    Article,
+    Block,
+    Image,
+    ListBlock,
+    Paragraph,
+    Section,
+    relevel,
+)
 from mailer.articles.text import normalize_inline
 from mailer.errors import ArticleError
 
@@ -34,6 +43,8 @@ def parse_markdown(text: str, *, name: str = "") -> Article:
     sections, leading_h1 = _sections(post.content)
     if leading_h1:
         title, sections = _title(title, sections)
+    else:
+        relevel(sections)
     return Article(
         title=title,
         url=str(meta["url"]).strip() if meta.get("url") else None,
@@ -52,6 +63,7 @@ def _title(title: str, sections: list[Section]) -> tuple[str, list[Section]]:
         return title, sections
     # The title heading is not a section; the text under it is the introduction.
     rest = sections[1:]
+    relevel(rest)
     if first.blocks:
         rest.insert(0, Section(heading=None, blocks=first.blocks))
     return first.heading or title, rest
@@ -73,16 +85,22 @@ def _sections(source: str) -> tuple[list[Section], bool]:
             text = _inline_text(tokens[index + 1])
             if token.tag == "h1" and len(sections) == 1 and not sections[0].blocks:
                 leading_h1 = True
-            sections.append(Section(heading=text))
+            sections.append(Section(heading=text, level=int(token.tag[1:])))  # depth for now
             index += 3
             continue
         if token.type in {"bullet_list_open", "ordered_list_open"}:
-            if list_stack:  # nested list: its items join the outer list
-                list_stack.append(list_stack[-1])
+            ordered = token.type == "ordered_list_open"
+            block = ListBlock(items=[], ordered=ordered, start=int(token.attrGet("start") or 1))
+            if not ordered:
+                block.start = 1
+            if list_stack and list_stack[-1].items:  # a list inside an item: nested under it
+                outer = list_stack[-1]
+                outer.nested[len(outer.items) - 1] = block
+            elif list_stack:  # a list before any text of its item: its items join the outer
+                block = list_stack[-1]
             else:
-                block = ListBlock(items=[], ordered=token.type == "ordered_list_open")
                 blocks.append(block)
-                list_stack.append(block)
+            list_stack.append(block)
         elif token.type in {"bullet_list_close", "ordered_list_close"}:
             list_stack.pop()
         elif token.type == "inline":

@@ -13,8 +13,14 @@ class Paragraph:
 
 @dataclass
 class ListBlock:
+    """A bullet or numbered list. ``start`` is the first item's number as the article wrote it
+    (steps interrupted by text go on counting); ``nested`` holds the list written under an item
+    (by the item's index): the bullets of a numbered step stay with that step."""
+
     items: list[str]
     ordered: bool = False
+    start: int = 1
+    nested: dict[int, ListBlock] = field(default_factory=dict)
 
 
 @dataclass
@@ -28,10 +34,16 @@ Block = Paragraph | ListBlock | Image
 
 @dataclass
 class Section:
-    """A run of blocks under one heading; the first section of an article may have no heading."""
+    """A run of blocks under one heading; the first section of an article may have no heading.
+
+    ``level`` is the heading's depth below the article's title: 1 a section, 2 a sub-section
+    under the section before it, and so on. Only the relation matters, never the tag the source
+    used (an article written with h3 and h4 has levels 1 and 2).
+    """
 
     heading: str | None
     blocks: list[Block] = field(default_factory=list)
+    level: int = 1
 
 
 @dataclass
@@ -57,3 +69,20 @@ class Article:
             for block in section.blocks
             if isinstance(block, Paragraph)
         ]
+
+
+def relevel(sections: list[Section]) -> None:
+    """Levels made relative, in place: on entry ``level`` holds the depth written (h2=2...).
+
+    The shallowest depth is level 1; a heading is one level below the nearest shallower heading
+    before it, so h2, h4 reads as section and sub-section, not as a skipped level.
+    """
+    stack: list[tuple[int, int]] = []  # (depth, level) of the open headings
+    for section in sections:
+        if not section.heading:
+            continue
+        depth = section.level
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        section.level = stack[-1][1] + 1 if stack else 1
+        stack.append((depth, section.level))

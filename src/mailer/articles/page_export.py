@@ -6,6 +6,12 @@ buttons, the site's disclaimer); what is left is read as a title, headings, para
 A heading is a short line without closing punctuation that is followed by text. A run of short
 lines straight after a line ending in ":" is a list written without bullets. A short line at
 the very end, with nothing after it, is a button or call to action, not a heading.
+
+Shape is kept, not only text: bullets written under a numbered step (indented deeper, or
+followed by the next step) stay nested in that step, and steps keep their numbers when text
+interrupts them. A sentence-case heading after a Title Case one ("Pinched nerves" under "Common
+Causes of Leg Pain") is a sub-section of it. A sentence without closing punctuation just before
+a heading is an image's caption, and an export has no image to attach it to: it goes.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailer.articles.model import Article, Block, ListBlock, Paragraph, Section
-from mailer.articles.text import normalize_lines
+from mailer.articles.text import indentation, normalize_lines, split_lines
 
 HEADING_MAX_CHARS = 90
 HEADING_MAX_WORDS = 15
@@ -66,7 +72,7 @@ _CTA = re.compile(
     re.IGNORECASE,
 )
 _BULLET = re.compile(r"^(?:[•◦▪▫‣⁃●○■□►▶➤→·*]|[-–—](?=\s))\s*")
-_NUMBER = re.compile(r"^(?:\d{1,2}[.)]|\(\d{1,2}\))\s+")
+_NUMBER = re.compile(r"^(?:(\d{1,2})[.)]|\((\d{1,2})\))\s+")
 _CLOSING = "\"')]}»"
 _SMALL_WORDS = frozenset(
     {
@@ -77,20 +83,32 @@ _SMALL_WORDS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class _Raw:
+    text: str
+    indent: int  # columns of white space before it in the export
+
+
 @dataclass
 class _Line:
     text: str
     kind: str  # "para", "short", "item"
     ordered: bool = False
+    indent: int = 0
+    number: int = 0  # a numbered item's number as written
 
 
 def parse_page_export(text: str, *, name: str = "") -> Article:
     """An Article from a page export's text. ``name`` (a path) gives a title if none is found."""
-    lines = [line for line in normalize_lines(text) if line]
+    lines = [
+        _Raw(line, indentation(raw))
+        for line, raw in zip(normalize_lines(text), split_lines(text), strict=True)
+        if line
+    ]
     lines = _drop_footer(lines)
-    lines = [line for line in lines if not _is_furniture(line)]
+    lines = [line for line in lines if not _is_furniture(line.text)]
     lines = _drop_disclaimer(lines)
-    lines = [line for line in lines if not _is_cta(line)]
+    lines = [line for line in lines if not _is_cta(line.text)]
     title, lines = _take_title(lines, name)
     classified = _trim_tail([_classify(line) for line in lines])
     return Article(title=title, sections=_sections(classified), source=name)
@@ -104,41 +122,41 @@ def _is_cta(line: str) -> bool:
     return len(line) <= CTA_MAX_CHARS and _CTA.match(line.rstrip(" !>»→.")) is not None
 
 
-def _drop_footer(lines: list[str]) -> list[str]:
+def _drop_footer(lines: list[_Raw]) -> list[_Raw]:
     for index, line in enumerate(lines):
-        if index > 0 and _FOOTER_START.match(line):
+        if index > 0 and _FOOTER_START.match(line.text):
             return lines[:index]
     return lines
 
 
-def _drop_disclaimer(lines: list[str]) -> list[str]:
+def _drop_disclaimer(lines: list[_Raw]) -> list[_Raw]:
     """The site's own disclaimer: its heading and the paragraph after it."""
-    kept: list[str] = []
+    kept: list[_Raw] = []
     skip_next = False
     for line in lines:
         if skip_next:
             skip_next = False
-            if not _is_heading_like(line):
+            if not _is_heading_like(line.text):
                 continue
-        if _DISCLAIMER_HEADING.match(line):
+        if _DISCLAIMER_HEADING.match(line.text):
             skip_next = True
             continue
-        if _DISCLAIMER_PARAGRAPH.match(line):
+        if _DISCLAIMER_PARAGRAPH.match(line.text):
             continue
         kept.append(line)
     return kept
 
 
-def _take_title(lines: list[str], name: str) -> tuple[str, list[str]]:
+def _take_title(lines: list[_Raw], name: str) -> tuple[str, list[_Raw]]:
     """The first line if it reads as a title; the title repeated before the text goes too."""
     fallback = _title_from_name(name)
     if not lines:
         return fallback, lines
-    first = lines[0]
+    first = lines[0].text
     if len(first) > TITLE_MAX_CHARS or first.endswith((".", ",", ";", ":")):
         return fallback, lines
     rest = lines[1:]
-    while rest and rest[0].casefold() == first.casefold():
+    while rest and rest[0].text.casefold() == first.casefold():
         rest = rest[1:]
     return first, rest
 
@@ -149,15 +167,17 @@ def _title_from_name(name: str) -> str:
     return words[:1].upper() + words[1:] if words else "Untitled article"
 
 
-def _classify(line: str) -> _Line:
+def _classify(raw: _Raw) -> _Line:
+    line, indent = raw.text, raw.indent
     if match := _NUMBER.match(line):
-        return _Line(line[match.end() :], "item", ordered=True)
+        number = int(match[1] or match[2])
+        return _Line(line[match.end() :], "item", ordered=True, indent=indent, number=number)
     if (match := _BULLET.match(line)) and line[match.end() :]:
-        return _Line(line[match.end() :], "item")
+        return _Line(line[match.end() :], "item", indent=indent)
     emoji = _emoji_prefix(line)
     if emoji:
-        return _Line(line[emoji:].strip(), "item")
-    return _Line(line, "short" if _is_heading_like(line) else "para")
+        return _Line(line[emoji:].strip(), "item", indent=indent)
+    return _Line(line, "short" if _is_heading_like(line) else "para", indent=indent)
 
 
 def _emoji_prefix(line: str) -> int:
@@ -212,15 +232,8 @@ def _sections(lines: list[_Line]) -> list[Section]:
         line = lines[index]
         blocks: list[Block] = sections[-1].blocks
         if line.kind == "item":
-            items: list[str] = []
-            while (
-                index < len(lines)
-                and lines[index].kind == "item"
-                and lines[index].ordered == line.ordered
-            ):
-                items.append(lines[index].text)
-                index += 1
-            blocks.append(ListBlock(items=items, ordered=line.ordered))
+            block, index = _list_at(lines, index)
+            blocks.append(block)
             continue
         if line.kind == "para":
             blocks.append(Paragraph(line.text))
@@ -232,12 +245,72 @@ def _sections(lines: list[_Line]) -> list[Section]:
                     index += len(run)
             continue
         following = lines[index + 1] if index + 1 < len(lines) else None
-        if following is not None and following.kind == "short" and _reads_as_sentence(line.text):
-            blocks.append(Paragraph(line.text))  # a caption or a one-line remark
-        else:
-            sections.append(Section(heading=line.text))
+        if following is None or following.kind != "short" or not _reads_as_sentence(line.text):
+            level = _heading_level(line.text, sections)
+            sections.append(Section(heading=line.text, level=level))
+        # else: a sentence with no closing mark just before a heading is an image's caption
         index += 1
     return [section for section in sections if section.heading or section.blocks]
+
+
+def _heading_level(heading: str, sections: list[Section]) -> int:
+    """1, or 2 for a sentence-case heading under a Title Case one ("Pinched nerves" under
+    "Common Causes of Leg Pain"). A one-word heading says nothing: it keeps the level before."""
+    previous = next((s for s in reversed(sections) if s.heading), None)
+    if previous is None:
+        return 1
+    if len(re.findall(r"[A-Za-z][\w']*", heading)) < 2:
+        return previous.level
+    if _is_title_case(heading):
+        return 1
+    parent = next((s for s in reversed(sections) if s.heading and s.level == 1), None)
+    return 2 if parent is not None and _is_title_case(parent.heading or "") else 1
+
+
+def _list_at(lines: list[_Line], start: int) -> tuple[ListBlock, int]:
+    """The list that starts at ``lines[start]``, and the index after it.
+
+    Items of the other kind (bullets after a numbered step) or written deeper nest under the
+    item before them when they are indented more than it, when the list goes on after them, or
+    when earlier items had such lists too (the last step's bullets, written flush left);
+    otherwise they are a list of their own and this one ends. A numbered list goes on only with
+    the next number: "1." again starts a new list.
+    """
+    first = lines[start]
+    block = ListBlock(items=[], ordered=first.ordered, start=first.number or 1)
+    index = start
+    while index < len(lines) and (index == start or _continues(block, first, lines[index])):
+        block.items.append(lines[index].text)
+        index += 1
+        end = index
+        while end < len(lines) and _nests_under(first, lines[end]):
+            end += 1
+        if end == index:
+            continue
+        run = lines[index:end]
+        deeper = min(line.indent for line in run) > first.indent
+        goes_on = end < len(lines) and _continues(block, first, lines[end])
+        if not (deeper or goes_on or block.nested):  # block.nested: the steps have bullets
+            break  # a list of its own after this one
+        block.nested[len(block.items) - 1] = ListBlock(
+            items=[line.text for line in run], ordered=run[0].ordered, start=run[0].number or 1
+        )
+        index = end
+    if not block.ordered:
+        block.start = 1
+    return block, index
+
+
+def _continues(block: ListBlock, first: _Line, line: _Line) -> bool:
+    """``line`` is the next item of ``block`` (same kind, same depth, the next number)."""
+    if line.kind != "item" or line.ordered != first.ordered or line.indent > first.indent + 1:
+        return False
+    return not block.ordered or line.number == block.start + len(block.items)
+
+
+def _nests_under(first: _Line, line: _Line) -> bool:
+    """``line`` may belong under an item of the list ``first`` starts."""
+    return line.kind == "item" and (line.ordered != first.ordered or line.indent > first.indent + 1)
 
 
 def _short_run(lines: list[_Line], start: int) -> list[_Line]:

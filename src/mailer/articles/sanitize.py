@@ -21,7 +21,7 @@ DROPPED_WITH_CONTENT = {
     "template", "svg", "math", "canvas", "video", "audio", "select", "textarea", "button",
     "input", "label", "nav", "footer", "aside", "head", "title", "applet", "dialog", "source",
 }  # fmt: skip
-ATTRIBUTES = {"img": {"src", "alt", "width", "height"}, "a": {"href"}}
+ATTRIBUTES = {"img": {"src", "alt", "width", "height"}, "a": {"href"}, "ol": {"start"}}
 URL_SCHEMES = {"http", "https", "mailto", "tel"}
 
 # Hosts that serve tracking pixels and beacons, never article images.

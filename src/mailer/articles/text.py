@@ -40,6 +40,24 @@ def normalize_inline(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def split_lines(text: str) -> list[str]:
+    """A whole text as raw lines (line endings of any platform)."""
+    return text.replace("\r\n", "\n").split("\n")
+
+
 def normalize_lines(text: str) -> list[str]:
-    """A whole text as normalized lines (line endings of any platform)."""
-    return [normalize_inline(line) for line in text.replace("\r\n", "\n").split("\n")]
+    """A whole text as normalized lines, one for each of ``split_lines``."""
+    return [normalize_inline(line) for line in split_lines(text)]
+
+
+def indentation(line: str) -> int:
+    """Columns of leading white space (a tab counts 4): how deep a list item was written."""
+    columns = 0
+    for char in line:
+        if char == "\t":
+            columns += 4
+        elif char.isspace() or char in "\u200b\ufeff":
+            columns += 1
+        else:
+            break
+    return columns

@@ -27,22 +27,26 @@ def draft_command(
         help="Article files (.txt page export, .md, .html), web addresses, or a feed (its newest "
         "entry, or the newest five when feed.mode is digest). Several make a digest.",
     ),
-    url: str | None = typer.Option(
-        None,
+    urls: list[str] = typer.Option(
+        [],
         "--url",
-        help="The article's web address, when the file does not say it: the email then "
-        "carries a teaser and a 'Read the full article' button instead of the whole text.",
+        metavar="URL",
+        help="An article's web address, when its file does not say it: once per SOURCE, in "
+        "order (--url '' skips one). One article then carries a teaser and a 'Read the full "
+        "article' button instead of the whole text; a digest entry, a 'Read more' button.",
     ),
 ) -> None:
     """Draft a campaign from articles: writes campaigns/<date>-<slug>.md, status draft.
 
     One article with a web address gives a teaser with a link to it; one without, the whole
     article; several, a digest featuring the first. Edit the file, then preview it.
-    The new file's path is the last line printed.
+    The new file's path is the last line printed. The email ends with the closing lines set
+    as draft.closing_lines in mailer.toml.
 
     Examples:
       mailer draft articles/headaches.txt --url https://www.summitspine.example/blog/headaches
       mailer draft articles/one.md articles/two.md articles/three.html
+      mailer draft a.txt b.txt --url https://x.example/blog/a --url https://x.example/blog/b
     """
     from rich.markup import escape
 
@@ -51,26 +55,34 @@ def draft_command(
     from mailer.compose.draft import CallToAction, draft_kind, write_draft
     from mailer.errors import UsageError
 
-    if url and len(sources) > 1:
+    if len(urls) > len(sources):
         raise UsageError(
-            "--url names one article's address, but several sources were given",
-            hint="draft one article with --url, or put each article's address in its file "
-            "(front matter url: or the page's canonical link)",
+            f"{len(urls)} --url options for {len(sources)} source(s): --url is given once per "
+            "source, in order",
+            hint="give one --url after another in the order of the sources "
+            "(--url '' for a source whose file says its address)",
         )
-    if url and not url.startswith(("http://", "https://")):
-        raise UsageError(
-            f"--url {url}: not a web address",
-            hint="give the article's full address, e.g. https://www.yourclinic.example/blog/post",
-        )
+    for url in urls:
+        if url and not url.startswith(("http://", "https://")):
+            raise UsageError(
+                f"--url {url}: not a web address",
+                hint="give the article's full address, "
+                "e.g. https://www.yourclinic.example/blog/post",
+            )
     workspace = state.workspace()
     settings = workspace.settings
     # A feed as a source: its newest entry, or a few for a digest (the [feed] mode setting).
     limit = 1 if settings.feed.mode == "single" else FEED_DIGEST_ENTRIES
+    addresses = [*urls, *[""] * (len(sources) - len(urls))]
     articles = [
-        article for source in sources for article in load_articles(source, url=url, limit=limit)
+        article
+        for source, url in zip(sources, addresses, strict=True)
+        for article in load_articles(source, url=url or None, limit=limit)
     ]
     cta = CallToAction(settings.booking.cta_text, settings.booking.url)
-    campaign = write_draft(articles, workspace.campaigns_dir, cta)
+    campaign = write_draft(
+        articles, workspace.campaigns_dir, cta, closing=settings.draft.closing_lines
+    )
     assert campaign.path is not None  # write_draft saved it
     shown = _display_path(campaign.path)
 

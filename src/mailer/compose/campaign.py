@@ -1,11 +1,18 @@
 """The campaign file, campaigns/<slug>.md: YAML front matter and a Markdown body staff edit.
 
 Send state lives in the database, never only here.
+
+Staff type into the front matter by hand, so it is written with every text value in double
+quotes (a colon or a "#" in a subject then stays text), and ``subject:`` and ``preheader:`` are
+read as typed even without quotes: "subject: Leg pain? It starts in your neck: here is why"
+is that subject, not a YAML error. Any other YAML mistake is an error naming the file's line.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -21,6 +28,10 @@ STATUSES = ("draft", "approved", "sent")
 # Front matter that records what happened to the campaign, not what goes out: an approval's
 # fingerprint leaves these out (mailer.compose.approval), so writing them keeps it valid.
 STATUS_KEYS = ("status", "approved_at", "approved_by", "sent_at")
+# Front matter keys whose value is plain text, read as typed (see the module docstring).
+_TEXT_KEYS = ("subject", "preheader")
+_TEXT_LINE = re.compile(rf"^(?P<key>{'|'.join(_TEXT_KEYS)}):[ \t]+(?P<value>[^\s\"'|>].*)$")
+_BOUNDARY = re.compile(r"^-{3,}\s*$")
 
 
 @dataclass
@@ -119,7 +130,7 @@ def load_campaign(path: Path) -> Campaign:
     except (OSError, UnicodeDecodeError) as err:
         raise CampaignError(f"{path}: cannot be read ({err})") from err
     try:
-        post = frontmatter.loads(text)
+        post = frontmatter.loads(_text_values_as_typed(text))
     except yaml.MarkedYAMLError as err:
         offset = _leading_lines(text)
         mark = err.problem_mark or err.context_mark
@@ -132,8 +143,8 @@ def load_campaign(path: Path) -> Campaign:
         raise CampaignError(
             f"{where}: the front matter between the --- lines is not valid YAML: "
             f"{err.problem or err}{context}",
-            hint='fix that line; a value with ": ", "#" or brackets needs quotes, '
-            'e.g. subject: "Neck pain: three habits"',
+            hint='put the value on that line in double quotes, e.g. subject: "Neck pain: '
+            'why it starts" (a colon, # or quote in a value needs them)',
         ) from err
     except (yaml.YAMLError, ValueError, TypeError, OverflowError) as err:
         # A value YAML reads but cannot build, e.g. send_on: 2026-13-45 (no 13th month).
@@ -255,10 +266,69 @@ def _unbuildable_key(text: str) -> tuple[str, int | None]:
     return "", None
 
 
+def _text_values_as_typed(text: str) -> str:
+    """``subject:`` and ``preheader:`` lines without quotes, quoted as typed.
+
+    A plain YAML value may not hold ": " and ends at " #"; staff do not know that, and these two
+    are always text. A value that goes on over indented lines (as older drafts were written)
+    is joined with spaces, as YAML would.
+    """
+    lines = text.split("\n")
+    start = next((n for n, line in enumerate(lines) if line.strip()), None)
+    if start is None or not _BOUNDARY.match(lines[start]):
+        return text
+    end = next((n for n in range(start + 1, len(lines)) if _BOUNDARY.match(lines[n])), None)
+    if end is None:
+        return text
+    out = lines[: start + 1]
+    index = start + 1
+    while index < end:
+        match = _TEXT_LINE.match(lines[index].rstrip())
+        index += 1
+        if match is None:
+            out.append(lines[index - 1])
+            continue
+        value = [match["value"].strip()]
+        while index < end and lines[index][:1] in (" ", "\t") and lines[index].strip():
+            value.append(lines[index].strip())
+            index += 1
+        out.append(f"{match['key']}: {json.dumps(' '.join(value), ensure_ascii=False)}")
+        out.extend([""] * (len(value) - 1))  # later lines keep their numbers for errors
+    return "\n".join([*out, *lines[end:]])
+
+
+class _Quoted(str):
+    """A front matter text value, written in double quotes."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(
+    _Quoted, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", value, '"')
+)
+
+
+def _quoted(value: Any) -> Any:
+    """Every text value quoted; keys, dates and numbers as they are."""
+    if isinstance(value, str):
+        return _Quoted(value)
+    if isinstance(value, dict):
+        return {key: _quoted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_quoted(item) for item in value]
+    return value
+
+
 def save_campaign(campaign: Campaign, path: Path) -> None:
     """Write atomically: a crash never leaves half a campaign file."""
-    post = frontmatter.Post(campaign.body, **campaign.front_matter())
-    text = frontmatter.dumps(post, sort_keys=False, allow_unicode=True) + "\n"
+    post = frontmatter.Post(campaign.body, **_quoted(campaign.front_matter()))
+    # One line a value (width), so a value is edited in one place.
+    text = (
+        frontmatter.dumps(post, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100_000)
+        + "\n"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

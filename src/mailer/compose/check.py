@@ -125,6 +125,20 @@ def check_campaign(
                 "add a `preheader:` line (one sentence) to the front matter",
             )
         )
+    for ref in campaign.articles[1:]:  # a digest's entries; the first is featured in full
+        url = ref.url.strip()
+        if not url.lower().startswith(("http://", "https://")):
+            problem = f"has url {url[:60]!r}, not a web address" if url else "has no link"
+            add(
+                Finding(
+                    "warning",
+                    "digest-entry-without-link",
+                    f"{where}: the digest entry {ref.title[:80]!r} {problem}: readers "
+                    "cannot go on to the whole article",
+                    "fill in its url: under articles: in the front matter (the email then "
+                    "gets a Read more button), or draft again with --url once per source",
+                )
+            )
     for number, line in enumerate(campaign.body.splitlines(), start=1):
         for match in _BAD_MARKDOWN_LINK.finditer(line):
             add(

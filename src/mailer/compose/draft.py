@@ -2,10 +2,14 @@
 
 Three shapes of body (see compose/markdown.py for the shortcodes):
 
-- one article with a known address: a teaser, [[cta]], its headings, a read-more button,
-  a closing line and [[cta]];
+- one article with a known address: a teaser, [[cta]], its sections, a read-more button,
+  the closing lines and [[cta]];
 - one article with no address: the whole article, [[cta]] after the opening and at the close;
 - several articles: a digest, the first featured, the rest as short entries.
+
+The closing lines come from the configuration (draft.closing_lines). Headings keep their
+levels relative to each other (a sub-section one level below its section), lists keep their
+numbers and nesting (compose/markdown.py writes them).
 """
 
 from __future__ import annotations
@@ -16,19 +20,20 @@ from datetime import date
 from enum import Enum
 from pathlib import Path
 
-from mailer.articles.model import Article, Image, Paragraph
+from mailer.articles.model import Article, Image, ListBlock, Paragraph
 from mailer.compose import markdown as md
 from mailer.compose.campaign import ArticleRef, Campaign, save_campaign
 from mailer.compose.slug import reserve_campaign_path
-from mailer.compose.subject import make_preheader, shorten_subject
-from mailer.compose.teaser import make_summary, make_teaser
-
-CLOSING_LINE = (
-    "Have a question about anything in this issue? Reply to this email: "
-    "a real person at the clinic reads every one."
+from mailer.compose.subject import (
+    make_article_preheader,
+    make_digest_subject,
+    make_outline_preheader,
+    shorten_subject,
 )
+from mailer.compose.teaser import make_summary, make_teaser
+from mailer.config import DEFAULT_CLOSING_LINES
+
 READ_FULL = "Read the full article"
-READ_MORE = "Read more"
 MORE_HEADING = "More from the blog"
 CONTENTS_HEADING = "In this article"
 
@@ -51,8 +56,10 @@ def draft_kind(articles: Sequence[Article]) -> DraftKind:
     return DraftKind.TEASER if articles[0].url else DraftKind.WHOLE
 
 
-def compose_body(articles: Sequence[Article], *, closing: str = CLOSING_LINE) -> str:
-    """The Markdown body for one article or a digest of several."""
+def compose_body(
+    articles: Sequence[Article], *, closing: Sequence[str] = DEFAULT_CLOSING_LINES
+) -> str:
+    """The Markdown body for one article or a digest of several; ``closing``: its last lines."""
     if not articles:
         raise ValueError("compose_body needs at least one article")
     kind = draft_kind(articles)
@@ -62,7 +69,7 @@ def compose_body(articles: Sequence[Article], *, closing: str = CLOSING_LINE) ->
         parts = _teaser(articles[0], articles[0].url or "")
     else:
         parts = _whole(articles[0])
-    return md.join_blocks([*parts, md.escape_inline(closing), md.CTA])
+    return md.join_blocks([*parts, *(md.escape_inline(line) for line in closing), md.CTA])
 
 
 def _top(article: Article) -> list[str]:
@@ -76,15 +83,32 @@ def _top(article: Article) -> list[str]:
 
 
 def _teaser_parts(article: Article) -> list[str]:
-    paragraphs = make_teaser(article.paragraphs) or [article.summary]
-    return [md.escape_inline(p) for p in paragraphs]
+    opening: list[str | ListBlock] = [
+        block.text if isinstance(block, Paragraph) else block
+        for section in article.sections
+        for block in section.blocks
+        if not isinstance(block, Image)
+    ]
+    teaser = make_teaser(opening) or [article.summary]
+    return [md.escape_inline(p) if isinstance(p, str) else md.block(p) for p in teaser]
+
+
+def contents(article: Article) -> list[str]:
+    """The article's sections for "In this article": top level only, never its own title."""
+    title = article.title.casefold()
+    return [
+        section.heading
+        for section in article.sections
+        if section.heading and section.level == 1 and section.heading.casefold() != title
+    ]
 
 
 def _teaser(article: Article, url: str) -> list[str]:
     parts = [*_top(article), *_teaser_parts(article), md.CTA]
-    if article.headings:
+    sections = contents(article)
+    if sections:
         parts.append(md.heading(CONTENTS_HEADING, 3))
-        parts.append("\n".join(f"- {md.escape_inline(h)}" for h in article.headings))
+        parts.append("\n".join(f"- {md.escape_inline(h)}" for h in sections))
     parts.append(md.button(READ_FULL, url))
     return parts
 
@@ -98,7 +122,7 @@ def _whole(article: Article, *, cta_after_opening: bool = True) -> list[str]:
         if section.heading:
             if seen and opening_end is None:
                 opening_end = len(parts)
-            parts.append(md.heading(section.heading, 2))
+            parts.append(md.heading(section.heading, min(6, 1 + section.level)))
         for item in section.blocks:
             parts.append(md.block(item))
             if isinstance(item, Paragraph):
@@ -130,23 +154,41 @@ def _digest(articles: Sequence[Article]) -> list[str]:
         if summary:
             parts.append(md.escape_inline(summary))
         if article.url:
-            parts.append(md.button(READ_MORE, article.url))
+            parts.append(md.button(md.READ_MORE, article.url))
     return parts
 
 
-def draft_campaign(articles: Sequence[Article], cta: CallToAction, *, slug: str = "") -> Campaign:
-    """The campaign in memory: subject and preheader from the (first) article, status draft."""
+def draft_campaign(
+    articles: Sequence[Article],
+    cta: CallToAction,
+    *,
+    slug: str = "",
+    closing: Sequence[str] = DEFAULT_CLOSING_LINES,
+) -> Campaign:
+    """The campaign in memory, status draft.
+
+    One article: its title as the subject, a preheader saying what else it covers. A digest:
+    a subject naming its articles (as many as fit), a preheader naming the ones it could not,
+    else saying what the featured one covers.
+    """
     if not articles:
         raise ValueError("draft_campaign needs at least one article")
     lead = articles[0]
+    preheader = make_article_preheader(lead.paragraphs, lead.summary, contents(lead))
+    if len(articles) > 1:
+        subject, named = make_digest_subject([a.title for a in articles])
+        unnamed = [shorten_subject(a.title) for a in articles[named:]]
+        preheader = make_outline_preheader(unnamed, "Also inside:") or preheader
+    else:
+        subject = shorten_subject(lead.title)
     return Campaign(
         slug=slug,
-        subject=shorten_subject(lead.title),
-        preheader=make_preheader(lead.paragraphs, lead.summary),
+        subject=subject,
+        preheader=preheader,
         status="draft",
         articles=[ArticleRef(title=a.title, url=a.url or "") for a in articles],
         cta={"text": cta.text, "url": cta.url},
-        body=compose_body(articles),
+        body=compose_body(articles, closing=closing),
     )
 
 
@@ -156,13 +198,14 @@ def write_draft(
     cta: CallToAction,
     *,
     day: date | None = None,
+    closing: Sequence[str] = DEFAULT_CLOSING_LINES,
 ) -> Campaign:
     """Write ``campaigns/<date>-<slug>.md`` (never over an existing one) and return it."""
     if not articles:
         raise ValueError("write_draft needs at least one article")
     path = reserve_campaign_path(campaigns_dir, articles[0].title, day or date.today())
     try:
-        campaign = draft_campaign(articles, cta, slug=path.stem)
+        campaign = draft_campaign(articles, cta, slug=path.stem, closing=closing)
         save_campaign(campaign, path)
     except BaseException:
         path.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from mjml import mjml2html
 
 from mailer.compose.campaign import Campaign
 from mailer.compose.links import Link, LinkRegistry
+from mailer.compose.markdown import with_entry_buttons
 from mailer.compose.markdown_body import Block, render_body
 from mailer.compose.personalize import (
     CLICK,
@@ -166,7 +167,10 @@ def render_campaign(workspace: Workspace, campaign: Campaign) -> RenderedCampaig
     )
     cta_text = campaign.cta.get("text") or settings.booking.cta_text
     cta_url = campaign.cta.get("url") or settings.booking.url
-    blocks = render_body(campaign.body, registry, cta_text, cta_url)
+    # A digest entry's address filled in the front matter after drafting gets its button.
+    entries = [(a.title, a.url) for a in campaign.articles[1:]]
+    body = with_entry_buttons(campaign.body, entries) if entries else campaign.body
+    blocks = render_body(body, registry, cta_text, cta_url)
     if not any(block.place.startswith("cta") for block in blocks):
         # Every issue carries the consultation call to action, at the end if nowhere else.
         href = registry.href(cta_url, place="cta-bottom", text=cta_text)

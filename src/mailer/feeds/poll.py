@@ -597,7 +597,7 @@ def _write(
     articles = [entry.article for entry in everything]  # newest first, as `mailer draft` has
     rebuilt = bool(previous)
     cta = CallToAction(settings.booking.cta_text, settings.booking.url)
-    campaign = draft_campaign(articles, cta, slug=path.stem)
+    campaign = draft_campaign(articles, cta, slug=path.stem, closing=settings.draft.closing_lines)
     save_campaign(campaign, path)
     draft = _Draft(path.stem, path, campaign.subject, len(articles), rebuilt)
     if settings.feed.auto_approve:
