@@ -97,7 +97,7 @@ def test_fingerprint_is_stable_and_changes_with_what_goes_out(
     campaign = load_campaign(path)
     mark_approved(campaign, datetime(2026, 11, 20, 10, tzinfo=UTC), "cli:alice")
     save_campaign(campaign, path)
-    assert "approved_by: cli:alice" in path.read_text(encoding="utf-8")
+    assert 'approved_by: "cli:alice"' in path.read_text(encoding="utf-8")
     assert fingerprint(workspace, load_campaign(path)) == original
     campaign = load_campaign(path)
     mark_sent(campaign, datetime(2026, 11, 24, 16, tzinfo=UTC))
@@ -113,8 +113,10 @@ def test_fingerprint_is_stable_and_changes_with_what_goes_out(
             path.write_text(saved, encoding="utf-8")
 
     assert changed("in the morning.", "in the evening.") != original  # the body
-    assert changed("status: sent\n", "status: sent\nsend_on: 2026-12-01\n") != original
-    assert changed("status: sent\n", "status: sent\naudience:\n  tags: [patients]\n") != original
+    sent = 'status: "sent"\n'  # saved front matter values are quoted
+    assert sent in path.read_text(encoding="utf-8")
+    assert changed(sent, sent + "send_on: 2026-12-01\n") != original
+    assert changed(sent, sent + "audience:\n  tags: [patients]\n") != original
     assert fingerprint(workspace, load_campaign(path)) == original
 
     footer = workspace.templates_dir / FOOTER
@@ -299,7 +301,7 @@ def test_a_resumed_send_and_the_archive_keep_what_the_send_started_with(
 
     path.write_text(
         path.read_text()
-        .replace("status: approved", "status: draft")
+        .replace('status: "approved"', 'status: "draft"')
         .replace("How you sleep shapes", "EDITED LATER: how you sleep shapes"),
         encoding="utf-8",
     )
@@ -353,7 +355,9 @@ def test_a_finished_campaign_says_sent_and_is_never_approved_or_picked_again(
     assert "was sent on" in again.stderr and "copy it to a new file" in again.stderr
     assert load_campaign(path).status == "sent"
 
-    path.write_text(path.read_text().replace("status: sent", "status: approved"), "utf-8")
+    typed = path.read_text().replace('status: "sent"', "status: approved")
+    assert "status: approved" in typed
+    path.write_text(typed, "utf-8")
     report = SlotHandler(workspace, sessions, owner="a").fire(SLOT, now=SLOT)
     assert report.outcome == SlotOutcome.NOTHING_APPROVED
     assert outbox_count(workspace, SLUG) == 4
@@ -392,7 +396,7 @@ def test_a_bad_date_names_the_file_line_and_key(workspace: Workspace) -> None:
     assert caught.value.message.startswith(f"{path}:3: send_on:")
     assert "YYYY-MM-DD" in (caught.value.hint or "")
 
-    path.write_text("---\nsubject: Hello\npreheader: [oops\n---\nBody\n", encoding="utf-8")
+    path.write_text("---\nsubject: Hello\naudience: [oops\n---\nBody\n", encoding="utf-8")
     with pytest.raises(CampaignError) as caught:
         load_campaign(path)
     assert "not valid YAML" in caught.value.message and "line 3" in caught.value.message
@@ -421,7 +425,7 @@ def test_one_bad_campaign_file_is_skipped_and_staff_are_told_once(
     assert handler.fire(later, now=later).outcome == SlotOutcome.NOTHING_APPROVED
     assert len([n for n in staff_notices(workspace) if "cannot be read" in n]) == 1
 
-    bad.write_text("---\nsubject: [still broken\n---\nBody\n", encoding="utf-8")
+    bad.write_text("---\naudience: [still broken\n---\nBody\n", encoding="utf-8")
     latest = SLOT + timedelta(days=14)
     handler.fire(latest, now=latest)
     told = [n for n in staff_notices(workspace) if "cannot be read" in n]

@@ -112,7 +112,7 @@ def test_sigkills_during_an_smtp_send_duplicate_at_most_one_message_each(
     one message in flight (it used to duplicate every message of the batch accepted so far),
     and the send counts them."""
     emails = fill_list(sessions, tmp_path, SMTP_PEOPLE)
-    write_campaign(workspace, sessions)
+    write_campaign(workspace, sessions, smtp_environment(database_url, 25))  # base_url renders
     rng = random.Random(20261123)
     kills = 0
     with FakeSmtp(delay=0.003) as server:

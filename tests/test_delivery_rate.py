@@ -228,7 +228,7 @@ def test_a_real_send_at_ten_per_second_never_goes_faster(
     to a real SMTP server: no second sees more than ten messages arrive, and the whole send
     takes its three seconds instead of leaving in one burst."""
     emails = fill_list(sessions, tmp_path, 35)
-    write_campaign(workspace, sessions)
+    write_campaign(workspace, sessions, smtp_environment(database_url, 25))  # base_url renders
     with FakeSmtp() as server:
         env = smtp_environment(database_url, server.port, batch_size=500)
         env["MAILER_DELIVERY__RATE_PER_SECOND"] = "10"

@@ -145,7 +145,9 @@ def test_unapproved_campaign_is_not_sent(
 ) -> None:
     fill_list(sessions, tmp_path, 3)
     path = write_campaign(workspace, sessions)
-    path.write_text(path.read_text().replace("status: approved", "status: draft"))
+    approved = path.read_text()
+    assert 'status: "approved"' in approved  # saved front matter values are quoted
+    path.write_text(approved.replace('status: "approved"', 'status: "draft"'))
     env = send_environment(database_url, fake.url, KEY)
     result = run_mailer(workspace, env, "send", SLUG, "--yes")
     assert result.returncode == 1

@@ -17,7 +17,7 @@ from mailer.models import CampaignRun, Click, Subscriber
 from mailer.workspace import Workspace
 from tests.delivery_helpers import SLUG, fill_list, run_mailer, write_campaign
 from tests.test_delivery_cli import _env
-from tests.web_sending import send_campaign
+from tests.web_sending import send_campaign, undo_field
 from tests.web_server import LiveServer
 
 ANA, BEN, CLEA = "ana@example.com", "ben@example.com", "clea@example.com"
@@ -120,9 +120,13 @@ def test_report_counts_current_state_and_says_what_the_outbox_cannot_tell(
     for the run, are shown whatever the provider now configured."""
     sent = send_campaign(live_server, database_url, monkeypatch, people=(ANA, BEN, CLEA))
     for who, steps in ((ANA, ("", "/resubscribe", "")), (BEN, ("", "/resubscribe"))):
+        page: httpx.Response | None = None
         for step in steps:
-            response = httpx.post(sent.unsubscribe_url(who) + step)
+            # The undo button carries the undo token of the page shown right after (item 14).
+            form = undo_field(page) if step and page is not None else {}
+            response = httpx.post(sent.unsubscribe_url(who) + step, data=form)
             assert response.status_code == 200, response.text
+            page = response
     assert (sent.status(ANA), sent.status(BEN), sent.status(CLEA)) == (
         "unsubscribed",
         "active",

@@ -59,7 +59,7 @@ def test_ctrl_c_finishes_the_message_in_flight_records_it_and_says_how_to_resume
     and is recorded, nothing is left in flight, the command says how to resume and exits 130;
     the resume mails everyone else, each person exactly once."""
     emails = fill_list(sessions, tmp_path, PEOPLE)
-    write_campaign(workspace, sessions)
+    write_campaign(workspace, sessions, smtp_environment(database_url, 25))  # base_url renders
     with FakeSmtp(delay=0.02) as server:
         env = smtp_environment(database_url, server.port, batch_size=10)
         process = start(workspace, env, "send", SLUG, "--yes")
@@ -88,7 +88,7 @@ def test_a_second_ctrl_c_aborts_at_once_and_the_resume_counts_what_was_in_flight
     """Issue 10 item 4: a second Ctrl-C aborts at once (exit 130, like a crash): the resume
     still mails everyone, and anyone who may have got it twice is counted."""
     emails = fill_list(sessions, tmp_path, PEOPLE)
-    write_campaign(workspace, sessions)
+    write_campaign(workspace, sessions, smtp_environment(database_url, 25))  # base_url renders
     with FakeSmtp(delay=0.05) as server:
         env = smtp_environment(database_url, server.port, batch_size=10)
         process = start(workspace, env, "send", SLUG, "--yes")
@@ -116,7 +116,7 @@ def test_ctrl_c_stops_a_worker_after_what_is_in_flight(
     """Issue 10 item 4: `mailer worker` handles Ctrl-C the same way: it stops after what is
     in flight, leaves nothing in flight, and exits 130."""
     fill_list(sessions, tmp_path, PEOPLE)
-    write_campaign(workspace, sessions)
+    write_campaign(workspace, sessions, smtp_environment(database_url, 25))  # base_url renders
     with FakeSmtp(delay=0.02) as server:
         env = smtp_environment(database_url, server.port, batch_size=10)
         queued = run_mailer(workspace, env, "send", SLUG, "--yes", "--enqueue")

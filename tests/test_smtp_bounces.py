@@ -32,7 +32,7 @@ def test_an_address_refused_for_good_at_rcpt_is_bounced_and_suppressed(
     policy refusal (550 5.7.1 relaying denied) and a 5xx at DATA fail the delivery only."""
     emails = fill_list(sessions, tmp_path, 12)
     gone, busy, relay, content = emails[3], emails[5], emails[7], emails[9]
-    write_campaign(workspace, sessions)
+    write_campaign(workspace, sessions, smtp_environment(database_url, 25))  # base_url renders
     with FakeSmtp(
         refuse={gone},
         rcpt_replies={busy: ["450 4.2.1 Mailbox busy"], relay: ["550 5.7.1 Relaying denied"]},

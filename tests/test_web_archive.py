@@ -80,7 +80,7 @@ def test_issue_shows_what_was_sent_not_the_file_as_it_is_now(
     path = sent.workspace.campaigns_dir / f"{sent.slug}.md"
     path.write_text(
         path.read_text(encoding="utf-8")
-        .replace("status: sent", "status: draft")
+        .replace('status: "sent"', "status: draft")
         .replace("How you sleep shapes", "A LATER DRAFT: how you sleep shapes"),
         encoding="utf-8",
     )

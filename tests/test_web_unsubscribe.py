@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 import httpx
 import pytest
 from sqlalchemy import select
 
 from mailer.models import Event, EventKind, StatusChange, Subscriber, SubscriberStatus
 from mailer.tracking import unsubscribe_token
-from tests.web_sending import Sent, send_campaign
+from tests.web_sending import Sent, send_campaign, undo_field
 from tests.web_server import LiveServer
 
 ANA, BEN = "ana@example.com", "ben@example.com"
@@ -80,13 +78,6 @@ def test_get_alone_changes_nothing(sent: Sent) -> None:
         assert f'action="{url.removeprefix(sent.workspace.settings.web.base_url)}"' in page.text
     assert sent.status(ANA) == SubscriberStatus.ACTIVE
     assert len(_changes(sent, ANA)) == 1 and _events(sent) == []
-
-
-def undo_field(page: httpx.Response) -> dict[str, str]:
-    """The undo form's hidden field on the page shown right after unsubscribing."""
-    found = re.search(r'name="undo" value="([^"]+)"', page.text)
-    assert found, "the page offers no undo"
-    return {"undo": found[1]}
 
 
 def test_page_button_unsubscribes_with_source_web_and_undo_resubscribes(sent: Sent) -> None:

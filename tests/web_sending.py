@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -90,3 +91,10 @@ def send_campaign(
     sent = Sent(workspace, sessions, slug, ids)
     sent.send(slug)
     return sent
+
+
+def undo_field(page: httpx.Response) -> dict[str, str]:
+    """The undo form's hidden field on the page shown right after unsubscribing."""
+    found = re.search(r'name="undo" value="([^"]+)"', page.text)
+    assert found, "the page offers no undo"
+    return {"undo": found[1]}
