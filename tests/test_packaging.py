@@ -32,11 +32,12 @@ def test_every_declared_dependency_is_locked_within_its_bounds() -> None:
     """Issue 18 item 1: requirements.lock pins every runtime dependency (and the dev lock every
     dev one) at a version pyproject.toml admits: a pin outside the bounds means the lock is
     stale (`make lock`)."""
-    project = PYPROJECT["project"]
-    for lock, declared in (
-        ("requirements.lock", project["dependencies"]),
-        ("requirements-dev.lock", project["dependencies"] + project["optional-dependencies"]["dev"]),
-    ):
+    runtime = PYPROJECT["project"]["dependencies"]
+    dev = PYPROJECT["project"]["optional-dependencies"]["dev"]
+    for lock, declared in [
+        ("requirements.lock", runtime),
+        ("requirements-dev.lock", runtime + dev),
+    ]:
         pins = _pins(lock)
         for text in declared:
             requirement = Requirement(text)
