@@ -127,3 +127,22 @@ def test_validated_values(tmp_path: Path, key: str, value: str, expected: str) -
         text = base + f"\n[{section}]\n{name} = {value}\n"
     with pytest.raises(ConfigError, match=expected):
         load_settings(write(tmp_path, text), environ={})
+
+
+def test_tracking_opens_is_accepted_but_ignored_with_a_note(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 18 item 8: mailer adds no open pixel, so tracking.opens does nothing. An older
+    mailer.toml that sets it still loads (unknown keys are errors), and a warning says the
+    line is ignored and can go."""
+    path = write(tmp_path, MINIMAL + "\n[tracking]\nclicks = true\nopens = true\n")
+    with caplog.at_level("WARNING", logger="mailer.config"):
+        settings = load_settings(path, environ={})
+    assert settings.tracking.clicks is True
+    [record] = [r for r in caplog.records if "tracking.opens" in r.getMessage()]
+    assert str(path) in record.getMessage() and "ignored" in record.getMessage()
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mailer.config"):
+        load_settings(write(tmp_path, MINIMAL), environ={})
+    assert not caplog.records  # no note for a file without the key

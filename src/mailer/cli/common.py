@@ -40,6 +40,7 @@ class CliState:
 
             self._workspace = find_workspace(self.workspace_path)
             _ = self._workspace.settings  # configuration errors surface before any work
+            _ = self._workspace.secrets  # ...and so does an unreadable <NAME>_FILE
         return self._workspace
 
     def database(self) -> sessionmaker[Session]:
