@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from mailer.cli import campaigns, draft, feed, scheduler, send, serve, subscribers
+from mailer.cli import campaigns, db, draft, feed, scheduler, send, serve, subscribers
 from mailer.cli.common import console, err_console, state
 from mailer.errors import MailerError
 
@@ -77,6 +77,7 @@ def demo_command(
 app.add_typer(subscribers.app, name="subscribers")
 app.add_typer(feed.app, name="feed")
 app.add_typer(scheduler.app, name="scheduler")
+app.add_typer(db.app, name="db")
 draft.register(app)
 campaigns.register(app)
 send.register(app)

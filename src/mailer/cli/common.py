@@ -44,11 +44,15 @@ class CliState:
         return self._workspace
 
     def database(self) -> sessionmaker[Session]:
-        """Session factory for the workspace's database, schema upgraded."""
+        """Session factory for the workspace's database, schema upgraded (or, with
+        database.auto_upgrade = false, checked: a schema behind is refused)."""
         if self._db is None:
             from mailer.db import open_database
 
-            self._db = open_database(self.workspace().database_url)
+            workspace = self.workspace()
+            self._db = open_database(
+                workspace.database_url, auto_upgrade=workspace.settings.database.auto_upgrade
+            )
         return self._db[1]
 
     def engine(self) -> Engine:

@@ -8,7 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.db import open_database
 from mailer.tracking import SecretKey
-from mailer.web import archive, clicks, signup, unsubscribe, webhooks
+from mailer.web import archive, clicks, health, signup, unsubscribe, webhooks
 from mailer.web.context import WebContext
 from mailer.workspace import Workspace
 
@@ -55,7 +55,7 @@ class SecurityHeaders:
 def create_app(workspace: Workspace) -> FastAPI:
     """The app for one workspace: its settings, database and signing key."""
     settings = workspace.settings
-    _, sessions = open_database(workspace.database_url)
+    _, sessions = open_database(workspace.database_url, auto_upgrade=settings.database.auto_upgrade)
     context = WebContext(workspace, settings, sessions, SecretKey.for_workspace(workspace))
     app = FastAPI(title="mailer", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.context = context
@@ -66,6 +66,6 @@ def create_app(workspace: Workspace) -> FastAPI:
     def healthz() -> str:
         return "ok"
 
-    for module in (unsubscribe, clicks, webhooks, signup, archive):
+    for module in (unsubscribe, clicks, webhooks, signup, archive, health):
         app.include_router(module.router)
     return app
