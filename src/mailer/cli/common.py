@@ -23,6 +23,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 @dataclass
 class CliState:
     workspace_path: Path | None = None
+    log_level: str | None = None  # --log-level, when given
     _workspace: Workspace | None = None
     _db: tuple[Engine, sessionmaker[Session]] | None = None
 
@@ -33,6 +34,40 @@ class CliState:
         self.workspace_path = workspace_path
         self._workspace = None
         self._db = None
+
+    def start_logging(self, level: str | None) -> None:
+        """Logs on stderr at --log-level (default warning) in MAILER_LOG_FORMAT, secrets masked.
+
+        A bad MAILER_LOG_FORMAT is a configuration error; an unreadable secret file is left
+        for the command that needs the secret to report.
+        """
+        from mailer.config import load_secrets, log_format
+        from mailer.errors import ConfigError
+        from mailer.logs import configure
+
+        self.log_level = level
+        try:
+            secrets = load_secrets()
+            values = [
+                secret.get_secret_value()
+                for secret in (
+                    secrets.secret_key,
+                    secrets.secret_key_previous,
+                    secrets.sendgrid_api_key,
+                    secrets.smtp_password,
+                )
+                if secret is not None
+            ]
+        except ConfigError:
+            values = []
+        configure(level or "warning", log_format(), values)
+
+    def service_logging(self) -> None:
+        """A long-running service (serve, worker, scheduler run) logs at info unless told."""
+        from mailer.logs import set_level
+
+        if self.log_level is None:
+            set_level("info")
 
     def workspace(self) -> Workspace:
         if self._workspace is None:

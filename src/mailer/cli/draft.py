@@ -7,12 +7,28 @@ so `mailer --help` and every other command stay quick.
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
 import typer
 
 FEED_DIGEST_ENTRIES = 5  # entries of a feed given to draft when feed.mode is "digest"
+
+
+@dataclass(frozen=True)
+class DraftReport:
+    """What `mailer draft --json` prints."""
+
+    path: str
+    slug: str
+    subject: str
+    preheader: str
+    body: str  # whole article, teaser, or digest
+    articles: list[dict[str, str]]
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 def register(app: typer.Typer) -> None:
@@ -33,6 +49,7 @@ def draft_command(
         help="The article's web address, when the file does not say it: the email then "
         "carries a teaser and a 'Read the full article' button instead of the whole text.",
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document and nothing else."),
 ) -> None:
     """Draft a campaign from articles: writes campaigns/<date>-<slug>.md, status draft.
 
@@ -47,7 +64,7 @@ def draft_command(
     from rich.markup import escape
 
     from mailer.articles import load_articles
-    from mailer.cli.common import console, state
+    from mailer.cli.common import console, print_json, state
     from mailer.compose.draft import CallToAction, draft_kind, write_draft
     from mailer.errors import UsageError
 
@@ -73,6 +90,12 @@ def draft_command(
     campaign = write_draft(articles, workspace.campaigns_dir, cta)
     assert campaign.path is not None  # write_draft saved it
     shown = _display_path(campaign.path)
+    if as_json:
+        refs = [{"title": ref.title, "url": ref.url or ""} for ref in campaign.articles]
+        kind = draft_kind(articles).value
+        report = DraftReport(shown, campaign.slug, campaign.subject, campaign.preheader, kind, refs)
+        print_json(report.as_dict())
+        return
 
     say = partial(console.print, soft_wrap=True)  # paths and addresses stay whole on one line
     say(f"Drafted [bold]{escape(campaign.subject)}[/bold]")

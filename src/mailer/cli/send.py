@@ -227,7 +227,7 @@ def worker_command(
 
     stop = _StopFlag()
     stop.install()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    state.service_logging()
     while not stop():
         worked = work_on_active_runs(state.workspace(), state.database(), should_stop=stop)
         if not worked and once:
