@@ -195,9 +195,9 @@ def test_json_logs_of_web_requests_hold_no_address_or_token(
     engine.dispose()
     port = _free_port()
     env = _env(MAILER_DATABASE__URL=url, MAILER_LOG_FORMAT="json")
+    args = ["-w", str(workspace.root), "--log-level", "debug", "serve", "--port", str(port)]
     server = subprocess.Popen(
-        [MAILER, "--workspace", str(workspace.root), "--log-level", "debug", "serve"]
-        + ["--port", str(port)],
+        [MAILER, *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
