@@ -20,7 +20,7 @@ import pytest
 from mailer.audience.service import add_subscriber
 from mailer.db import make_engine, session_factory, upgrade_schema
 from mailer.logs import redact
-from mailer.tracking import click_token, unsubscribe_token
+from mailer.tracking import click_token, make_token, unsubscribe_token
 from mailer.workspace import Workspace
 from tests.delivery_helpers import (
     MAILER,
@@ -161,7 +161,8 @@ def test_json_logs_of_a_send_hold_no_address_token_or_key(
 ) -> None:
     """Issue 18 item 6: `mailer --log-level debug send` with MAILER_LOG_FORMAT=json through
     SendGrid (whose HTTP layer logs whole requests at debug): every stderr line is a JSON
-    record, and none holds a subscriber's address, link token or the API key."""
+    record, and none holds a subscriber's address, link token (unsubscribe, click) or the API
+    key."""
     url = f"sqlite:///{tmp_path / 'mailer.db'}"
     engine = make_engine(url)
     upgrade_schema(engine)
@@ -177,7 +178,7 @@ def test_json_logs_of_a_send_hold_no_address_token_or_key(
     assert result.returncode == 0, result.stderr
     records = _json_lines(result.stderr)
     assert any("rate limit" in record["message"] for record in records)
-    tokens = [unsubscribe_token(SECRET, n, SLUG) for n in range(1, 6)]
+    tokens = [make_token(SECRET, kind, n, SLUG) for n in range(1, 6) for kind in "uc"]
     for private in [*emails, *tokens, key, SECRET]:
         assert private not in result.stderr and private not in result.stdout
 

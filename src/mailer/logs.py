@@ -29,10 +29,11 @@ _PATTERNS = (
     (re.compile(r"\bSG\.[\w-]{8,}\.[\w-]{8,}"), "SG.<redacted>"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[^\s'\",}]+"), r"\1 <redacted>"),
 )
-# Loggers whose debug lines are whole requests: sendgrid's HTTP layer logs every payload (each
-# recipient's address, name and link tokens, some outside any path) and its headers (the API
-# key). Redaction cannot tell a bare token from other text, so these stay at info at most.
-_QUIET = ("python_http_client",)
+# Loggers kept at info even with --log-level debug. python_http_client (sendgrid's HTTP layer)
+# logs every request whole at debug: each recipient's address, name and link tokens, some of
+# them bare values that redaction cannot tell from other text, and the API key header.
+# markdown_it logs each parser rule it enters: hundreds of lines per campaign, nothing useful.
+_QUIET = ("python_http_client", "markdown_it")
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
