@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,14 @@ class CliState:
 
 
 state = CliState()
+
+
+def display_path(path: Path) -> str:
+    """Relative to the current folder when inside it (easy to paste), else absolute."""
+    try:
+        return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else str(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
 
 
 def print_json(document: Any) -> None:

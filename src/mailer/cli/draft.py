@@ -6,10 +6,8 @@ so `mailer --help` and every other command stay quick.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from functools import partial
-from pathlib import Path
 
 import typer
 
@@ -64,7 +62,7 @@ def draft_command(
     from rich.markup import escape
 
     from mailer.articles import load_articles
-    from mailer.cli.common import console, print_json, state
+    from mailer.cli.common import console, display_path, print_json, state
     from mailer.compose.draft import CallToAction, draft_kind, write_draft
     from mailer.errors import UsageError
 
@@ -89,7 +87,7 @@ def draft_command(
     cta = CallToAction(settings.booking.cta_text, settings.booking.url)
     campaign = write_draft(articles, workspace.campaigns_dir, cta)
     assert campaign.path is not None  # write_draft saved it
-    shown = _display_path(campaign.path)
+    shown = display_path(campaign.path)
     if as_json:
         refs = [{"title": ref.title, "url": ref.url or ""} for ref in campaign.articles]
         kind = draft_kind(articles).value
@@ -106,11 +104,3 @@ def draft_command(
     say(f"Next: edit {escape(shown)} (subject, preheader, text), then see it as subscribers will:")
     say(f"  mailer preview {campaign.slug} --out preview/")
     typer.echo(shown)  # the Contract: the path is the last line, unwrapped
-
-
-def _display_path(path: Path) -> str:
-    """Relative to the current folder when inside it (easy to paste), else absolute."""
-    try:
-        return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else str(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
