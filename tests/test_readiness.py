@@ -5,21 +5,21 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from mailer.db import make_engine, session_factory, upgrade_schema
 from mailer.errors import UsageError
 from mailer.schedule.lease import Lease
 from mailer.web.app import create_app
 from mailer.workspace import Workspace
-from tests.conftest import POSTGRES_ADMIN_URL, _require
+from tests.conftest import fresh_postgres_database
 from tests.delivery_helpers import MAILER
 from tests.web_server import LiveServer, serve
 
@@ -108,19 +108,9 @@ def test_readyz_is_503_when_the_database_is_gone(
 ) -> None:
     """Issue 18 item 5: PostgreSQL stops answering (here: its database is dropped under the
     running server): 503 "cannot be reached", no stack trace, no server name."""
-    try:
-        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text("select 1"))
-    except Exception as err:
-        _require(False, f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {err}")
-        raise
-    name = f"mailer_ready_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = admin.url.set(database=name).render_as_string(hide_password=False)
+    with fresh_postgres_database() as (url, admin):
         monkeypatch.setenv("MAILER_DATABASE__URL", url)
+        name = make_url(url).database or ""
         for server in serve(Workspace(workspace.root)):
             assert httpx.get(f"{server.url}/readyz").status_code == 200
             with admin.connect() as connection:
@@ -133,10 +123,6 @@ def test_readyz_is_503_when_the_database_is_gone(
                 "database": "unreachable",
             }
             assert name not in response.text and "Traceback" not in response.text
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_without_auto_upgrade_commands_refuse_until_db_upgrade(workspace: Workspace) -> None:
