@@ -6,8 +6,9 @@ Library code loads when a command runs, so `mailer --help` stays quick.
 from __future__ import annotations
 
 import inspect
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -151,8 +152,25 @@ def check_command(
         raise typer.Exit(1)
 
 
+@dataclass(frozen=True)
+class ApproveReport:
+    """What `mailer approve --json` prints."""
+
+    campaign: str
+    approved: bool
+    changed: bool  # false: it was approved already, or the check found errors
+    send_on: str | None
+    check: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def approve_command(
     campaign_name: str = typer.Argument(..., metavar="CAMPAIGN", help=CAMPAIGN_HELP),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document and nothing else.")
+    ] = False,
 ) -> None:
     """Mark a campaign ready for its weekly slot (status: approved), after a passing check.
 
@@ -163,14 +181,25 @@ def approve_command(
     """
     from rich.markup import escape
 
-    from mailer.cli.common import console
+    from mailer.cli.common import console, print_json, quiet_for_json
     from mailer.cli.common import state as cli_state
     from mailer.compose.campaign import mark_approved, save_campaign
     from mailer.compose.check import check_campaign
 
+    quiet_for_json(as_json)  # the same approval; with --json its text stays off stdout
     workspace = cli_state.workspace()
     campaign = _load(workspace, campaign_name)
+    was_approved = campaign.status == "approved"
     result = check_campaign(workspace, campaign, spam=False)
+
+    def report() -> None:
+        if as_json:
+            send_on = campaign.send_on.isoformat() if campaign.send_on else None
+            approved = campaign.status == "approved"
+            changed = approved and not was_approved
+            check = result.as_dict()
+            print_json(ApproveReport(campaign.slug, approved, changed, send_on, check).as_dict())
+
     _print_findings(result)
     if result.errors:
         console.print(
@@ -178,6 +207,7 @@ def approve_command(
             f"{escape(str(campaign.path))} was not changed.",
             soft_wrap=True,
         )
+        report()
         raise typer.Exit(1)
     if campaign.status == "approved":
         console.print(f"{escape(campaign.slug)} was already approved; nothing changed.")
@@ -194,6 +224,7 @@ def approve_command(
         f"To send now instead: `mailer send {escape(campaign.slug)}`.",
         soft_wrap=True,
     )
+    report()
 
 
 def _sample_person() -> SampleRecipient:

@@ -35,6 +35,7 @@ class CliState:
         self.workspace_path = workspace_path
         self._workspace = None
         self._db = None
+        console.quiet = False  # an earlier --json command in this process silenced it
 
     def start_logging(self, level: str | None) -> None:
         """Logs on stderr at --log-level (default warning) in MAILER_LOG_FORMAT, secrets masked.
@@ -98,6 +99,13 @@ class CliState:
 
 
 state = CliState()
+
+
+def quiet_for_json(as_json: bool) -> None:
+    """With --json the command's own text stays off stdout: print_json writes the document.
+    (CliState.choose turns it back on for the next command line in the same process.)"""
+    if as_json:
+        console.quiet = True
 
 
 def display_path(path: Path) -> str:
