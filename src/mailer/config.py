@@ -241,6 +241,11 @@ class Secrets(BaseSettings):
         default=None, validation_alias=AliasChoices("MAILER_SMTP__PASSWORD")
     )
 
+    def values(self) -> list[str]:
+        """Every secret that is set, in clear: for masking them wherever they might appear."""
+        fields = (self.secret_key, self.secret_key_previous, self.sendgrid_api_key)
+        return [s.get_secret_value() for s in (*fields, self.smtp_password) if s is not None]
+
 
 def _parse_duration(value: Any) -> Any:
     """ "30m", "6h", "1d" -> timedelta; other values are left to pydantic."""

@@ -121,7 +121,7 @@ def main() -> None:
     """Entry point: user mistakes become one clear message and an exit status, never a traceback.
 
     Typer handles usage errors itself (exit 2), unless --json was given: then they, like every
-    MailerError (which carries its own exit status), become the one JSON document on stdout.
+    MailerError (which carries its own exit status), are also the one JSON document on stdout.
     """
     as_json = wants_json(sys.argv[1:])
     try:
@@ -144,11 +144,11 @@ def wants_json(args: list[str]) -> bool:
 
 
 def _fail(kind: str, message: str, hint: str | None, exit_code: int, as_json: bool) -> None:
+    """The error for people on stderr, and with --json as the JSON document on stdout."""
     if as_json:
         error = {"type": kind, "message": message, "hint": hint, "exit_code": exit_code}
         print_json({"error": error})
-    else:
-        err_console.print(f"[bold red]error:[/bold red] {escape(message)}")
-        if hint:
-            err_console.print(f"  [yellow]hint:[/yellow] {escape(hint)}")
+    err_console.print(f"[bold red]error:[/bold red] {escape(message)}")
+    if hint:
+        err_console.print(f"  [yellow]hint:[/yellow] {escape(hint)}")
     sys.exit(exit_code)

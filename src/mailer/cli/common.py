@@ -49,20 +49,10 @@ class CliState:
 
         self.log_level = level
         try:
-            secrets = load_secrets()
-            values = [
-                secret.get_secret_value()
-                for secret in (
-                    secrets.secret_key,
-                    secrets.secret_key_previous,
-                    secrets.sendgrid_api_key,
-                    secrets.smtp_password,
-                )
-                if secret is not None
-            ]
+            secrets = load_secrets().values()
         except ConfigError:
-            values = []
-        configure(level or "warning", log_format(), values)
+            secrets = []
+        configure(level or "warning", log_format(), secrets)
 
     def service_logging(self) -> None:
         """A long-running service (serve, worker, scheduler run) logs at info unless told."""
