@@ -36,33 +36,8 @@ def _require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A throwaway PostgreSQL database for this test session, schema upgraded."""
-    try:
-        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text("select 1"))
-    except Exception as err:
-        _require(False, f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {err}")
-        raise
-    name = f"mailer_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    upgrade_schema(engine)
-    engine.dispose()
-    try:
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @contextmanager
-def fresh_postgres_database() -> Iterator[tuple[str, Engine]]:
+def fresh_postgres_database(prefix: str = "mailer_fresh") -> Iterator[tuple[str, Engine]]:
     """A new, empty PostgreSQL database (no schema) and an admin engine; dropped afterwards."""
     try:
         admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -71,7 +46,7 @@ def fresh_postgres_database() -> Iterator[tuple[str, Engine]]:
     except Exception as err:
         _require(False, f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {err}")
         raise
-    name = f"mailer_fresh_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
@@ -80,6 +55,16 @@ def fresh_postgres_database() -> Iterator[tuple[str, Engine]]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database for this test session, schema upgraded."""
+    with fresh_postgres_database("mailer_test") as (url, _admin):
+        engine = make_engine(url)
+        upgrade_schema(engine)
+        engine.dispose()
+        yield url
 
 
 def _truncate(engine: Engine) -> None:

@@ -7,7 +7,6 @@ Real `mailer` processes: exit statuses, streams and signals are a process's beha
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -26,6 +25,7 @@ from tests.delivery_helpers import (
     MAILER,
     SLUG,
     fill_list,
+    mailer_env,
     run_mailer,
     send_environment,
     write_campaign,
@@ -33,24 +33,11 @@ from tests.delivery_helpers import (
 from tests.fakes.sendgrid_server import FakeSendGrid
 from tests.web_server import _free_port
 
-SECRET = "test-secret-key-0123456789abcdef"
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
-    env.pop("SENDGRID_API_KEY", None)
-    return {**env, "MAILER_SECRET_KEY": SECRET, **extra}
+SECRET = mailer_env()["MAILER_SECRET_KEY"]
 
 
 def mailer(workspace: Workspace, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [MAILER, "--workspace", str(workspace.root), *args],
-        env=_env(**extra),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_mailer(workspace, mailer_env(**extra), *args, timeout=60)
 
 
 def _json_lines(stderr: str) -> list[dict[str, str]]:
@@ -79,7 +66,7 @@ def test_shell_completion_completes_commands(workspace: Workspace) -> None:
     answers with mailer's commands and options."""
     script = mailer(workspace, "--show-completion", "bash", SHELL="/bin/bash")
     assert script.returncode == 0 and "_MAILER_COMPLETE" in script.stdout
-    env = _env(_MAILER_COMPLETE="complete_bash", COMP_WORDS="mailer subsc", COMP_CWORD="1")
+    env = mailer_env(_MAILER_COMPLETE="complete_bash", COMP_WORDS="mailer subsc", COMP_CWORD="1")
     answer = subprocess.run([MAILER], env=env, capture_output=True, text=True, timeout=60)
     assert answer.stdout.split() == ["subscribers"]
     env.update(COMP_WORDS="mailer db ", COMP_CWORD="2")
@@ -125,7 +112,7 @@ def test_ctrl_c_exits_130(workspace: Workspace) -> None:
     traceback."""
     process = subprocess.Popen(
         [MAILER, "--workspace", str(workspace.root), "worker", "--poll", "30"],
-        env=_env(),
+        env=mailer_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -195,7 +182,7 @@ def test_json_logs_of_web_requests_hold_no_address_or_token(
         person = add_subscriber(session, "ana.private@example.com").id
     engine.dispose()
     port = _free_port()
-    env = _env(MAILER_DATABASE__URL=url, MAILER_LOG_FORMAT="json")
+    env = mailer_env(MAILER_DATABASE__URL=url, MAILER_LOG_FORMAT="json")
     args = ["-w", str(workspace.root), "--log-level", "debug", "serve", "--port", str(port)]
     server = subprocess.Popen(
         [MAILER, *args],

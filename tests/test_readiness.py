@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,25 +19,12 @@ from mailer.schedule.lease import Lease
 from mailer.web.app import create_app
 from mailer.workspace import Workspace
 from tests.conftest import fresh_postgres_database
-from tests.delivery_helpers import MAILER
+from tests.delivery_helpers import mailer_env, run_mailer
 from tests.web_server import LiveServer, serve
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
-    env["MAILER_SECRET_KEY"] = "test-secret-key-0123456789abcdef"
-    return {**env, **extra}
-
-
 def mailer(workspace: Workspace, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [MAILER, "--workspace", str(workspace.root), *args],
-        env=_env(**extra),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_mailer(workspace, mailer_env(**extra), *args, timeout=60)
 
 
 @contextmanager
