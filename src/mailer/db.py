@@ -103,10 +103,6 @@ def schema_state(engine: Engine) -> SchemaState:
     )
 
 
-def schema_is_current(engine: Engine) -> bool:
-    return schema_state(engine).is_current
-
-
 def upgrade_schema(engine: Engine) -> SchemaState:
     """Bring the schema to the newest migration; the state it was in before.
 
