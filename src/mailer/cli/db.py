@@ -101,6 +101,12 @@ def status_command(
         console.print(
             f"Database schema: revision {SchemaState.describe(state.current)}, up to date."
         )
+    elif state.is_newer:
+        console.print(
+            f"Database schema: revision {SchemaState.describe(state.current)}, made by a newer "
+            f"version of mailer (this one knows up to {SchemaState.describe(state.head)}). "
+            "Install that version here."
+        )
     else:
         console.print(
             f"Database schema: revision {SchemaState.describe(state.current)}; this version of "
