@@ -10,6 +10,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,9 +36,9 @@ def _require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A throwaway PostgreSQL database for this test session, schema upgraded."""
+@contextmanager
+def fresh_postgres_database(prefix: str = "mailer_fresh") -> Iterator[tuple[str, Engine]]:
+    """A new, empty PostgreSQL database (no schema) and an admin engine; dropped afterwards."""
     try:
         admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
@@ -45,19 +46,25 @@ def postgres_database() -> Iterator[str]:
     except Exception as err:
         _require(False, f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {err}")
         raise
-    name = f"mailer_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    upgrade_schema(engine)
-    engine.dispose()
     try:
-        yield url
+        yield admin.url.set(database=name).render_as_string(hide_password=False), admin
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database for this test session, schema upgraded."""
+    with fresh_postgres_database("mailer_test") as (url, _admin):
+        engine = make_engine(url)
+        upgrade_schema(engine)
+        engine.dispose()
+        yield url
 
 
 def _truncate(engine: Engine) -> None:

@@ -126,6 +126,12 @@ def smtp_environment(database_url: str, port: int, batch_size: int = 100) -> dic
     return env
 
 
+def mailer_env(**extra: str) -> dict[str, str]:
+    """This environment without MAILER_* and SendGrid variables, a test secret key, ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "SENDGRID_"))}
+    return {**env, "MAILER_SECRET_KEY": "test-secret-key-0123456789abcdef", **extra}
+
+
 def run_mailer(
     workspace: Workspace, env: dict[str, str], *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:

@@ -148,3 +148,22 @@ def test_draft_closing_lines_default_file_and_environment(tmp_path: Path) -> Non
     with pytest.raises(ConfigError) as caught:
         load_settings(write(tmp_path, MINIMAL + '\n[draft]\nclosing = "x"\n'), environ={})
     assert "draft.closing" in str(caught.value) and "closing_lines" in str(caught.value)
+
+
+def test_tracking_opens_is_accepted_but_ignored_with_a_note(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 18 item 8: mailer adds no open pixel, so tracking.opens does nothing. An older
+    mailer.toml that sets it still loads (unknown keys are errors), and a warning says the
+    line is ignored and can go."""
+    path = write(tmp_path, MINIMAL + "\n[tracking]\nclicks = true\nopens = true\n")
+    with caplog.at_level("WARNING", logger="mailer.config"):
+        settings = load_settings(path, environ={})
+    assert settings.tracking.clicks is True
+    [record] = [r for r in caplog.records if "tracking.opens" in r.getMessage()]
+    assert str(path) in record.getMessage() and "ignored" in record.getMessage()
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mailer.config"):
+        load_settings(write(tmp_path, MINIMAL), environ={})
+    assert not caplog.records  # no note for a file without the key

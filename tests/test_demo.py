@@ -10,10 +10,15 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.web_server import _free_port
+
+BARE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 def _mailer(root: Path, env: dict[str, str], *args: str) -> str:
@@ -40,7 +45,8 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         text=True,
         timeout=120,
         stdin=subprocess.DEVNULL,
-        env={**os.environ, "COLUMNS": "200"},
+        # Without .venv/bin on the PATH, as after `make demo`.
+        env={**os.environ, "COLUMNS": "200", "PATH": BARE_PATH},
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -72,3 +78,45 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     # The server was stopped at the end.
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port[1]}/healthz", timeout=2)
+
+    # Issue 18 item 7: the closing hint's commands work as printed, from the folder the demo
+    # was started in, with `mailer` not on the PATH (it is in .venv/bin after `make demo`).
+    hint = output[output.index("To see it again") :]
+    report_command = re.search(r"^  (\S+ -w \S+ report \S+)$", hint, re.M)
+    serve_command = re.search(r"^  (\S+ -w \S+ serve) ", hint, re.M)
+    activate = re.search(r"plain `mailer` in this shell: (\. \S+)$", hint, re.M)
+    assert report_command and serve_command and activate, hint
+    bare = {**env, "PATH": BARE_PATH}
+    shown = subprocess.run(
+        ["/bin/sh", "-c", report_command[1]], env=bare, capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert f"Report: {slug}" in shown.stdout
+    activated = subprocess.run(
+        ["/bin/bash", "-c", f"{activate[1]} && mailer --version"],
+        env=bare,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert activated.returncode == 0 and activated.stdout.startswith("mailer "), activated.stderr
+    free = _free_port()  # the hint's port 8000 may be taken on a test machine
+    server = subprocess.Popen(
+        ["/bin/sh", "-c", f"exec {serve_command[1]} --port {free}"],
+        env=bare,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):
+            try:
+                archive = httpx.get(f"http://127.0.0.1:{free}/archive", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert server.poll() is None, "the hint's serve command stopped"
+                time.sleep(0.1)
+        assert archive.status_code == 200 and slug in archive.text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

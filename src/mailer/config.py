@@ -1,13 +1,20 @@
 """Settings from the workspace's mailer.toml plus the environment. The only reader of either.
 
 Every key ``section.key`` of mailer.toml can be overridden by ``MAILER_<SECTION>__<KEY>``.
-Secrets never come from the file: ``MAILER_SECRET_KEY``, ``SENDGRID_API_KEY`` and
-``MAILER_SMTP__PASSWORD`` are read from the environment only.
+Secrets never come from the file: ``MAILER_SECRET_KEY`` (and ``MAILER_SECRET_KEY_PREVIOUS``
+during a key rotation), ``SENDGRID_API_KEY`` and ``MAILER_SMTP__PASSWORD`` are read from the
+environment only.
+
+Each of these variables may instead name a file holding the value, as ``<NAME>_FILE`` (Docker
+secrets under /run/secrets, systemd credentials under $CREDENTIALS_DIRECTORY): the file's text
+is the value, less one trailing newline. Setting both NAME and NAME_FILE is an error, and so
+is a file that cannot be read; both name the variable.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tomllib
@@ -29,10 +36,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mailer.errors import ConfigError
 
+_log = logging.getLogger("mailer.config")
 CONFIG_FILE = "mailer.toml"
 ENV_PREFIX = "MAILER_"
 WORKSPACE_ENV = "MAILER_WORKSPACE"
-SECRET_ENV = ("MAILER_SECRET_KEY", "SENDGRID_API_KEY", "MAILER_SMTP__PASSWORD")
+SECRET_ENV = (
+    "MAILER_SECRET_KEY",
+    "MAILER_SECRET_KEY_PREVIOUS",
+    "SENDGRID_API_KEY",
+    "MAILER_SMTP__PASSWORD",
+)
+FILE_SUFFIX = "_FILE"
+LOG_FORMAT_ENV = "MAILER_LOG_FORMAT"
+LOG_FORMATS = ("text", "json")
 # Keys that would be secrets if someone put them in the file.
 _SECRET_KEYS_IN_FILE = {("smtp", "password"), ("sendgrid", "api_key"), ("web", "secret_key")}
 
@@ -101,6 +117,8 @@ class WebSettings(_Section):
 
 class TrackingSettings(_Section):
     clicks: bool = True
+    # Deprecated and ignored: mailer never added an open pixel (see load_settings). Accepted so
+    # that an older mailer.toml with `opens = false` keeps working.
     opens: bool = False
 
 
@@ -205,6 +223,9 @@ class SmtpSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str = "sqlite:///mailer.db"
+    # true: commands bring the schema up to date when they open the database. false: only
+    # `mailer db upgrade` does; commands refuse (exit 2) while the schema is behind.
+    auto_upgrade: bool = True
 
 
 class Settings(_Section):
@@ -232,12 +253,21 @@ class Secrets(BaseSettings):
     secret_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("MAILER_SECRET_KEY")
     )
+    # The key before the last rotation: links signed with it are still accepted, never made.
+    secret_key_previous: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("MAILER_SECRET_KEY_PREVIOUS")
+    )
     sendgrid_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SENDGRID_API_KEY")
     )
     smtp_password: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("MAILER_SMTP__PASSWORD")
     )
+
+    def values(self) -> list[str]:
+        """Every secret that is set, in clear: for masking them wherever they might appear."""
+        fields = (self.secret_key, self.secret_key_previous, self.sendgrid_api_key)
+        return [s.get_secret_value() for s in (*fields, self.smtp_password) if s is not None]
 
 
 def _parse_duration(value: Any) -> Any:
@@ -278,8 +308,57 @@ def environment_flag(name: str) -> str | None:
     return os.environ.get(name)
 
 
-def load_secrets() -> Secrets:
-    return Secrets()
+def log_format(environ: dict[str, str] | None = None) -> str:
+    """MAILER_LOG_FORMAT: "text" (the default) or "json" (one JSON object per line)."""
+    value = (os.environ if environ is None else environ).get(LOG_FORMAT_ENV, "").strip().lower()
+    if not value:
+        return "text"
+    if value not in LOG_FORMATS:
+        raise ConfigError(
+            f"environment variable {LOG_FORMAT_ENV}: {value!r} is not a log format",
+            hint="use text or json",
+        )
+    return value
+
+
+def read_file_variables(environ: dict[str, str]) -> dict[str, str]:
+    """The environment with each ``<NAME>_FILE`` replaced by ``NAME`` = the file's text.
+
+    Only the variables mailer reads take a _FILE form: the secrets and the
+    MAILER_<SECTION>__<KEY> overrides. One trailing newline is dropped (``echo`` and most
+    editors add one); anything else in the file is the value.
+    """
+    env = dict(environ)
+    for name, path in environ.items():
+        base = name[: -len(FILE_SUFFIX)]
+        if not name.upper().endswith(FILE_SUFFIX) or not _takes_file(base.upper()):
+            continue
+        del env[name]
+        if base in environ:
+            raise ConfigError(
+                f"environment variables {base} and {name} are both set",
+                hint=f"keep one: {name} names a file holding the value of {base}",
+            )
+        try:
+            value = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            raise ConfigError(
+                f"environment variable {name}: cannot read {path} ({reason})",
+                hint=f"{name} must name a readable file holding the value of {base}",
+            ) from None
+        env[base] = value[:-2] if value.endswith("\r\n") else value.removesuffix("\n")
+    return env
+
+
+def _takes_file(name: str) -> bool:
+    return name in SECRET_ENV or (name.startswith(ENV_PREFIX) and "__" in name)
+
+
+def load_secrets(environ: dict[str, str] | None = None) -> Secrets:
+    env = read_file_variables(dict(os.environ if environ is None else environ))
+    upper = {name.upper(): value for name, value in env.items()}
+    return Secrets.model_validate({name: upper.get(name) for name in SECRET_ENV})
 
 
 def load_settings(config_path: Path, environ: dict[str, str] | None = None) -> Settings:
@@ -287,7 +366,7 @@ def load_settings(config_path: Path, environ: dict[str, str] | None = None) -> S
 
     Raises ConfigError naming the file (or variable), the key and what is expected.
     """
-    env = dict(os.environ if environ is None else environ)
+    env = read_file_variables(dict(os.environ if environ is None else environ))
     try:
         raw_text = config_path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -340,9 +419,18 @@ def load_settings(config_path: Path, environ: dict[str, str] | None = None) -> S
         overridden[(section, key)] = name
 
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as err:
         raise _explain(err, config_path, raw_text, overridden) from None
+    if "opens" in (data.get("tracking") or {}):
+        where = overridden.get(("tracking", "opens")) or str(config_path)
+        _log.warning(
+            "%s: tracking.opens is ignored and can be removed: mailer adds no open pixel "
+            "(opens are unreliable since Apple Mail Privacy Protection); with SendGrid, its "
+            "event webhook reports opens",
+            where,
+        )
+    return settings
 
 
 def _explain(

@@ -19,6 +19,10 @@ show what would happen and change nothing: ``/u/`` explains, ``/c/`` redirects w
 The key policy has one owner, ``signing_key``: without MAILER_SECRET_KEY the public development
 key signs only what stays on this computer (previews and checks, which say so, and the outbox
 provider's messages and a `mailer serve` on loopback); anything else refuses to start.
+
+After a key rotation, MAILER_SECRET_KEY_PREVIOUS holds the old key: tokens signed with it are
+still accepted (links in emails already sent keep working), while every new token is signed
+with MAILER_SECRET_KEY only.
 """
 
 from __future__ import annotations
@@ -50,17 +54,21 @@ DEVELOPMENT_KEY = "mailer-DEVELOPMENT-key-NOT-SECRET-set-MAILER_SECRET_KEY"
 
 @dataclass(frozen=True)
 class SecretKey:
-    """The signing key and whether it is the public development stand-in."""
+    """The signing key, whether it is the public development stand-in, and the key it replaced
+    (accepted when reading tokens, never used to sign)."""
 
     value: bytes
     development: bool = False
+    previous: bytes | None = None
 
     @classmethod
     def for_workspace(cls, workspace: Workspace) -> SecretKey:
         secret = workspace.secrets.secret_key
         if secret is None or not secret.get_secret_value():
             return cls(DEVELOPMENT_KEY.encode(), development=True)
-        return cls(secret.get_secret_value().encode())
+        old = workspace.secrets.secret_key_previous
+        previous = old.get_secret_value().encode() if old and old.get_secret_value() else None
+        return cls(secret.get_secret_value().encode(), previous=previous)
 
 
 Purpose = Literal["send", "serve", "preview"]
@@ -149,7 +157,11 @@ def read_token(key: SecretKey | str | bytes, token: str, kind: str | None = None
     if len(raw) < MAC_BYTES + 2:
         raise _bad_token()
     payload, mac = raw[:-MAC_BYTES], raw[-MAC_BYTES:]
-    if not hmac.compare_digest(mac, _mac(_key_bytes(key), payload)):
+    if not hmac.compare_digest(mac, _mac(_key_bytes(key), payload)) and not (
+        isinstance(key, SecretKey)
+        and key.previous is not None
+        and hmac.compare_digest(mac, _mac(key.previous, payload))
+    ):
         raise _bad_token()
     found_kind = chr(payload[0])
     if kind is not None and found_kind != kind:

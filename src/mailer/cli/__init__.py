@@ -1,15 +1,23 @@
-"""The `mailer` command line. Commands are thin: they wire the workspace to the library code."""
+"""The `mailer` command line. Commands are thin: they wire the workspace to the library code.
+
+Conventions every command keeps (README, "Exit status"): 0 done; 1 the work failed or was
+refused; 2 a usage or configuration error; 130 interrupted. With --json, a command prints one
+JSON document on stdout, errors included (``{"error": {...}}``). Logs go to stderr (see
+mailer.logs), never to stdout.
+"""
 
 from __future__ import annotations
 
+import enum
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 
-from mailer.cli import campaigns, draft, feed, scheduler, send, serve, subscribers
-from mailer.cli.common import console, err_console, state
+from mailer.cli import campaigns, db, draft, feed, scheduler, send, serve, subscribers
+from mailer.cli.common import console, err_console, print_json, state
 from mailer.errors import MailerError
 
 app = typer.Typer(
@@ -20,10 +28,24 @@ app = typer.Typer(
         "--workspace DIR. Start with `mailer init my-newsletter` or `mailer demo`."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+class LogLevel(enum.StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mailer {metadata.version('mailer')}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -35,8 +57,19 @@ def _root(
         help="The newsletter folder (default: $MAILER_WORKSPACE, else the current folder).",
         file_okay=False,
     ),
+    log_level: LogLevel | None = typer.Option(
+        None,
+        "--log-level",
+        case_sensitive=False,
+        help="How much to log on stderr (default: warning; info for serve, worker and "
+        "scheduler run). MAILER_LOG_FORMAT=json logs one JSON object per line.",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     state.choose(workspace)
+    state.start_logging(log_level.value if log_level else None)
 
 
 @app.command("init")
@@ -77,6 +110,7 @@ def demo_command(
 app.add_typer(subscribers.app, name="subscribers")
 app.add_typer(feed.app, name="feed")
 app.add_typer(scheduler.app, name="scheduler")
+app.add_typer(db.app, name="db")
 draft.register(app)
 campaigns.register(app)
 send.register(app)
@@ -86,15 +120,35 @@ serve.register(app)
 def main() -> None:
     """Entry point: user mistakes become one clear message and an exit status, never a traceback.
 
-    Typer handles usage errors itself (exit 2); MailerError carries its own exit status.
+    Typer handles usage errors itself (exit 2), unless --json was given: then they, like every
+    MailerError (which carries its own exit status), are also the one JSON document on stdout.
     """
+    as_json = wants_json(sys.argv[1:])
     try:
-        app()
+        code = app(standalone_mode=not as_json)
+    except typer.TyperException as err:  # only with --json: a usage error
+        message = err.format_message() if hasattr(err, "format_message") else str(err)
+        _fail(type(err).__name__, message, None, getattr(err, "exit_code", 2), as_json)
+    except typer.Abort:  # only with --json: a question got no answer
+        _fail("Aborted", "aborted", None, 1, as_json)
     except MailerError as err:
-        err_console.print(f"[bold red]error:[/bold red] {escape(err.message)}")
-        if err.hint:
-            err_console.print(f"  [yellow]hint:[/yellow] {escape(err.hint)}")
-        sys.exit(err.exit_code)
+        _fail(type(err).__name__, err.message, err.hint, err.exit_code, as_json)
     except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
+        _fail("Interrupted", "interrupted", None, 130, as_json)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def wants_json(args: list[str]) -> bool:
+    """--json among the options (not after a `--`, where it would be an argument)."""
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
+
+
+def _fail(kind: str, message: str, hint: str | None, exit_code: int, as_json: bool) -> None:
+    """The error for people on stderr, and with --json as the JSON document on stdout."""
+    if as_json:
+        error = {"type": kind, "message": message, "hint": hint, "exit_code": exit_code}
+        print_json({"error": error})
+    err_console.print(f"[bold red]error:[/bold red] {escape(message)}")
+    if hint:
+        err_console.print(f"  [yellow]hint:[/yellow] {escape(hint)}")
+    sys.exit(exit_code)

@@ -6,8 +6,9 @@ Library code loads when a command runs, so `mailer --help` stays quick.
 from __future__ import annotations
 
 import inspect
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -156,8 +157,25 @@ def check_command(
         raise typer.Exit(1)
 
 
+@dataclass(frozen=True)
+class ApproveReport:
+    """What `mailer approve --json` prints."""
+
+    campaign: str
+    approved: bool
+    changed: bool  # false: it was approved already, or the check found errors
+    send_on: str | None
+    check: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def approve_command(
     campaign_name: str = typer.Argument(..., metavar="CAMPAIGN", help=CAMPAIGN_HELP),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document and nothing else.")
+    ] = False,
 ) -> None:
     """Mark a campaign ready for its weekly slot (status: approved), after a passing check.
 
@@ -171,16 +189,27 @@ def approve_command(
     """
     from rich.markup import escape
 
-    from mailer.cli.common import console
+    from mailer.cli.common import console, print_json, quiet_for_json
     from mailer.cli.common import state as cli_state
     from mailer.compose.approval import approve, refuse_if_sent
     from mailer.compose.check import check_campaign
 
+    quiet_for_json(as_json)  # the same approval; with --json its text stays off stdout
     workspace = cli_state.workspace()
     campaign = _load(workspace, campaign_name)
     sessions = cli_state.database()
     refuse_if_sent(sessions, campaign)
+    approval = None
     result = check_campaign(workspace, campaign, spam=False)
+
+    def report() -> None:
+        if as_json:
+            send_on = campaign.send_on.isoformat() if campaign.send_on else None
+            approved = approval is not None
+            changed = approval is not None and approval.new
+            check = result.as_dict()
+            print_json(ApproveReport(campaign.slug, approved, changed, send_on, check).as_dict())
+
     _print_findings(result)
     if result.errors:
         console.print(
@@ -188,6 +217,7 @@ def approve_command(
             f"{escape(str(campaign.path))} was not changed.",
             soft_wrap=True,
         )
+        report()
         raise typer.Exit(1)
     approval = approve(workspace, sessions, campaign, approved_by=cli_user(), check=result)
     if not approval.new:
@@ -205,6 +235,7 @@ def approve_command(
         f"To send now instead: `mailer send {escape(campaign.slug)}`.",
         soft_wrap=True,
     )
+    report()
 
 
 def unapprove_command(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 @dataclass
 class CliState:
     workspace_path: Path | None = None
+    log_level: str | None = None  # --log-level, when given
     _workspace: Workspace | None = None
     _db: tuple[Engine, sessionmaker[Session]] | None = None
 
@@ -33,6 +35,31 @@ class CliState:
         self.workspace_path = workspace_path
         self._workspace = None
         self._db = None
+        console.quiet = False  # an earlier --json command in this process silenced it
+
+    def start_logging(self, level: str | None) -> None:
+        """Logs on stderr at --log-level (default warning) in MAILER_LOG_FORMAT, secrets masked.
+
+        A bad MAILER_LOG_FORMAT is a configuration error; an unreadable secret file is left
+        for the command that needs the secret to report.
+        """
+        from mailer.config import load_secrets, log_format
+        from mailer.errors import ConfigError
+        from mailer.logs import configure
+
+        self.log_level = level
+        try:
+            secrets = load_secrets().values()
+        except ConfigError:
+            secrets = []
+        configure(level or "warning", log_format(), secrets)
+
+    def service_logging(self) -> None:
+        """A long-running service (serve, worker, scheduler run) logs at info unless told."""
+        from mailer.logs import set_level
+
+        if self.log_level is None:
+            set_level("info")
 
     def workspace(self) -> Workspace:
         if self._workspace is None:
@@ -40,14 +67,19 @@ class CliState:
 
             self._workspace = find_workspace(self.workspace_path)
             _ = self._workspace.settings  # configuration errors surface before any work
+            _ = self._workspace.secrets  # ...and so does an unreadable <NAME>_FILE
         return self._workspace
 
     def database(self) -> sessionmaker[Session]:
-        """Session factory for the workspace's database, schema upgraded."""
+        """Session factory for the workspace's database, schema upgraded (or, with
+        database.auto_upgrade = false, checked: a schema behind is refused)."""
         if self._db is None:
             from mailer.db import open_database
 
-            self._db = open_database(self.workspace().database_url)
+            workspace = self.workspace()
+            self._db = open_database(
+                workspace.database_url, auto_upgrade=workspace.settings.database.auto_upgrade
+            )
         return self._db[1]
 
     def engine(self) -> Engine:
@@ -57,6 +89,21 @@ class CliState:
 
 
 state = CliState()
+
+
+def quiet_for_json(as_json: bool) -> None:
+    """With --json the command's own text stays off stdout: print_json writes the document.
+    (CliState.choose turns it back on for the next command line in the same process.)"""
+    if as_json:
+        console.quiet = True
+
+
+def display_path(path: Path) -> str:
+    """Relative to the current folder when inside it (easy to paste), else absolute."""
+    try:
+        return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else str(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
 
 
 def print_json(document: Any) -> None:

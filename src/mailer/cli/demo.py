@@ -15,6 +15,7 @@ import email.policy
 import html
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -33,7 +34,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 from rich.markup import escape
 
-from mailer.cli.common import console
+from mailer.cli.common import console, display_path
 from mailer.errors import MailerError
 from mailer.workspace import Workspace, init_workspace
 
@@ -74,7 +75,7 @@ def run_demo(directory: Path) -> None:
             "the links in the emails there. It keeps running in the background until the end.",
         )
         with _serving(directory, env, port, base_url):
-            _flow(directory, workspace, env, base_url)
+            slug = _flow(directory, workspace, env, base_url)
 
     console.print(
         f"\n[bold green]Demo finished in {time.monotonic() - started:.1f} s.[/bold green] "
@@ -82,13 +83,36 @@ def run_demo(directory: Path) -> None:
         f"  preview/               open the .html file in a browser\n"
         f"  outbox/                the messages as subscribers got them (.eml files)\n"
         f"  campaigns/             the campaign files staff edit\n"
-        f"  serve.log              what `mailer serve` printed\n"
-        f"To browse the archive: cd {directory.name} && mailer serve, then open "
-        f"http://127.0.0.1:8000/archive"
+        f"  serve.log              what `mailer serve` printed"
     )
+    for line in closing_hint(directory, slug):
+        console.print(escape(line), soft_wrap=True)
 
 
-def _flow(directory: Path, workspace: Workspace, env: dict[str, str], base_url: str) -> None:
+def closing_hint(directory: Path, slug: str) -> list[str]:
+    """Commands that work as printed from the folder the demo was started in, whether or not
+    `mailer` is on the PATH (after `make demo` it is not: it lives in .venv/bin)."""
+    launcher = Path(sys.executable).with_name("mailer")
+    on_path = shutil.which("mailer")
+    if not launcher.exists() or (on_path and Path(on_path).resolve() == launcher.resolve()):
+        command = "mailer"
+    else:
+        command = shlex.quote(display_path(launcher))
+    where = shlex.quote(display_path(directory))
+    lines = [
+        "To see it again (from this folder):",
+        f"  {command} -w {where} report {slug}",
+        f"  {command} -w {where} serve        then open http://127.0.0.1:8000/archive",
+    ]
+    activate = launcher.with_name("activate")
+    if command != "mailer" and activate.exists():
+        source = shlex.quote(display_path(activate))
+        lines.append(f"To type plain `mailer` in this shell: . {source}")
+    return lines
+
+
+def _flow(directory: Path, workspace: Workspace, env: dict[str, str], base_url: str) -> str:
+    """The demo's steps after the server started; the slug of the campaign it sent."""
     _step(
         "3. The subscriber list",
         "Import the sample CSV. Addresses are checked, duplicates merged, and people who "
@@ -176,6 +200,7 @@ def _flow(directory: Path, workspace: Workspace, env: dict[str, str], base_url: 
         "CTA clicks) and unsubscribes. With SendGrid, deliveries, opens and bounces show too.",
     )
     _mailer(directory, env, "report", slug)
+    return slug
 
 
 def _click(message: EmailMessage, cta_text: str) -> None:
@@ -276,11 +301,12 @@ def _free_port() -> int:
 
 
 def _demo_environment(base_url: str) -> dict[str, str]:
-    """The caller's environment without MAILER_* and provider secrets, plus the demo's base_url."""
+    """The caller's environment without MAILER_* and provider secrets (nor their _FILE forms),
+    plus the demo's base_url."""
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith("MAILER_") and name != "SENDGRID_API_KEY"
+        if not name.startswith(("MAILER_", "SENDGRID_API_KEY"))  # and their _FILE forms
     }
     env["MAILER_WEB__BASE_URL"] = base_url
     return env

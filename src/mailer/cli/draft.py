@@ -6,13 +6,27 @@ so `mailer --help` and every other command stay quick.
 
 from __future__ import annotations
 
-import os
+from dataclasses import asdict, dataclass
 from functools import partial
-from pathlib import Path
 
 import typer
 
 FEED_DIGEST_ENTRIES = 5  # entries of a feed given to draft when feed.mode is "digest"
+
+
+@dataclass(frozen=True)
+class DraftReport:
+    """What `mailer draft --json` prints."""
+
+    path: str
+    slug: str
+    subject: str
+    preheader: str
+    body: str  # whole article, teaser, or digest
+    articles: list[dict[str, str]]
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 def register(app: typer.Typer) -> None:
@@ -35,6 +49,7 @@ def draft_command(
         "order (--url '' skips one). One article then carries a teaser and a 'Read the full "
         "article' button instead of the whole text; a digest entry, a 'Read more' button.",
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document and nothing else."),
 ) -> None:
     """Draft a campaign from articles: writes campaigns/<date>-<slug>.md, status draft.
 
@@ -51,7 +66,7 @@ def draft_command(
     from rich.markup import escape
 
     from mailer.articles import load_articles
-    from mailer.cli.common import console, state
+    from mailer.cli.common import console, display_path, print_json, state
     from mailer.compose.draft import CallToAction, draft_kind, write_draft
     from mailer.errors import UsageError
 
@@ -84,7 +99,13 @@ def draft_command(
         articles, workspace.campaigns_dir, cta, closing=settings.draft.closing_lines
     )
     assert campaign.path is not None  # write_draft saved it
-    shown = _display_path(campaign.path)
+    shown = display_path(campaign.path)
+    if as_json:
+        refs = [{"title": ref.title, "url": ref.url or ""} for ref in campaign.articles]
+        kind = draft_kind(articles).value
+        report = DraftReport(shown, campaign.slug, campaign.subject, campaign.preheader, kind, refs)
+        print_json(report.as_dict())
+        return
 
     say = partial(console.print, soft_wrap=True)  # paths and addresses stay whole on one line
     say(f"Drafted [bold]{escape(campaign.subject)}[/bold]")
@@ -95,11 +116,3 @@ def draft_command(
     say(f"Next: edit {escape(shown)} (subject, preheader, text), then see it as subscribers will:")
     say(f"  mailer preview {campaign.slug} --out preview/")
     typer.echo(shown)  # the Contract: the path is the last line, unwrapped
-
-
-def _display_path(path: Path) -> str:
-    """Relative to the current folder when inside it (easy to paste), else absolute."""
-    try:
-        return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else str(path)
-    except ValueError:  # another drive on Windows
-        return str(path)

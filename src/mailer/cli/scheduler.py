@@ -41,9 +41,7 @@ def run_command(
         return
     from mailer.schedule.service import SchedulerService
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    state.service_logging()
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     service = SchedulerService(
         workspace, state.engine(), sessions, say=lambda line: console.print(escape(line))

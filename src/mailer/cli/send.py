@@ -8,8 +8,9 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -22,7 +23,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from mailer.cli.common import console, err_console, print_json, state
+from mailer.cli.common import console, err_console, print_json, quiet_for_json, state
 from mailer.errors import CampaignError, UsageError
 
 if TYPE_CHECKING:
@@ -79,6 +80,25 @@ class _StopFlag:
         return self.stopped
 
 
+@dataclass(frozen=True)
+class SendReport:
+    """What `mailer send --json` prints. outcome: test-sent, dry-run, already-finished, queued,
+    finished, paused or stopped; counts are the ledger's (sent, failed, skipped, queued...)."""
+
+    campaign: str
+    outcome: str
+    provider: str
+    recipients: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    possible_duplicates: int = 0
+    paused_reason: str | None = None
+    dry_run: dict[str, Any] | None = None
+    test_to: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def send_command(
     campaign: str = typer.Argument(..., help="The campaign file's path or its slug."),
     dry_run: bool = typer.Option(
@@ -95,6 +115,10 @@ def send_command(
         "--enqueue",
         help="Fix the audience and leave the sending to `mailer worker` processes.",
     ),
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON document and nothing else (asks nothing)."),
+    ] = False,
 ) -> None:
     """Send an approved campaign now, or resume one that stopped.
 
@@ -110,14 +134,30 @@ def send_command(
     """
     from mailer.send_job import SendJob
 
+    quiet_for_json(as_json)
     job = SendJob.open(state.workspace(), state.database(), campaign)
+
+    def report(outcome: str, run_id: int | None = None, **fields: Any) -> None:
+        if not as_json:
+            return
+        if run_id is not None:
+            run = job.ledger.get_run(run_id)
+            fields.update(
+                recipients=run.recipients,
+                counts=job.ledger.counts(run_id),
+                possible_duplicates=run.possible_duplicates,
+            )
+        print_json(SendReport(job.campaign.slug, outcome, job.provider_name, **fields).as_dict())
+
     if test_to:
         for address in test_to:
             job.send_test(address)
             console.print(escape(f"Sent a [TEST] copy of {job.campaign.slug!r} to {address}"))
+        report("test-sent", test_to=list(test_to))
         return
     if dry_run:
         summary = job.dry_run()
+        report("dry-run", recipients=summary.audience, dry_run=asdict(summary))
         console.print(f"Dry run of {job.campaign.slug!r}: nothing was sent.")
         console.print(f"  subject:    {escape(summary.subject)}")
         console.print(f"  audience:   {summary.audience} active subscribers")
@@ -131,8 +171,10 @@ def send_command(
             f"{job.campaign.slug!r} finished on {run.finished_at:%Y-%m-%d %H:%M} UTC "
             f"({counts['sent']:,} sent). Nothing is sent again."
         )
+        report("already-finished", run.id)
         return
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    interactive = interactive and not as_json  # a question would break the JSON on stdout
     if run is None and job.campaign.status == "draft":
         if not interactive or not typer.confirm(
             f"{job.campaign.slug!r} is a draft and has not been approved. "
@@ -170,11 +212,15 @@ def send_command(
             f"{job.campaign.slug!r} is queued for {run.recipients:,} recipients; "
             "`mailer worker` processes send it."
         )
+        report("queued", run.id)
         return
     stop = _StopFlag()
     stop.install()
     outcome = _run_with_progress(job, stop)
     _print_outcome(job, outcome)
+    finished = "finished" if outcome.finished else "stopped"
+    state_name = "paused" if outcome.paused_reason else finished
+    report(state_name, outcome.run_id, paused_reason=outcome.paused_reason or None)
     if outcome.paused_reason:
         raise typer.Exit(1)
     if stop.interrupted and not outcome.finished:
@@ -265,7 +311,7 @@ def worker_command(
 
     stop = _StopFlag()
     stop.install()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    state.service_logging()
     while not stop():
         worked = work_on_active_runs(state.workspace(), state.database(), should_stop=stop)
         if not worked and once:

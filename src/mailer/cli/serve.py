@@ -27,12 +27,15 @@ def serve_command(
     import uvicorn
 
     from mailer.cli.common import state
+    from mailer.logs import level_name
     from mailer.web.app import create_app
 
+    state.service_logging()
     uvicorn.run(
         create_app(state.workspace(), host=host),
         host=host,
         port=port,
-        log_level="info",
+        log_config=None,  # uvicorn's loggers go through mailer's handler (text or JSON, redacted)
+        log_level=level_name(),
         access_log=False,  # request paths carry unsubscribe and click tokens
     )

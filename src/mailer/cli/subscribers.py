@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -70,6 +70,9 @@ def import_command(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Report what would happen; write nothing."
     ),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document and nothing else.")
+    ] = False,
 ) -> None:
     """Add or update subscribers from a CSV file, with a per-row report.
 
@@ -101,7 +104,8 @@ def import_command(
         progress.update(task, completed=lines)
 
     show_progress = (
-        console.is_terminal
+        not as_json
+        and console.is_terminal
         and csv_file.is_file()
         and csv_file.stat().st_size >= PROGRESS_FROM_BYTES
     )
@@ -117,6 +121,10 @@ def import_command(
     finally:
         if progress is not None:
             progress.stop()
+    if as_json:
+        rejects = [{"line": r.line, "reason": r.reason} for r in report.sample_rejects]
+        print_json({**report.as_dict(), "sample_rejects": rejects})
+        return
     print_import_report(report)
 
 

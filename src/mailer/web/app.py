@@ -8,7 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.db import open_database
 from mailer.tracking import signing_key
-from mailer.web import archive, clicks, signup, unsubscribe, webhooks
+from mailer.web import archive, clicks, health, signup, unsubscribe, webhooks
 from mailer.web.context import WebContext
 from mailer.workspace import Workspace
 
@@ -57,7 +57,7 @@ def create_app(workspace: Workspace, *, host: str) -> FastAPI:
     will listen: without MAILER_SECRET_KEY only loopback is allowed (ConfigError otherwise)."""
     settings = workspace.settings
     key = signing_key(workspace, "serve", host=host)  # refuse before opening anything
-    _, sessions = open_database(workspace.database_url)
+    _, sessions = open_database(workspace.database_url, auto_upgrade=settings.database.auto_upgrade)
     context = WebContext(workspace, settings, sessions, key)
     app = FastAPI(title="mailer", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.context = context
@@ -68,6 +68,6 @@ def create_app(workspace: Workspace, *, host: str) -> FastAPI:
     def healthz() -> str:
         return "ok"
 
-    for module in (unsubscribe, clicks, webhooks, signup, archive):
+    for module in (unsubscribe, clicks, webhooks, signup, archive, health):
         app.include_router(module.router)
     return app

@@ -1,0 +1,98 @@
+"""`--json` on the commands that report: send, subscribers import, approve (issue 18 item 6).
+
+Each prints exactly one JSON document on stdout (the whole of stdout parses), keeps its exit
+status, and does the same work as without --json. Real `mailer` processes, both databases.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.workspace import Workspace
+from tests.delivery_helpers import SLUG, fill_list, run_mailer, write_campaign
+
+
+def _env(database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    env.pop("SENDGRID_API_KEY", None)
+    env["MAILER_DATABASE__URL"] = database_url
+    return env
+
+
+def _json(workspace: Workspace, database_url: str, *args: str, code: int = 0) -> Any:
+    result = run_mailer(workspace, _env(database_url), *args, "--json")
+    assert result.returncode == code, result.stdout + result.stderr
+    return json.loads(result.stdout)  # all of stdout is the one document
+
+
+def test_send_json(
+    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+) -> None:
+    """Issue 18 item 6: `mailer send --json` for a dry run, a test copy, the send itself and a
+    send that already finished; the progress and summary lines stay off stdout."""
+    fill_list(sessions, tmp_path, 7)
+    write_campaign(workspace)
+    dry = _json(workspace, database_url, "send", SLUG, "--dry-run")
+    assert dry["outcome"] == "dry-run" and dry["recipients"] == 7
+    assert dry["dry_run"]["audience"] == 7 and dry["provider"] == "outbox"
+
+    test = _json(workspace, database_url, "send", SLUG, "--test-to", "me@clinic.example")
+    assert test["outcome"] == "test-sent" and test["test_to"] == ["me@clinic.example"]
+
+    sent = _json(workspace, database_url, "send", SLUG, "--yes")
+    assert sent["outcome"] == "finished" and sent["recipients"] == 7
+    assert sent["counts"]["sent"] == 7 and sent["paused_reason"] is None
+    delivered = [p for p in (workspace.outbox_dir / SLUG).glob("*.eml") if p.stem.isdigit()]
+    assert len(delivered) == 7  # one per subscriber (the test copy is beside them)
+
+    again = _json(workspace, database_url, "send", SLUG)
+    assert again["outcome"] == "already-finished" and again["counts"]["sent"] == 7
+
+    missing = _json(workspace, database_url, "send", "no-such-campaign", code=1)
+    assert missing["error"]["type"] == "CampaignError"
+
+
+def test_subscribers_import_json(workspace: Workspace, database_url: str, tmp_path: Path) -> None:
+    """Issue 18 item 6: `mailer subscribers import --json`: the counts and the rejected rows."""
+    csv_path = tmp_path / "list.csv"
+    csv_path.write_text(
+        "Email,First Name\nana@example.com,Ana\nnot-an-address,Bo\nben@example.com,Ben\n",
+        encoding="utf-8",
+    )
+    dry = _json(workspace, database_url, "subscribers", "import", str(csv_path), "--dry-run")
+    assert dry["dry_run"] is True and dry["imported"] == 2 and dry["rejected"] == 1
+    report = _json(workspace, database_url, "subscribers", "import", str(csv_path))
+    assert (report["rows"], report["imported"], report["rejected"]) == (3, 2, 1)
+    [reject] = report["sample_rejects"]
+    assert reject["line"] == 3 and reject["reason"]
+    assert Path(report["rejects_file"]).is_file()
+    listed = _json(workspace, database_url, "subscribers", "list")
+    assert sorted(p["email"] for p in listed) == ["ana@example.com", "ben@example.com"]
+
+
+def test_approve_json(workspace: Workspace, database_url: str) -> None:
+    """Issue 18 item 6: `mailer approve --json`: approved or not, whether it changed, and the
+    check's findings; a campaign with errors exits 1 and its file is left as it was."""
+    path = write_campaign(workspace)
+    path.write_text(path.read_text().replace("status: approved", "status: draft"))
+    first = _json(workspace, database_url, "approve", SLUG)
+    assert first["approved"] is True and first["changed"] is True
+    assert first["check"]["errors"] == 0 and "status: approved" in path.read_text()
+    second = _json(workspace, database_url, "approve", SLUG)
+    assert second["approved"] is True and second["changed"] is False
+
+    broken = workspace.campaigns_dir / "no-subject.md"
+    broken.write_text(
+        path.read_text()
+        .replace("subject: Sleep position and neck pain", 'subject: ""')
+        .replace("status: approved", "status: draft")
+    )
+    before = broken.read_text()
+    refused = _json(workspace, database_url, "approve", "no-subject", code=1)
+    assert refused["approved"] is False and refused["changed"] is False
+    assert refused["check"]["errors"] >= 1 and broken.read_text() == before
