@@ -472,15 +472,16 @@ class MessageLog:
             error = "temporarily refused; will retry"
             execute(sql.release, {"run_id": run_id, "ids": list(later), "error": error})
         now = utcnow()
+        if len(sent) > 1 or (sent and start is None):
+            execute(
+                sql.mark_sent, {"run_id": run_id, "ids": list(sent), "message_id": "", "now": now}
+            )
+            sent = ()
         if start is None:
-            if sent:
-                execute(
-                    sql.mark_sent,
-                    {"run_id": run_id, "ids": list(sent), "message_id": "", "now": now},
-                )
             return False
         params = {"run_id": run_id, "owner": self.owner, "now": now}
-        changed = execute(sql.advance, {**params, "sent": list(sent), "start": start})
+        prev = sent[0] if sent else None
+        changed = execute(sql.advance, {**params, "prev": prev, "start": start})
         if (start, DeliveryState.SENDING) in {(row[0], row[1]) for row in changed}:
             return True
         execute(sql.skip_gone, {**params, "ids": [start]})
@@ -598,18 +599,18 @@ class _Statements:
                 error="",
             )
         )
-        # A per-message send's one write per message: the messages accepted since the last
-        # write become SENT, and the next recipient SENDING if still active (MessageLog).
+        # A per-message send's one write per message: the previous message's row becomes SENT
+        # and the next recipient's SENDING if still active (MessageLog). Two plain parameters,
+        # no expanding list: the statement is compiled once and reused as is.
         is_start = d.subscriber_id == bindparam("start")
-        sent_rows = d.subscriber_id.in_(bindparam("sent", expanding=True))
         self.advance = (
             update(_DELIVERIES)
             .where(
                 run,
+                d.subscriber_id.in_([bindparam("prev"), bindparam("start")]),
                 or_(
-                    sent_rows,
+                    ~is_start,
                     and_(
-                        is_start,
                         d.state == DeliveryState.CLAIMED,
                         d.lease_owner == bindparam("owner"),
                         still_active,
