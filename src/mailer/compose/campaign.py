@@ -143,6 +143,7 @@ def load_campaign(path: Path) -> Campaign:
             f"{where}: {key or 'front matter'}: not a valid value ({err})",
             hint="write dates as YYYY-MM-DD (e.g. 2026-11-24) and check that line",
         ) from err
+
     def at(key: str) -> str:
         """file:line of a front matter key, for an error (composing the YAML again costs as
         much as loading it, so only then)."""
