@@ -46,12 +46,12 @@ def _free_port() -> int:
 
 def _prepare(root: Path, port: int) -> tuple[list[str], int]:
     """A workspace with a sent campaign; the request paths of every recipient's links."""
-    from mailer.audience.service import add_subscriber
-    from mailer.compose.approval import approve
-    from mailer.compose.campaign import load_campaign
-    from mailer.db import open_database
-    from mailer.send_job import SendJob
-    from mailer.tracking import SecretKey, click_token
+    from mailer.app.sending import SendJob
+    from mailer.campaigns.approval import approve
+    from mailer.campaigns.campaign import load_campaign
+    from mailer.store.db import open_database
+    from mailer.subscribers.service import add_subscriber
+    from mailer.tokens import SecretKey, click_token
     from mailer.workspace import init_workspace
 
     workspace = init_workspace(root)

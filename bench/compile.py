@@ -15,17 +15,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mailer.compose.campaign import ArticleRef, Campaign
-from mailer.compose.links import LinkRegistry
-from mailer.compose.markdown_body import _parse, render_body
-from mailer.compose.render import (
+from mailer.campaigns.campaign import ArticleRef, Campaign
+from mailer.campaigns.links import LinkRegistry
+from mailer.campaigns.markdown_body import _parse, render_body
+from mailer.campaigns.render import (
     _context,
     compile_templates,
     render_campaign,
     template_environment,
 )
 from mailer.delivery.types import fill
-from mailer.tracking import SecretKey
+from mailer.tokens import SecretKey
 from mailer.workspace import init_workspace
 
 TOPICS = [

@@ -28,14 +28,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.fakes import make_template
 
 from bench.providers import API_KEY, server_process
-from mailer.compose.campaign import Audience
-from mailer.compose.personalize import recipient_substitutions
-from mailer.db import make_engine, session_factory, upgrade_schema
+from mailer.campaigns.personalize import recipient_substitutions
 from mailer.delivery.engine import Sender
 from mailer.delivery.ledger import ClaimedRecipient, Ledger, template_from_json
 from mailer.delivery.providers.sendgrid import SendGridProvider
 from mailer.delivery.types import MessageTemplate, Recipient
-from mailer.models import Subscriber, utcnow
+from mailer.store.db import make_engine, session_factory, upgrade_schema
+from mailer.store.models import Subscriber, utcnow
+from mailer.subscribers.segments import Audience
 
 SECRET = b"bench-secret-key"
 BASE_URL = "https://news.summitspine.example"

@@ -71,7 +71,7 @@ def main() -> None:
 
         start = time.perf_counter()
         from mailer.articles import load_articles
-        from mailer.compose.draft import CallToAction, write_draft
+        from mailer.campaigns.draft import CallToAction, write_draft
 
         imported = time.perf_counter() - start
         start = time.perf_counter()

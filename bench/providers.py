@@ -208,7 +208,7 @@ def _ledger_database(backend: str) -> Iterator[Any]:
     from sqlalchemy import create_engine, text
 
     from bench.delivery import POSTGRES
-    from mailer.db import make_engine, session_factory, upgrade_schema
+    from mailer.store.db import make_engine, session_factory, upgrade_schema
 
     if backend == "sqlite":
         with tempfile.TemporaryDirectory() as folder:
@@ -247,11 +247,11 @@ def send_loop_rates(
     from pathlib import Path
 
     from bench.delivery import populate, values
-    from mailer.compose.campaign import Audience
     from mailer.delivery.engine import Sender
     from mailer.delivery.ledger import Ledger
     from mailer.delivery.providers.base import Provider
     from mailer.delivery.providers.outbox import OutboxProvider
+    from mailer.subscribers.segments import Audience
 
     small = make_template(
         campaign_slug="bench-smtp",

@@ -22,10 +22,10 @@ from typing import Any
 from tests.fakes.sendgrid_server import FakeSendGrid
 from tests.scheduler_helpers import slot_rows, write_campaign
 
-from mailer.audience.csv_import import import_csv
-from mailer.db import open_database
 from mailer.schedule.crontab import CrontabTrigger
 from mailer.schedule.service import SchedulerService
+from mailer.store.db import open_database
+from mailer.subscribers.csv_import import import_csv
 from mailer.workspace import Workspace, init_workspace
 
 API_KEY = "SG.bench-scheduler"

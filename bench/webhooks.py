@@ -26,9 +26,9 @@ import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mailer.audience.service import add_subscriber
-from mailer.db import make_engine, session_factory, transaction, upgrade_schema
-from mailer.models import CampaignRun
+from mailer.store.db import make_engine, session_factory, transaction, upgrade_schema
+from mailer.store.models import CampaignRun
+from mailer.subscribers.service import add_subscriber
 from mailer.workspace import Workspace, init_workspace
 
 BATCH = 1000

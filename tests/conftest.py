@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.db import make_engine, session_factory, upgrade_schema
-from mailer.models import Base
+from mailer.store.db import make_engine, session_factory, upgrade_schema
+from mailer.store.models import Base
 from mailer.workspace import Workspace, init_workspace
 
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.audience.csv_import import import_csv
+from mailer.subscribers.csv_import import import_csv
 from mailer.workspace import Workspace
 
 CAMPAIGN = """---
@@ -63,13 +63,13 @@ def approve_file(
     env: dict[str, str] | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Approve a campaign file as `mailer approve` does (mailer.compose.approval.approve).
+    """Approve a campaign file as `mailer approve` does (mailer.campaigns.approval.approve).
 
     ``env``: the MAILER_* variables the send will run with, when they change what renders
     (web.base_url...): the approval covers the message as that send compiles it.
     """
-    from mailer.compose.approval import approve
-    from mailer.compose.campaign import load_campaign
+    from mailer.campaigns.approval import approve
+    from mailer.campaigns.campaign import load_campaign
 
     if env is not None:
         workspace = workspace_with(workspace.root, env)

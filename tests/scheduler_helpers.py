@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.models import ScheduledSlot
+from mailer.store.models import ScheduledSlot
 from mailer.workspace import Workspace
 from tests.delivery_helpers import approve_file
 

@@ -21,12 +21,12 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.compose.approval import current_approval, fingerprint
-from mailer.compose.campaign import load_campaign, mark_approved, mark_sent, save_campaign
+from mailer.campaigns.approval import current_approval, fingerprint
+from mailer.campaigns.campaign import load_campaign, mark_approved, mark_sent, save_campaign
 from mailer.errors import CampaignError
-from mailer.models import CampaignApproval, CampaignRun, Delivery, SlotOutcome
 from mailer.schedule.slots import SlotHandler
 from mailer.schedule.status import scheduler_status
+from mailer.store.models import CampaignApproval, CampaignRun, Delivery, SlotOutcome
 from mailer.workspace import Workspace
 from tests.delivery_helpers import (
     CAMPAIGN,
@@ -283,8 +283,8 @@ def test_a_resumed_send_and_the_archive_keep_what_the_send_started_with(
     """Issue 10 item 2: a send stops part-way; staff then edit the body, set status: draft
     and change a template. `mailer send` resumes with exactly the message it started with,
     and /archive/<slug> shows what was sent, not the file as it is now."""
-    from mailer.db import open_database
-    from mailer.send_job import SendJob
+    from mailer.app.sending import SendJob
+    from mailer.store.db import open_database
 
     monkeypatch.setenv("MAILER_DATABASE__URL", database_url)
     monkeypatch.setenv("MAILER_DELIVERY__BATCH_SIZE", "10")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mailer.compose.campaign import Campaign
-from mailer.compose.render import render_campaign
-from mailer.tracking import SecretKey
+from mailer.campaigns.campaign import Campaign
+from mailer.campaigns.render import render_campaign
+from mailer.tokens import SecretKey
 from mailer.workspace import Workspace
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -107,7 +107,7 @@ def test_numbered_steps_with_bullets_read_as_steps_on_a_phone(
     from playwright.sync_api import Browser
 
     from mailer.articles import load_article
-    from mailer.compose.draft import CallToAction, write_draft
+    from mailer.campaigns.draft import CallToAction, write_draft
 
     assert isinstance(browser, Browser)
     fixtures = Path(__file__).parent / "fixtures" / "articles"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from mailer.campaigns.campaign import load_campaign
 from mailer.cli import app
 from mailer.cli.common import state
-from mailer.compose.campaign import load_campaign
 from mailer.workspace import Workspace
 
 CLEAN = """---

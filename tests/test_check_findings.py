@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mailer.compose.campaign import Campaign
-from mailer.compose.check import (
+from mailer.campaigns.campaign import Campaign
+from mailer.campaigns.check import (
     CheckResult,
     check_campaign,
     contrast_ratio,

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mailer.audience.service import add_subscriber
-from mailer.db import make_engine, session_factory, upgrade_schema
 from mailer.logs import redact
-from mailer.tracking import click_token, make_token, unsubscribe_token
+from mailer.store.db import make_engine, session_factory, upgrade_schema
+from mailer.subscribers.service import add_subscriber
+from mailer.tokens import click_token, make_token, unsubscribe_token
 from mailer.workspace import Workspace
 from tests.delivery_helpers import (
     MAILER,

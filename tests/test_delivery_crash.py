@@ -38,7 +38,7 @@ TRIALS = 20
 def test_twenty_sigkills_skip_nobody_and_duplicate_only_the_request_in_flight(
     workspace: Workspace, tmp_path: Path
 ) -> None:
-    from mailer.db import make_engine, session_factory, upgrade_schema
+    from mailer.store.db import make_engine, session_factory, upgrade_schema
 
     url = f"sqlite:///{tmp_path / 'crash.db'}"
     engine = make_engine(url)

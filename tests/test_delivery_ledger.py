@@ -11,14 +11,14 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.audience.service import add_subscriber, delete_subscriber, set_status, unsubscribe
-from mailer.compose.campaign import Audience
-from mailer.db import make_engine, session_factory
 from mailer.delivery.engine import Sender, SendOutcome
 from mailer.delivery.ledger import ClaimedRecipient, Ledger
 from mailer.delivery.providers.outbox import OutboxProvider
 from mailer.delivery.types import MessageTemplate
-from mailer.models import CampaignRun, Delivery, DeliveryState, Subscriber, SubscriberStatus
+from mailer.store.db import make_engine, session_factory
+from mailer.store.models import CampaignRun, Delivery, DeliveryState, Subscriber, SubscriberStatus
+from mailer.subscribers.segments import Audience
+from mailer.subscribers.service import add_subscriber, delete_subscriber, set_status, unsubscribe
 
 TEMPLATE = MessageTemplate(
     campaign_slug="issue-12",
@@ -236,7 +236,7 @@ def test_nobody_suppressed_or_deleted_is_ever_sent_to(
 
 
 def _reset(sessions: sessionmaker[Session]) -> None:
-    from mailer.models import Base
+    from mailer.store.models import Base
 
     with sessions() as session, session.begin():
         for table in reversed(Base.metadata.sorted_tables):

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.compose.campaign import Audience
 from mailer.delivery.engine import Sender
 from mailer.delivery.ledger import Ledger
 from mailer.delivery.providers.outbox import OutboxProvider
 from mailer.delivery.types import MessageTemplate, Recipient
-from mailer.models import Delivery, DeliveryState
+from mailer.store.models import Delivery, DeliveryState
+from mailer.subscribers.segments import Audience
 from tests.test_delivery_ledger import TEMPLATE, add_people, outbox_messages, values
 
 
@@ -81,7 +81,7 @@ def test_the_per_message_record_leaves_pooled_connections_as_it_found_them(
 ) -> None:
     """Issue 10 item 21: the per-message record turns synchronous_commit off on its own
     connection only; a connection back in the pool commits durably again."""
-    from mailer.db import make_engine, session_factory
+    from mailer.store.db import make_engine, session_factory
 
     engine = make_engine(postgres_database, pool_size=1, max_overflow=0)
     sessions = session_factory(engine)

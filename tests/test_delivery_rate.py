@@ -15,8 +15,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.compose.campaign import Audience
-from mailer.db import make_engine, session_factory, upgrade_schema
 from mailer.delivery.engine import RateLimiter, RetryPolicy, Sender
 from mailer.delivery.ledger import Ledger
 from mailer.delivery.providers.base import (
@@ -27,6 +25,8 @@ from mailer.delivery.providers.base import (
 )
 from mailer.delivery.providers.outbox import OutboxProvider
 from mailer.delivery.types import MessageTemplate, Recipient
+from mailer.store.db import make_engine, session_factory, upgrade_schema
+from mailer.subscribers.segments import Audience
 from mailer.workspace import Workspace
 from tests.delivery_helpers import SLUG, fill_list, run_mailer, smtp_environment, write_campaign
 from tests.fakes.smtp_server import FakeSmtp
@@ -214,7 +214,7 @@ def test_batches_of_500_at_ten_per_second_go_ten_at_a_time(
 
 
 def _add_tagged(sessions: sessionmaker[Session], count: int, tag: str) -> None:
-    from mailer.audience.service import add_subscriber
+    from mailer.subscribers.service import add_subscriber
 
     with sessions() as session, session.begin():
         for n in range(count):

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.app.sending import SendJob, substitutions_for
 from mailer.delivery.engine import RetryPolicy, Sender
 from mailer.delivery.ledger import Ledger
 from mailer.delivery.providers.sendgrid import SendGridProvider
-from mailer.models import SendState
-from mailer.send_job import SendJob, substitutions_for
-from mailer.tracking import SecretKey
+from mailer.store.models import SendState
+from mailer.tokens import SecretKey
 from mailer.workspace import Workspace
 from tests.delivery_helpers import SLUG, fill_list, run_mailer, send_environment, write_campaign
 from tests.fakes.sendgrid_server import FakeSendGrid, Fault
@@ -34,7 +34,7 @@ def _sender(
     job = SendJob(
         workspace,
         sessions,
-        __import__("mailer.compose.campaign").compose.campaign.load_campaign(
+        __import__("mailer.campaigns.campaign").compose.campaign.load_campaign(
             write_campaign(workspace, sessions)
         ),
     )

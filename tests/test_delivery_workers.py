@@ -30,7 +30,7 @@ def test_workers_on_postgresql_mail_each_recipient_once(
     tmp_path: Path,
     workers: int,
 ) -> None:
-    from mailer.db import make_engine, session_factory
+    from mailer.store.db import make_engine, session_factory
     from tests.conftest import _truncate
 
     engine = make_engine(postgres_database)

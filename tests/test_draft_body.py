@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from mailer.compose.draft import compose_body
+from mailer.campaigns.draft import compose_body
 from mailer.config import DEFAULT_CLOSING_LINES
 from tests.test_draft_articles import INTRO, digest_articles, headache_article
 

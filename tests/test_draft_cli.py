@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from mailer.campaigns.campaign import load_campaign
 from mailer.cli import app
 from mailer.cli.common import state
-from mailer.compose.campaign import load_campaign
 from mailer.errors import ArticleError, UsageError
 from mailer.workspace import Workspace
 

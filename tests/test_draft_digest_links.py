@@ -11,10 +11,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from mailer.campaigns.campaign import load_campaign
+from mailer.campaigns.check import check_campaign
+from mailer.campaigns.render import render_campaign
 from mailer.cli import app
-from mailer.compose.campaign import load_campaign
-from mailer.compose.check import check_campaign
-from mailer.compose.render import render_campaign
 from mailer.workspace import Workspace
 
 FIXTURES = Path(__file__).parent / "fixtures" / "articles"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from mailer.articles import load_article
-from mailer.compose.campaign import load_campaign
-from mailer.compose.draft import CallToAction, write_draft
+from mailer.campaigns.campaign import load_campaign
+from mailer.campaigns.draft import CallToAction, write_draft
 from mailer.errors import CampaignError
 from mailer.workspace import Workspace
 

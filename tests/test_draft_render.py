@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mailer.articles.model import Article
-from mailer.compose.draft import CallToAction, write_draft
-from mailer.compose.render import render_campaign
+from mailer.campaigns.draft import CallToAction, write_draft
+from mailer.campaigns.render import render_campaign
 from mailer.workspace import Workspace
 from tests.test_draft_articles import digest_articles, headache_article
 

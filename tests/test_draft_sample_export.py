@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from mailer.articles import load_article
-from mailer.compose.campaign import Campaign
-from mailer.compose.draft import compose_body, contents
-from mailer.compose.render import render_campaign
+from mailer.campaigns.campaign import Campaign
+from mailer.campaigns.draft import compose_body, contents
+from mailer.campaigns.render import render_campaign
 from mailer.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent

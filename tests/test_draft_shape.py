@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 
 from mailer.articles import load_article
 from mailer.articles.model import Article, ListBlock
+from mailer.campaigns.campaign import Campaign
+from mailer.campaigns.draft import CallToAction, compose_body, draft_campaign, write_draft
+from mailer.campaigns.render import RenderedCampaign, render_campaign
+from mailer.campaigns.subject import make_article_preheader
+from mailer.campaigns.teaser import make_teaser
 from mailer.cli import app
-from mailer.compose.campaign import Campaign
-from mailer.compose.draft import CallToAction, compose_body, draft_campaign, write_draft
-from mailer.compose.render import RenderedCampaign, render_campaign
-from mailer.compose.subject import make_article_preheader
-from mailer.compose.teaser import make_teaser
 from mailer.config import DEFAULT_CLOSING_LINES
 from mailer.workspace import Workspace
 

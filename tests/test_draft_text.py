@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from mailer.articles.model import ListBlock
-from mailer.compose.markdown import escape_inline
-from mailer.compose.subject import make_preheader, shorten_subject
-from mailer.compose.teaser import make_summary, make_teaser
-from mailer.compose.text import sentences, squash
+from mailer.campaigns.markdown import escape_inline
+from mailer.campaigns.subject import make_preheader, shorten_subject
+from mailer.campaigns.teaser import make_summary, make_teaser
+from mailer.campaigns.text import sentences, squash
 from tests.test_draft_articles import INTRO
 
 SUBJECTS = [

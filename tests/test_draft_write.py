@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mailer.compose.campaign import ArticleRef, load_campaign
-from mailer.compose.draft import CallToAction, write_draft
-from mailer.compose.slug import slugify
+from mailer.campaigns.campaign import ArticleRef, load_campaign
+from mailer.campaigns.draft import CallToAction, write_draft
+from mailer.campaigns.slug import slugify
 from tests.test_draft_articles import digest_articles, headache_article
 
 DAY = date(2026, 11, 24)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mailer.events.sendgrid_events import PayloadError, map_event, parse_batch
-from mailer.models import EventKind
+from mailer.store.models import EventKind
 
 
 def sendgrid(kind: str, **extra: Any) -> dict[str, Any]:

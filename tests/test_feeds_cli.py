@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from mailer.campaigns.campaign import load_campaign
 from mailer.cli import app
-from mailer.compose.campaign import load_campaign
 from mailer.config import load_settings
 from mailer.errors import ConfigError
 from mailer.workspace import Workspace

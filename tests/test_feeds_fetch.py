@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from mailer.errors import FeedError
-from mailer.feeds.fetch import discover_feed, fetch_feed, shown_url
+from mailer.feed.fetch import discover_feed, fetch_feed, shown_url
 from tests.feed_server import POSTS, FeedSite, rss, serve_feed
 
 

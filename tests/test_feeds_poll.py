@@ -19,12 +19,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from mailer.campaigns.approval import current_approval, verify_approved
+from mailer.campaigns.campaign import load_campaign, mark_approved, save_campaign
 from mailer.cli import app
-from mailer.compose.approval import current_approval, verify_approved
-from mailer.compose.campaign import load_campaign, mark_approved, save_campaign
-from mailer.db import make_engine, session_factory
-from mailer.feeds.poll import FeedPollResult, entry_key, feed_report, poll_feed
-from mailer.models import CampaignRun, FeedEntry, FeedState
+from mailer.feed.poll import FeedPollResult, entry_key, feed_report, poll_feed
+from mailer.store.db import make_engine, session_factory
+from mailer.store.models import CampaignRun, FeedEntry, FeedState
 from mailer.workspace import Workspace
 from tests.feed_server import BLOG_PAGE, POSTS, FeedSite, Post, atom, rss, serve_feed
 
@@ -544,7 +544,7 @@ def test_two_polls_holding_the_same_claimed_entry_write_one_draft(
     """The interleaving the threads above rarely hit, made certain: two polls read the same
     claimed entry, then each tries to draft it. The compare-and-set on its slug lets one win;
     the other drafts nothing and removes the file it had reserved."""
-    from mailer.feeds.poll import _Known, _take, _write  # a poll's steps, run by hand
+    from mailer.feed.poll import _Known, _take, _write  # a poll's steps, run by hand
 
     connect(workspace, sessions, site, POSTS[:2])
     with sessions.begin() as session:  # a claim, as a poll makes it, not yet drafted
@@ -560,7 +560,7 @@ def test_two_polls_holding_the_same_claimed_entry_write_one_draft(
             )
         )
     site.publish(rss(newest_first(POSTS[:3])))
-    from mailer.feeds.poll import _read_entries
+    from mailer.feed.poll import _read_entries
 
     known = _Known(_read_entries(site.body, site.url), site.url)
     [row] = [r for r in entries(sessions) if r.state == "new"]

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mailer.audience.service import add_subscriber
 from mailer.cli import app
 from mailer.cli.common import state
-from mailer.db import open_database, transaction
-from mailer.tracking import KIND_PREVIEW_UNSUBSCRIBE, SecretKey, read_token
+from mailer.store.db import open_database, transaction
+from mailer.subscribers.service import add_subscriber
+from mailer.tokens import KIND_PREVIEW_UNSUBSCRIBE, SecretKey, read_token
 from mailer.workspace import Workspace
 
 CAMPAIGN = """---

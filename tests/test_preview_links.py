@@ -18,13 +18,13 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from mailer.app.sending import SendJob
 from mailer.cli import app
 from mailer.cli.common import state
 from mailer.delivery.report import campaign_report
 from mailer.events.ingest import ingest_events
-from mailer.models import CampaignRun, Click, Event, StatusChange, Subscriber
-from mailer.send_job import SendJob
-from mailer.tracking import PREVIEW_KINDS, SecretKey, read_token
+from mailer.store.models import CampaignRun, Click, Event, StatusChange, Subscriber
+from mailer.tokens import PREVIEW_KINDS, SecretKey, read_token
 from mailer.workspace import Workspace
 from tests.delivery_helpers import CAMPAIGN
 from tests.fakes.sendgrid_server import FakeSendGrid

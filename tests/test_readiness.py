@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from mailer.db import make_engine, session_factory, upgrade_schema
 from mailer.errors import UsageError
-from mailer.schedule.lease import Lease
+from mailer.store.db import make_engine, session_factory, upgrade_schema
+from mailer.store.leases import Lease
 from mailer.web.app import create_app
 from mailer.workspace import Workspace
 from tests.conftest import fresh_postgres_database

@@ -8,12 +8,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from mailer.compose import render as render_module
-from mailer.compose.campaign import Campaign
-from mailer.compose.render import RenderedCampaign, render_campaign
+from mailer.campaigns import render as render_module
+from mailer.campaigns.campaign import Campaign
+from mailer.campaigns.render import RenderedCampaign, render_campaign
 from mailer.delivery.mime import build_message
 from mailer.delivery.types import Recipient, fill
-from mailer.tracking import SecretKey, read_click_token, read_token
+from mailer.tokens import SecretKey, read_click_token, read_token
 from mailer.workspace import Workspace
 
 SITE = "https://www.summitspine.example"

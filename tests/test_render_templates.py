@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mailer.compose.campaign import Campaign
-from mailer.compose.render import render_campaign
+from mailer.campaigns.campaign import Campaign
+from mailer.campaigns.render import render_campaign
 from mailer.errors import TemplateError
 from mailer.workspace import Workspace
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.events.ingest import ingest_events
-from mailer.models import CampaignRun, Click, Subscriber
+from mailer.store.models import CampaignRun, Click, Subscriber
 from mailer.workspace import Workspace
 from tests.delivery_helpers import SLUG, fill_list, run_mailer, write_campaign
 from tests.test_delivery_cli import _env

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mailer.db import open_database
+from mailer.store.db import open_database
 from mailer.workspace import Workspace
 from tests.delivery_helpers import MAILER
 from tests.scheduler_helpers import outbox_count, staff_notices, write_campaign

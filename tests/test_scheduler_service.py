@@ -22,10 +22,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.models import CampaignRun, Delivery, DeliveryState, SendState
+from mailer.app.sending import SendJob
 from mailer.schedule.crontab import CrontabTrigger
 from mailer.schedule.service import JOB_TABLE, SLOT_JOB_ID, SchedulerService
-from mailer.send_job import SendJob
+from mailer.store.models import CampaignRun, Delivery, DeliveryState, SendState
 from mailer.workspace import Workspace
 from tests.delivery_helpers import fill_list
 from tests.scheduler_helpers import outbox_count, slot_rows, staff_notices, write_campaign
@@ -140,7 +140,7 @@ def test_two_schedulers_one_active_no_double_send_and_takeover(listed, engine) -
 def test_a_lapsed_lease_is_taken_over_within_its_ttl(listed, engine) -> None:
     """A holder on another machine that stops renewing (no pid to check) loses the lease."""
     workspace, sessions = listed
-    from mailer.schedule.lease import Lease
+    from mailer.store.leases import Lease
 
     ghost = Lease(sessions, owner="other-host:4242:dead", ttl=timedelta(seconds=3))
     assert ghost.try_acquire()

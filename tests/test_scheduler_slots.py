@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.models import SlotOutcome
 from mailer.schedule.slots import SlotHandler, approved_queue
+from mailer.store.models import SlotOutcome
 from mailer.workspace import Workspace
 from tests.delivery_helpers import fill_list
 from tests.fakes.smtp_server import FakeSmtp
@@ -130,7 +130,7 @@ def test_two_schedulers_firing_the_same_slot_at_once_send_one_campaign_once(list
 def test_a_campaign_sent_by_hand_is_never_picked_by_a_slot(listed) -> None:
     workspace, sessions = listed
     write_campaign(workspace, sessions, "sent-by-hand")
-    from mailer.send_job import SendJob
+    from mailer.app.sending import SendJob
 
     job = SendJob.open(workspace, sessions, "sent-by-hand")
     run, _ = job.start()

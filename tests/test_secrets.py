@@ -12,8 +12,8 @@ import pytest
 
 from mailer.config import load_secrets, load_settings
 from mailer.errors import ConfigError, TokenError
-from mailer.models import SubscriberStatus
-from mailer.tracking import SecretKey, make_token, read_token, unsubscribe_token
+from mailer.store.models import SubscriberStatus
+from mailer.tokens import SecretKey, make_token, read_token, unsubscribe_token
 from mailer.workspace import Workspace
 from tests.web_sending import Sent, send_campaign
 from tests.web_server import LiveServer

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.models import Delivery, DeliveryState
+from mailer.store.models import Delivery, DeliveryState
 from mailer.workspace import Workspace
 from tests.delivery_helpers import (
     MAILER,

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from mailer.errors import ConfigError
-from mailer.tracking import DEVELOPMENT_KEY, is_loopback, signing_key
+from mailer.tokens import DEVELOPMENT_KEY, is_loopback, signing_key
 from mailer.workspace import Workspace
 from tests.delivery_helpers import MAILER
 

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.audience.service import add_subscriber, set_status, unsubscribe
-from mailer.audience.signup import Person, confirm_token
-from mailer.models import StatusChange, Subscriber, SubscriberStatus
-from mailer.tracking import SecretKey
+from mailer.store.models import StatusChange, Subscriber, SubscriberStatus
+from mailer.subscribers.service import add_subscriber, set_status, unsubscribe
+from mailer.subscribers.signup import Person, confirm_token
+from mailer.tokens import SecretKey
 from mailer.workspace import Workspace
 from tests.delivery_helpers import run_mailer
 from tests.test_web_signup import (

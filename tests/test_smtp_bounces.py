@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.models import (
+from mailer.store.models import (
     CampaignRun,
     Delivery,
     DeliveryState,

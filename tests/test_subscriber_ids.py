@@ -16,10 +16,9 @@ from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.audience.service import add_subscriber, delete_subscriber
-from mailer.db import _alembic_config, make_engine, session_factory, upgrade_schema
 from mailer.events.ingest import ingest_events
-from mailer.models import (
+from mailer.store.db import _alembic_config, make_engine, session_factory, upgrade_schema
+from mailer.store.models import (
     CampaignRun,
     Click,
     Delivery,
@@ -29,6 +28,7 @@ from mailer.models import (
     SubscriberTag,
     utcnow,
 )
+from mailer.subscribers.service import add_subscriber, delete_subscriber
 from tests.delivery_helpers import run_mailer
 from tests.web_sending import send_campaign
 from tests.web_server import LiveServer

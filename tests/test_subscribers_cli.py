@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from mailer.audience.normalize import email_hash
 from mailer.cli import main
 from mailer.cli.common import state
-from mailer.db import make_engine, session_factory
-from mailer.models import Subscriber, Suppression
+from mailer.store.db import make_engine, session_factory
+from mailer.store.models import Subscriber, Suppression
+from mailer.subscribers.normalize import email_hash
 from mailer.workspace import Workspace
 
 

@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.audience import csv_source
-from mailer.audience.csv_import import CHUNK_SIZE, ImportReport, import_csv
-from mailer.audience.normalize import email_hash
-from mailer.audience.service import add_subscriber, delete_subscriber, set_status, unsubscribe
 from mailer.errors import InputError
-from mailer.models import StatusChange, Subscriber, SubscriberTag, Suppression
+from mailer.store.models import StatusChange, Subscriber, SubscriberTag, Suppression
+from mailer.subscribers import csv_source
+from mailer.subscribers.csv_import import CHUNK_SIZE, ImportReport, import_csv
+from mailer.subscribers.normalize import email_hash
+from mailer.subscribers.service import add_subscriber, delete_subscriber, set_status, unsubscribe
 from mailer.workspace import Workspace
 from tests.delivery_helpers import MAILER
 

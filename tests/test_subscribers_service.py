@@ -9,20 +9,25 @@ import pytest
 from sqlalchemy import String, Text, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.audience.csv_export import export_csv
-from mailer.audience.csv_import import import_csv
-from mailer.audience.normalize import email_hash
-from mailer.audience.segments import audience_count, audience_query, is_suppressed, iter_audience
-from mailer.audience.service import (
+from mailer.errors import InputError
+from mailer.store.models import Base, StatusChange, Subscriber, SubscriberTag, Suppression
+from mailer.subscribers.csv_export import export_csv
+from mailer.subscribers.csv_import import import_csv
+from mailer.subscribers.normalize import email_hash
+from mailer.subscribers.segments import (
+    Audience,
+    audience_count,
+    audience_query,
+    is_suppressed,
+    iter_audience,
+)
+from mailer.subscribers.service import (
     add_subscriber,
     delete_subscriber,
     find_subscriber,
     set_status,
     unsubscribe,
 )
-from mailer.compose.campaign import Audience
-from mailer.errors import InputError
-from mailer.models import Base, StatusChange, Subscriber, SubscriberTag, Suppression
 
 
 def test_add_normalizes_and_records_consent_and_history(sessions: sessionmaker[Session]) -> None:

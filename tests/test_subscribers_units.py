@@ -7,18 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from mailer.audience.csv_export import neutralize
-from mailer.audience.csv_import import _json_text
-from mailer.audience.csv_source import Columns, Row, RowError, parse_row
-from mailer.audience.dedupe import SeenKeys
-from mailer.audience.normalize import (
+from mailer.errors import InputError
+from mailer.subscribers.csv_export import neutralize
+from mailer.subscribers.csv_import import _json_text
+from mailer.subscribers.csv_source import Columns, Row, RowError, parse_row
+from mailer.subscribers.dedupe import SeenKeys
+from mailer.subscribers.normalize import (
     InvalidAddress,
     normalize_email,
     split_name,
     split_tags,
     validate_batch,
 )
-from mailer.errors import InputError
 
 
 def test_normalize_email_keeps_local_case_and_folds_the_key() -> None:

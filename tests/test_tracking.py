@@ -8,7 +8,7 @@ import re
 import pytest
 
 from mailer.errors import TokenError
-from mailer.tracking import (
+from mailer.tokens import (
     DEVELOPMENT_KEY,
     SecretKey,
     click_token,

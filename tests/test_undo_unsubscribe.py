@@ -12,9 +12,9 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from mailer.audience.service import UNDO_CONSENT_SOURCE, unsubscribe
 from mailer.events.ingest import ingest_events
-from mailer.models import StatusChange, Subscriber, SubscriberStatus
+from mailer.store.models import StatusChange, Subscriber, SubscriberStatus
+from mailer.subscribers.service import UNDO_CONSENT_SOURCE, unsubscribe
 from tests.web_sending import Sent, send_campaign
 from tests.web_server import LiveServer
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mailer.models import SubscriberStatus
+from mailer.store.models import SubscriberStatus
 from tests.web_sending import Sent, send_campaign
 from tests.web_server import LiveServer
 

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
-from mailer.audience.service import delete_subscriber
-from mailer.models import CampaignRun, Click, Event, EventKind
-from mailer.tracking import SecretKey, click_token
+from mailer.store.models import CampaignRun, Click, Event, EventKind
+from mailer.subscribers.service import delete_subscriber
+from mailer.tokens import SecretKey, click_token
 from mailer.web.clicks import safe_url
 from tests.web_sending import Sent, send_campaign
 from tests.web_server import LiveServer

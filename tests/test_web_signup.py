@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.audience.service import add_subscriber, delete_subscriber, unsubscribe
-from mailer.audience.signup import Person, confirm_token, consent_wording
-from mailer.models import StatusChange, Subscriber
-from mailer.tracking import SecretKey, unsubscribe_token
+from mailer.store.models import StatusChange, Subscriber
+from mailer.subscribers.service import add_subscriber, delete_subscriber, unsubscribe
+from mailer.subscribers.signup import Person, confirm_token, consent_wording
+from mailer.tokens import SecretKey, unsubscribe_token
 from mailer.workspace import Workspace
 from tests.web_server import LiveServer, serve
 

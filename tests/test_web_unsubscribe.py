@@ -6,8 +6,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from mailer.models import Event, EventKind, StatusChange, Subscriber, SubscriberStatus
-from mailer.tracking import unsubscribe_token
+from mailer.store.models import Event, EventKind, StatusChange, Subscriber, SubscriberStatus
+from mailer.tokens import unsubscribe_token
 from tests.web_sending import Sent, send_campaign, undo_field
 from tests.web_server import LiveServer
 
@@ -129,7 +129,7 @@ def test_tampered_or_foreign_tokens_are_404_and_change_nothing(sent: Sent) -> No
 
 
 def test_erased_subscriber_is_404(sent: Sent) -> None:
-    from mailer.audience.service import delete_subscriber
+    from mailer.subscribers.service import delete_subscriber
 
     url = sent.unsubscribe_url(BEN)
     with sent.sessions() as session, session.begin():

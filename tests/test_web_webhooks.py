@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.audience.service import add_subscriber, set_status
-from mailer.models import CampaignRun, Event, EventKind, StatusChange, Subscriber
+from mailer.store.models import CampaignRun, Event, EventKind, StatusChange, Subscriber
+from mailer.subscribers.service import add_subscriber, set_status
 from mailer.workspace import Workspace
 from tests.web_server import LiveServer
 
@@ -302,7 +302,7 @@ def test_erased_people_stay_anonymous_and_a_bounce_without_our_id_still_suppress
     people: dict[str, int],
     sessions: sessionmaker[Session],
 ) -> None:
-    from mailer.audience.service import delete_subscriber
+    from mailer.subscribers.service import delete_subscriber
 
     with sessions() as session, session.begin():
         delete_subscriber(session, "reader@example.com")

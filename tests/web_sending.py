@@ -17,10 +17,10 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.audience.service import add_subscriber
-from mailer.db import open_database
-from mailer.models import Subscriber
-from mailer.send_job import SendJob
+from mailer.app.sending import SendJob
+from mailer.store.db import open_database
+from mailer.store.models import Subscriber
+from mailer.subscribers.service import add_subscriber
 from mailer.workspace import Workspace
 from tests.delivery_helpers import CAMPAIGN, approve_file
 from tests.web_server import LiveServer

@@ -19,10 +19,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.db import SchemaState, schema_state
 from mailer.errors import StorageError
-from mailer.models import utcnow
-from mailer.schedule.lease import Lease
+from mailer.store.db import SchemaState, schema_state
+from mailer.store.leases import Lease
+from mailer.store.models import utcnow
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@
         assert server.recipient_count() == 1000
 
 It checks each POST /v3/mail/send body against the request schema of SendGrid's published spec
-(tests/fakes/sendgrid-oai/tsg_mail_v3.validator.json, a copy of
-../shared/refs/sendgrid-oai/), and the limits the spec does not
+(tests/fakes/sendgrid-oai/tsg_mail_v3.validator.json: twilio/sendgrid-oai's spec with the fixes
+its README lists), and the limits the spec does not
 express: at most 1,000 recipients (to+cc+bcc) per request, an address once per request,
 custom_args under 10,000 bytes per personalization (message-level ones included), send_at at
 most 72 h ahead, no reserved header names, text/plain before text/html. A wrong or missing

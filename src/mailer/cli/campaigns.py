@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from mailer.compose.campaign import Campaign
-    from mailer.compose.check import CheckResult
-    from mailer.compose.message import SampleRecipient
+    from mailer.campaigns.campaign import Campaign
+    from mailer.campaigns.check import CheckResult
+    from mailer.campaigns.message import SampleRecipient
     from mailer.workspace import Workspace
 
 CAMPAIGN_HELP = "The campaign: a file path (campaigns/<slug>.md) or its slug."
@@ -48,7 +48,7 @@ def _flowed(doc: str) -> str:
 
 
 def _load(workspace: Workspace, name: str) -> Campaign:
-    from mailer.compose.campaign import load_campaign, resolve_campaign_path
+    from mailer.campaigns.campaign import load_campaign, resolve_campaign_path
 
     return load_campaign(resolve_campaign_path(workspace.campaigns_dir, name))
 
@@ -74,12 +74,12 @@ def preview_command(
 
     from rich.markup import escape
 
+    from mailer.campaigns.check import _parts
+    from mailer.campaigns.message import message_bytes
+    from mailer.campaigns.render import render_campaign
     from mailer.cli.common import console
     from mailer.cli.common import state as cli_state
-    from mailer.compose.check import _parts
-    from mailer.compose.message import message_bytes
-    from mailer.compose.render import render_campaign
-    from mailer.tracking import signing_key
+    from mailer.tokens import signing_key
 
     workspace = cli_state.workspace()
     campaign = _load(workspace, campaign_name)
@@ -132,9 +132,9 @@ def check_command(
 
     Example: mailer check 2026-03-10-neck-pain
     """
+    from mailer.campaigns.check import CheckResult, Finding, check_campaign
     from mailer.cli.common import print_json
     from mailer.cli.common import state as cli_state
-    from mailer.compose.check import CheckResult, Finding, check_campaign
     from mailer.errors import CampaignError
 
     workspace = cli_state.workspace()
@@ -189,10 +189,10 @@ def approve_command(
     """
     from rich.markup import escape
 
+    from mailer.campaigns.approval import approve, refuse_if_sent
+    from mailer.campaigns.check import check_campaign
     from mailer.cli.common import console, print_json, quiet_for_json
     from mailer.cli.common import state as cli_state
-    from mailer.compose.approval import approve, refuse_if_sent
-    from mailer.compose.check import check_campaign
 
     quiet_for_json(as_json)  # the same approval; with --json its text stays off stdout
     workspace = cli_state.workspace()
@@ -250,9 +250,9 @@ def unapprove_command(
     """
     from rich.markup import escape
 
+    from mailer.campaigns.approval import unapprove
     from mailer.cli.common import console
     from mailer.cli.common import state as cli_state
-    from mailer.compose.approval import unapprove
 
     workspace = cli_state.workspace()
     campaign = _load(workspace, campaign_name)
@@ -282,10 +282,10 @@ def _sample_person() -> SampleRecipient:
     """The first active subscriber, else Alex Sample (also when the database is unavailable)."""
     from sqlalchemy import select
 
+    from mailer.campaigns.message import ALEX_SAMPLE, SampleRecipient
     from mailer.cli.common import state as cli_state
-    from mailer.compose.message import ALEX_SAMPLE, SampleRecipient
     from mailer.errors import StorageError
-    from mailer.models import Subscriber, SubscriberStatus
+    from mailer.store.models import Subscriber, SubscriberStatus
 
     try:
         with cli_state.database()() as session:

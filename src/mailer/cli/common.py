@@ -74,7 +74,7 @@ class CliState:
         """Session factory for the workspace's database, schema upgraded (or, with
         database.auto_upgrade = false, checked: a schema behind is refused)."""
         if self._db is None:
-            from mailer.db import open_database
+            from mailer.store.db import open_database
 
             workspace = self.workspace()
             self._db = open_database(

@@ -51,7 +51,7 @@ def upgrade_command(
     from rich.markup import escape
 
     from mailer.cli.common import console, print_json
-    from mailer.db import SchemaState, schema_state, upgrade_schema
+    from mailer.store.db import SchemaState, schema_state, upgrade_schema
 
     engine, where = _engine()
     try:
@@ -87,7 +87,7 @@ def status_command(
     Example: mailer db status --json
     """
     from mailer.cli.common import console, print_json
-    from mailer.db import SchemaState, schema_state
+    from mailer.store.db import SchemaState, schema_state
 
     engine, where = _engine()
     try:
@@ -119,7 +119,7 @@ def status_command(
 def _engine() -> tuple[Engine, str]:
     """The workspace's database, opened without the automatic upgrade; its URL sans password."""
     from mailer.cli.common import state
-    from mailer.db import make_engine
+    from mailer.store.db import make_engine
 
     engine = make_engine(state.workspace().database_url)
     return engine, engine.url.render_as_string(hide_password=True)

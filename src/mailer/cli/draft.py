@@ -66,8 +66,8 @@ def draft_command(
     from rich.markup import escape
 
     from mailer.articles import load_articles
+    from mailer.campaigns.draft import CallToAction, draft_kind, write_draft
     from mailer.cli.common import console, display_path, print_json, state
-    from mailer.compose.draft import CallToAction, draft_kind, write_draft
     from mailer.errors import UsageError
 
     if len(urls) > len(sources):

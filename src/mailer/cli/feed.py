@@ -44,7 +44,7 @@ def poll_command(
 
     from mailer.cli.common import console, print_json, state
     from mailer.errors import ConfigError, FeedError
-    from mailer.feeds.poll import poll_feed
+    from mailer.feed.poll import poll_feed
 
     workspace = state.workspace()
     if not workspace.settings.feed.url:

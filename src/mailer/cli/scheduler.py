@@ -62,9 +62,9 @@ def run_command(
 
 
 def _fire_now(workspace: Any, sessions: Any) -> None:
-    from mailer.models import SlotOutcome, utcnow
-    from mailer.schedule.lease import process_owner
     from mailer.schedule.slots import SlotHandler
+    from mailer.store.leases import process_owner
+    from mailer.store.models import SlotOutcome, utcnow
 
     handler = SlotHandler(workspace, sessions, owner=process_owner())
     report = handler.fire(utcnow().replace(microsecond=0))

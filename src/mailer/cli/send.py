@@ -27,8 +27,8 @@ from mailer.cli.common import console, err_console, print_json, quiet_for_json, 
 from mailer.errors import CampaignError, UsageError
 
 if TYPE_CHECKING:
+    from mailer.app.sending import SendJob
     from mailer.delivery.engine import SendOutcome
-    from mailer.send_job import SendJob
 
 log = logging.getLogger("mailer.cli.send")
 
@@ -132,7 +132,7 @@ def send_command(
       mailer send 2026-11-24-neck-and-headaches --test-to me@clinic.example
       mailer send 2026-11-24-neck-and-headaches --yes
     """
-    from mailer.send_job import SendJob
+    from mailer.app.sending import SendJob
 
     quiet_for_json(as_json)
     job = SendJob.open(state.workspace(), state.database(), campaign)
@@ -307,7 +307,7 @@ def worker_command(
     own batches. Stop with Ctrl-C or SIGTERM; the message or request in flight finishes and
     is recorded first (a second Ctrl-C aborts at once). Ctrl-C exits 130.
     """
-    from mailer.send_job import work_on_active_runs
+    from mailer.app.sending import work_on_active_runs
 
     stop = _StopFlag()
     stop.install()

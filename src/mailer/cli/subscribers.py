@@ -14,7 +14,7 @@ from mailer.cli.common import console, print_json, state
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from mailer.audience.csv_import import ImportReport
+    from mailer.subscribers.csv_import import ImportReport
 
 app = typer.Typer(
     help="Manage the subscriber list: import, add, unsubscribe, resubscribe, delete, list, export.",
@@ -85,7 +85,7 @@ def import_command(
 
     Example: mailer subscribers import subscribers/sample.csv --tag patients
     """
-    from mailer.audience.csv_import import import_csv
+    from mailer.subscribers.csv_import import import_csv
 
     workspace = state.workspace()
     sessions = state.database()
@@ -139,8 +139,8 @@ def add_command(
 
     Example: mailer subscribers add jane@example.com --first-name Jane --tag patients
     """
-    from mailer.audience.service import add_subscriber
-    from mailer.db import transaction
+    from mailer.store.db import transaction
+    from mailer.subscribers.service import add_subscriber
 
     with transaction(state.database()) as session:
         subscriber = add_subscriber(
@@ -152,8 +152,8 @@ def add_command(
 @app.command("unsubscribe")
 def unsubscribe_command(email: str = typer.Argument(..., help="The address.")) -> None:
     """Mark a subscriber unsubscribed: they get no more newsletters (kept in the history)."""
-    from mailer.audience.service import unsubscribe
-    from mailer.db import transaction
+    from mailer.store.db import transaction
+    from mailer.subscribers.service import unsubscribe
 
     with transaction(state.database()) as session:
         subscriber, changed = unsubscribe(session, email)
@@ -179,9 +179,9 @@ def resubscribe_command(
 
     Example: mailer subscribers resubscribe jane@example.com --consent "asked by phone 2026-05-04"
     """
-    from mailer.audience.service import require_subscriber, resubscribe
-    from mailer.db import transaction
     from mailer.errors import UsageError
+    from mailer.store.db import transaction
+    from mailer.subscribers.service import require_subscriber, resubscribe
 
     text = " ".join(consent.split())
     if not text:
@@ -209,8 +209,8 @@ def resubscribe_command(
 @app.command("delete")
 def delete_command(email: str = typer.Argument(..., help="The address.")) -> None:
     """Erase a person's data; only a hash of the address is kept so it is never mailed again."""
-    from mailer.audience.service import delete_subscriber, parse_address
-    from mailer.db import transaction
+    from mailer.store.db import transaction
+    from mailer.subscribers.service import delete_subscriber, parse_address
 
     address = parse_address(email)
     with transaction(state.database()) as session:
@@ -242,7 +242,7 @@ def list_command(
 
     Example: mailer subscribers list --status active --tag patients
     """
-    from mailer.audience.service import list_query, subscriber_record
+    from mailer.subscribers.service import list_query, subscriber_record
 
     query = list_query(status, tag)
     if limit is not None:
@@ -275,7 +275,7 @@ def export_command(
 
     Example: mailer subscribers export list.csv
     """
-    from mailer.audience.csv_export import export_csv
+    from mailer.subscribers.csv_export import export_csv
 
     count = export_csv(state.database(), csv_file)
     console.print(f"Exported {count:,} subscribers to {escape(str(csv_file))}")

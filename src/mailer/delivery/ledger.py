@@ -12,8 +12,6 @@ in flight at the crash); they are counted in ``CampaignRun.possible_duplicates``
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -40,11 +38,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.audience.segments import audience_query
-from mailer.compose.campaign import Audience
 from mailer.delivery.types import MessageTemplate
 from mailer.errors import SendConflictError
-from mailer.models import (
+from mailer.store.leases import owner_is_dead_here, this_process
+from mailer.store.models import (
     CampaignRun,
     Delivery,
     DeliveryState,
@@ -53,28 +50,11 @@ from mailer.models import (
     SubscriberStatus,
     utcnow,
 )
+from mailer.subscribers.segments import Audience, audience_query
 
 DEFAULT_LEASE = timedelta(minutes=2)
 # A recipient claimed this many times without being accepted (temporary refusals) is given up.
 MAX_CLAIMS = 8
-
-
-def this_process() -> str:
-    """A lease owner name: host and pid, so a dead owner on this host can be recognized."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def owner_is_dead_here(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 @dataclass(frozen=True)

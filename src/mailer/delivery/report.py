@@ -28,7 +28,7 @@ from sqlalchemy import exists, func, or_, select, union
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.delivery.ledger import Ledger
-from mailer.models import CampaignRun, Click, Event, EventKind, Subscriber, SubscriberStatus
+from mailer.store.models import CampaignRun, Click, Event, EventKind, Subscriber, SubscriberStatus
 
 # Filled from provider events and clicks (Event and Click rows).
 EVENT_FIGURES = (

@@ -19,10 +19,10 @@ from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.audience.service import find_subscriber, set_status
-from mailer.db import transaction
 from mailer.events.sendgrid_events import MappedEvent, map_event
-from mailer.models import CampaignRun, Event, EventKind, Subscriber, SubscriberStatus, utcnow
+from mailer.store.db import transaction
+from mailer.store.models import CampaignRun, Event, EventKind, Subscriber, SubscriberStatus, utcnow
+from mailer.subscribers.service import find_subscriber, set_status
 
 EVENTS = cast(
     Table, Event.__table__

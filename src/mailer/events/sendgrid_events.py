@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mailer.models import EventKind
+from mailer.store.models import EventKind
 
 KINDS = {
     "processed": EventKind.PROCESSED,

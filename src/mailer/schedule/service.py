@@ -1,6 +1,6 @@
 """`mailer scheduler run`: APScheduler wiring, the standby loop, a clean stop.
 
-The process holds the scheduler lease (see lease.py) before it opens APScheduler's job store, as
+The process holds the scheduler lease (see mailer.store.leases) before it opens APScheduler's job store, as
 APScheduler 3 requires (a job store must never be shared by two running schedulers). Jobs:
 
 - "weekly-slot", in the SQLAlchemy job store (so a slot missed while down is still known at the
@@ -31,10 +31,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.models import utcnow
 from mailer.schedule.crontab import CrontabTrigger
-from mailer.schedule.lease import DEFAULT_TTL, Lease
 from mailer.schedule.slots import SlotHandler, SlotReport
+from mailer.store.leases import DEFAULT_TTL, Lease
+from mailer.store.models import utcnow
 from mailer.workspace import Workspace
 
 SLOT_JOB_ID = "weekly-slot"
@@ -215,7 +215,7 @@ class SchedulerService:
 
     def resume(self) -> None:
         """Finish what an earlier scheduler left: claimed slots, sends in progress."""
-        from mailer.send_job import work_on_active_runs
+        from mailer.app.sending import work_on_active_runs
 
         for report in self.handler.resume_unfinished():
             self.reports.append(report)
@@ -224,7 +224,7 @@ class SchedulerService:
             self.say("resumed an unfinished send")
 
     def poll_feed(self) -> None:
-        from mailer.feeds.poll import poll_feed
+        from mailer.feed.poll import poll_feed
 
         try:
             result = poll_feed(self.workspace, self.sessions)

@@ -9,7 +9,7 @@ Three guards keep a campaign from going out twice, whatever happens:
 3. A campaign with a delivery run (sent by any slot, or by `mailer send`) is never picked again,
    and the delivery ledger itself sends each recipient once.
 
-Only campaigns approved as they stand go out (mailer.compose.approval): the picked campaign is
+Only campaigns approved as they stand go out (mailer.campaigns.approval): the picked campaign is
 verified before its slot names it; one that changed since approval goes back to draft, staff
 get a notice, and the slot considers the next one in the queue. A campaign file that cannot be
 read is skipped with a message naming file and line; staff are told once per content of it.
@@ -29,15 +29,15 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.compose.campaign import Campaign, load_campaign
+from mailer.campaigns.campaign import Campaign, load_campaign
+from mailer.delivery.notices import notify_staff
 from mailer.errors import ApprovalError, MailerError
-from mailer.models import CampaignFileNotice, CampaignRun, ScheduledSlot, SlotOutcome, utcnow
-from mailer.notices import notify_staff
-from mailer.schedule.lease import holder_is_dead_here
+from mailer.store.leases import holder_is_dead_here
+from mailer.store.models import CampaignFileNotice, CampaignRun, ScheduledSlot, SlotOutcome, utcnow
 from mailer.workspace import Workspace
 
 if TYPE_CHECKING:
-    from mailer.send_job import SendJob
+    from mailer.app.sending import SendJob
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class CampaignScan:
 def scan_campaigns(workspace: Workspace, sessions: sessionmaker[Session]) -> CampaignScan:
     """Approved campaigns not sent yet (file says approved and an approval is recorded), oldest
     approval first; files marked approved by hand; files that cannot be read (skipped)."""
-    from mailer.compose.approval import current_approvals
+    from mailer.campaigns.approval import current_approvals
 
     with sessions() as session:
         started = set(session.scalars(select(CampaignRun.slug)))
@@ -302,7 +302,7 @@ class SlotHandler:
             raise
 
     def _pick_and_send(self, slot_at: datetime, chosen: str | None) -> SlotReport:
-        from mailer.send_job import SendJob
+        from mailer.app.sending import SendJob
 
         day = self.local(slot_at).date()
         slug = chosen
@@ -339,7 +339,7 @@ class SlotHandler:
     def _first_approved(self, slot_at: datetime, scan: CampaignScan, day: date) -> SendJob | None:
         """The oldest due campaign still approved as it stands; each one that changed since
         approval goes back to draft (verify_approved does it) and staff are told."""
-        from mailer.send_job import SendJob
+        from mailer.app.sending import SendJob
 
         for item in scan.approved:
             if not item.due_on(day):

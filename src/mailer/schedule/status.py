@@ -10,11 +10,11 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.models import ScheduledSlot, utcnow
 from mailer.schedule.crontab import CrontabTrigger
-from mailer.schedule.lease import Lease
 from mailer.schedule.service import JOB_TABLE, SLOT_JOB_ID, slot_trigger
 from mailer.schedule.slots import next_due, scan_campaigns
+from mailer.store.leases import Lease
+from mailer.store.models import ScheduledSlot, utcnow
 from mailer.workspace import Workspace
 
 
@@ -134,8 +134,8 @@ def _stored_next_run(sessions: sessionmaker[Session]) -> datetime | None:
 
 
 def _feed(workspace: Workspace, sessions: sessionmaker[Session]) -> dict[str, Any] | None:
-    from mailer.feeds.fetch import shown_url
-    from mailer.feeds.poll import feed_report
+    from mailer.feed.fetch import shown_url
+    from mailer.feed.poll import feed_report
 
     feed = workspace.settings.feed
     if not feed.url:

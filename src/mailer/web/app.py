@@ -6,8 +6,8 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mailer.db import open_database
-from mailer.tracking import signing_key
+from mailer.store.db import open_database
+from mailer.tokens import signing_key
 from mailer.web import archive, clicks, health, signup, unsubscribe, webhooks
 from mailer.web.context import WebContext
 from mailer.workspace import Workspace

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from mailer.compose.personalize import (
+from mailer.campaigns.personalize import (
     CLICK,
     FALLBACK_FIRST_NAME,
     FIRST_NAME,
@@ -25,7 +25,7 @@ from mailer.compose.personalize import (
     UNSUBSCRIBE_URL,
 )
 from mailer.delivery.types import fill
-from mailer.models import CampaignRun
+from mailer.store.models import CampaignRun
 from mailer.web.context import WebContext, web_context
 from mailer.web.unsubscribe import not_found
 

@@ -1,6 +1,6 @@
 """Click-through: ``GET /c/{token}.{index}`` records the click and redirects to the link as sent.
 
-A preview's or test copy's click token (tracking.KIND_PREVIEW_CLICK) redirects the same way and
+A preview's or test copy's click token (tokens.KIND_PREVIEW_CLICK) redirects the same way and
 records nothing, so staff can try every link of a preview. Before the campaign has been sent
 there are no stored links yet: the campaign file is rendered as it is now and its link at that
 index is the target (what the preview showed, unless the file was edited since).
@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from mailer.errors import MailerError, TokenError
-from mailer.models import CampaignRun, Click, Event, EventKind, Subscriber, utcnow
-from mailer.tracking import read_click_token
+from mailer.store.models import CampaignRun, Click, Event, EventKind, Subscriber, utcnow
+from mailer.tokens import read_click_token
 from mailer.web.context import WebContext
 from mailer.web.unsubscribe import not_found
 
@@ -213,8 +213,8 @@ def preview_target(ctx: WebContext, slug: str, index: int) -> str | None:
     if run is not None:
         link = run.links.get(index)
         return str(link["url"]) if link is not None else None
-    from mailer.compose.campaign import load_campaign
-    from mailer.compose.render import render_campaign
+    from mailer.campaigns.campaign import load_campaign
+    from mailer.campaigns.render import render_campaign
 
     path = ctx.workspace.campaigns_dir / f"{slug}.md"
     if not slug or "/" in slug or "\\" in slug or slug.startswith(".") or not path.is_file():

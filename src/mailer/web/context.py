@@ -13,7 +13,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.config import Settings
-from mailer.tracking import SecretKey
+from mailer.tokens import SecretKey
 from mailer.workspace import Workspace
 
 PAGES = SandboxedEnvironment(

@@ -1,9 +1,9 @@
-"""Endpoints: signup with double opt-in (see DESIGN.md, Web endpoints).
+"""Endpoints: signup with double opt-in (the web endpoints listed in the README).
 
 ``GET/POST /subscribe`` asks for an address and consent and sends a confirmation email;
 ``GET /confirm/{token}`` shows a page with one button and changes nothing (mail scanners follow
 links); its ``POST /confirm/{token}`` activates and sends the welcome email. The rules live in
-mailer.audience.signup; this module is forms, pages, rate limits and the two emails.
+mailer.subscribers.signup; this module is forms, pages, rate limits and the two emails.
 
 The answer after a signup is the same "check your inbox" page whether the address is new,
 pending, unsubscribed, complained, deleted or a bot's (honeypot): only "already subscribed"
@@ -27,8 +27,15 @@ from fastapi.responses import HTMLResponse
 from jinja2.sandbox import SandboxedEnvironment
 from starlette.concurrency import run_in_threadpool
 
-from mailer.audience.normalize import MAX_NAME, InvalidAddress, normalize_email
-from mailer.audience.signup import (
+from mailer.campaigns.links import with_utm
+from mailer.campaigns.message import list_headers
+from mailer.campaigns.personalize import UNSUBSCRIBE_URL, clean_first_name
+from mailer.delivery.providers import make_provider
+from mailer.delivery.types import MessageTemplate, Recipient
+from mailer.errors import TokenError
+from mailer.store.models import SubscriberStatus
+from mailer.subscribers.normalize import MAX_NAME, InvalidAddress, normalize_email
+from mailer.subscribers.signup import (
     ConfirmResult,
     Outcome,
     Person,
@@ -39,14 +46,7 @@ from mailer.audience.signup import (
     consent_wording,
     record_signup,
 )
-from mailer.compose.links import with_utm
-from mailer.compose.message import list_headers
-from mailer.compose.personalize import UNSUBSCRIBE_URL, clean_first_name
-from mailer.delivery.providers import make_provider
-from mailer.delivery.types import MessageTemplate, Recipient
-from mailer.errors import TokenError
-from mailer.models import SubscriberStatus
-from mailer.tracking import unsubscribe_token
+from mailer.tokens import unsubscribe_token
 from mailer.web.context import WebContext, web_context
 from mailer.web.unsubscribe import mask_email
 from mailer.workspace import skeleton_dir

@@ -26,14 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from mailer.audience.service import (
-    UNDO_WINDOW,
-    WEB_UNSUBSCRIBE_SOURCE,
-    set_status,
-    undo_unsubscribe,
-)
 from mailer.errors import TokenError
-from mailer.models import (
+from mailer.store.models import (
     CampaignRun,
     Event,
     EventKind,
@@ -42,7 +36,13 @@ from mailer.models import (
     SubscriberStatus,
     utcnow,
 )
-from mailer.tracking import (
+from mailer.subscribers.service import (
+    UNDO_WINDOW,
+    WEB_UNSUBSCRIBE_SOURCE,
+    set_status,
+    undo_unsubscribe,
+)
+from mailer.tokens import (
     KIND_PREVIEW_UNSUBSCRIBE,
     KIND_UNDO,
     KIND_UNSUBSCRIBE,

@@ -1,4 +1,4 @@
-"""Endpoints: webhooks (see DESIGN.md, Web endpoints).
+"""Endpoints: webhooks (the web endpoints listed in the README).
 
 ``POST /webhooks/sendgrid``: the signature is checked over the raw bytes before anything is
 parsed; a request that fails it gets a 403 and changes nothing. A missing or broken public key

@@ -1,4 +1,0 @@
-"""The subscriber list: normalization, the service, CSV import/export, audience segments.
-
-Kept import-light on purpose: import worker processes load only ``mailer.audience.normalize``.
-"""

@@ -1,0 +1,189 @@
+"""Engine, sessions, schema upgrades. SQLite by default (WAL, foreign keys), PostgreSQL at scale."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.errors import StorageError, UsageError
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine with the pragmas mailer relies on. Raises StorageError for a bad URL."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    except (ArgumentError, ImportError) as err:
+        raise StorageError(
+            f"database.url {url!r} cannot be used: {err}",
+            hint="use sqlite:///mailer.db or postgresql+psycopg://user@host/dbname",
+        ) from err
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: committed at the end, rolled back whole on any error."""
+    with factory() as session, session.begin():
+        yield session
+
+
+def _alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(str(resources.files("mailer") / "store" / "migrations")))
+    )
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return config
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """The migrations the database has applied (``current``) and the newest this code knows."""
+
+    current: tuple[str, ...]
+    head: tuple[str, ...]
+    unknown: tuple[str, ...] = ()  # applied revisions this code lacks: a newer mailer's
+
+    @property
+    def is_current(self) -> bool:
+        return set(self.current) == set(self.head)
+
+    @property
+    def is_newer(self) -> bool:
+        """The database was upgraded by a newer version of mailer than this one."""
+        return bool(self.unknown)
+
+    @staticmethod
+    def describe(revisions: tuple[str, ...]) -> str:
+        return ", ".join(revisions) if revisions else "none (no tables yet)"
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """Where the schema is and where it should be. Raises StorageError when unreachable."""
+    script = ScriptDirectory.from_config(_alembic_config(engine))
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_heads()
+    except OperationalError as err:
+        raise _unreachable(engine, err) from err
+    known = {revision.revision for revision in script.walk_revisions()}
+    return SchemaState(
+        tuple(sorted(current)),
+        tuple(sorted(script.get_heads())),
+        tuple(sorted(set(current) - known)),
+    )
+
+
+def upgrade_schema(engine: Engine) -> SchemaState:
+    """Bring the schema to the newest migration; the state it was in before.
+
+    Commands call this themselves unless database.auto_upgrade is false (`mailer db upgrade`
+    then does it, as a deliberate step).
+
+    On SQLite the migrations run with foreign keys off, as SQLite's procedure for rebuilding a
+    table requires (https://sqlite.org/lang_altertable.html#otheralter): with them on, dropping
+    the old copy of a table would cascade into every table that refers to it. Afterwards
+    ``PRAGMA foreign_key_check`` must find nothing the migrations broke, or all is rolled back
+    (one explicit transaction, DDL included).
+    """
+    try:
+        before = schema_state(engine)
+        if before.is_current:
+            return before
+        config = _alembic_config(engine)
+        with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:  # a no-op inside a transaction: set it before one begins
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            try:
+                with connection.begin():
+                    if sqlite:  # pysqlite begins only before DML: DDL too must be undoable
+                        connection.exec_driver_sql("BEGIN")
+                    problems = _foreign_key_problems(connection) if sqlite else set()
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, "heads")  # several branches may be merged later
+                    if sqlite and (broken := _foreign_key_problems(connection) - problems):
+                        raise StorageError(
+                            "database schema upgrade failed: it would leave rows referring to "
+                            f"missing rows ({sorted(broken)[:3]}); nothing was changed"
+                        )
+            finally:
+                if sqlite:
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    connection.commit()
+        return before
+    except OperationalError as err:
+        raise _unreachable(engine, err) from err
+    except SQLAlchemyError as err:
+        raise StorageError(f"database schema upgrade failed: {err}") from err
+
+
+def _foreign_key_problems(connection: Connection) -> set[tuple[Any, ...]]:
+    return {tuple(row) for row in connection.exec_driver_sql("PRAGMA foreign_key_check")}
+
+
+def require_current_schema(engine: Engine) -> None:
+    """With database.auto_upgrade = false: refuse (exit 2) while the schema is behind."""
+    state = schema_state(engine)
+    if state.is_newer:
+        raise UsageError(
+            f"the database schema is at revision {state.describe(state.current)}, made by a "
+            f"newer version of mailer (this one knows up to {state.describe(state.head)})",
+            hint="install the same version of mailer everywhere that shares this database",
+        )
+    if not state.is_current:
+        raise UsageError(
+            f"the database schema is at revision {state.describe(state.current)}; this version "
+            f"of mailer needs {state.describe(state.head)}",
+            hint="run `mailer db upgrade` first (database.auto_upgrade is false, so commands "
+            "do not upgrade it themselves)",
+        )
+
+
+def _unreachable(engine: Engine, err: OperationalError) -> StorageError:
+    return StorageError(
+        f"cannot reach the database at {engine.url.render_as_string(hide_password=True)}: "
+        f"{err.orig}",
+        hint="check database.url in mailer.toml (or MAILER_DATABASE__URL) and that the "
+        "server is running",
+    )
+
+
+def open_database(url: str, *, auto_upgrade: bool = True) -> tuple[Engine, sessionmaker[Session]]:
+    """Engine plus session factory, the schema upgraded (or, without auto_upgrade, checked)."""
+    engine = make_engine(url)
+    if auto_upgrade:
+        upgrade_schema(engine)
+    else:
+        require_current_schema(engine)
+    return engine, session_factory(engine)
