@@ -1,7 +1,8 @@
 """`mailer scheduler run`: APScheduler wiring, the standby loop, a clean stop.
 
-The process holds the scheduler lease (see mailer.store.leases) before it opens APScheduler's job store, as
-APScheduler 3 requires (a job store must never be shared by two running schedulers). Jobs:
+The process holds the scheduler lease (mailer.store.leases) before it opens APScheduler's job
+store, as APScheduler 3 requires (a job store must never be shared by two running schedulers).
+Jobs:
 
 - "weekly-slot", in the SQLAlchemy job store (so a slot missed while down is still known at the
   next start): the CrontabTrigger from schedule.cron. The job is kept across restarts and only
