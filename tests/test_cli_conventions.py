@@ -153,9 +153,10 @@ def test_json_logs_of_a_send_hold_no_address_token_or_key(
     url = f"sqlite:///{tmp_path / 'mailer.db'}"
     engine = make_engine(url)
     upgrade_schema(engine)
-    emails = fill_list(session_factory(engine), tmp_path, 5)
+    sessions = session_factory(engine)
+    emails = fill_list(sessions, tmp_path, 5)
+    write_campaign(workspace, sessions)
     engine.dispose()
-    write_campaign(workspace)
     key = "SG.log-test-key-do-not-print"
     with FakeSendGrid(api_key=key, schema_validation="sample") as fake:
         fake.rate_limit_next(1, reset_in=0.2)  # so there is something worth logging

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.workspace import Workspace
-from tests.delivery_helpers import SLUG, fill_list, run_mailer, write_campaign
+from tests.delivery_helpers import CAMPAIGN, SLUG, fill_list, run_mailer, write_campaign
 
 
 def _env(database_url: str) -> dict[str, str]:
@@ -36,7 +36,7 @@ def test_send_json(
     """Issue 18 item 6: `mailer send --json` for a dry run, a test copy, the send itself and a
     send that already finished; the progress and summary lines stay off stdout."""
     fill_list(sessions, tmp_path, 7)
-    write_campaign(workspace)
+    write_campaign(workspace, sessions)
     dry = _json(workspace, database_url, "send", SLUG, "--dry-run")
     assert dry["outcome"] == "dry-run" and dry["recipients"] == 7
     assert dry["dry_run"]["audience"] == 7 and dry["provider"] == "outbox"
@@ -78,19 +78,20 @@ def test_subscribers_import_json(workspace: Workspace, database_url: str, tmp_pa
 def test_approve_json(workspace: Workspace, database_url: str) -> None:
     """Issue 18 item 6: `mailer approve --json`: approved or not, whether it changed, and the
     check's findings; a campaign with errors exits 1 and its file is left as it was."""
-    path = write_campaign(workspace)
-    path.write_text(path.read_text().replace("status: approved", "status: draft"))
+    path = workspace.campaigns_dir / f"{SLUG}.md"
+    path.write_text(CAMPAIGN.replace("status: approved", "status: draft"), encoding="utf-8")
     first = _json(workspace, database_url, "approve", SLUG)
     assert first["approved"] is True and first["changed"] is True
-    assert first["check"]["errors"] == 0 and "status: approved" in path.read_text()
+    assert first["check"]["errors"] == 0 and 'status: "approved"' in path.read_text()
     second = _json(workspace, database_url, "approve", SLUG)
     assert second["approved"] is True and second["changed"] is False
 
     broken = workspace.campaigns_dir / "no-subject.md"
     broken.write_text(
-        path.read_text()
-        .replace("subject: Sleep position and neck pain", 'subject: ""')
-        .replace("status: approved", "status: draft")
+        CAMPAIGN.replace("subject: Sleep position and neck pain", 'subject: ""').replace(
+            "status: approved", "status: draft"
+        ),
+        encoding="utf-8",
     )
     before = broken.read_text()
     refused = _json(workspace, database_url, "approve", "no-subject", code=1)

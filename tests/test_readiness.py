@@ -158,6 +158,6 @@ def test_serve_refuses_to_start_on_an_old_schema_without_auto_upgrade(
     monkeypatch.setenv("MAILER_DATABASE__URL", url)
     monkeypatch.setenv("MAILER_DATABASE__AUTO_UPGRADE", "false")
     with pytest.raises(UsageError) as caught:
-        create_app(Workspace(workspace.root))
+        create_app(Workspace(workspace.root), host="127.0.0.1")
     assert "revision 0300" in caught.value.message and caught.value.exit_code == 2
     assert "mailer db upgrade" in (caught.value.hint or "")
