@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.app.sending import SendJob, substitutions_for
+from mailer.campaigns.campaign import load_campaign
 from mailer.delivery.engine import RetryPolicy, Sender
 from mailer.delivery.ledger import Ledger
 from mailer.delivery.providers.sendgrid import SendGridProvider
@@ -34,9 +35,7 @@ def _sender(
     job = SendJob(
         workspace,
         sessions,
-        __import__("mailer.campaigns.campaign").compose.campaign.load_campaign(
-            write_campaign(workspace, sessions)
-        ),
+        load_campaign(write_campaign(workspace, sessions)),
     )
     run, _ = job.start()
     provider = SendGridProvider(api_key, api_host=url, timeout=2)
