@@ -12,7 +12,8 @@ suppressions) people are left alone and counted as "kept suppressed". A row the 
 unsubscribed, bounced or complained is counted as "suppressed by this file", never as imported
 or updated: it takes an active person off the list (with a history row) or adds someone unknown
 as suppressed, never as active. Empty cells never erase what the list knows; tags are only ever
-added.
+added. Whether a row may move a status is subscribers.status's ``may_move`` (by ``import``), and
+the status UPDATEs are its ``move_many``.
 """
 
 from __future__ import annotations
