@@ -18,7 +18,7 @@ from mailer.delivery.types import MessageTemplate
 from mailer.store.db import make_engine, session_factory
 from mailer.store.models import CampaignRun, Delivery, DeliveryState, Subscriber, SubscriberStatus
 from mailer.subscribers.segments import Audience
-from mailer.subscribers.service import add_subscriber, delete_subscriber, set_status, unsubscribe
+from mailer.subscribers.service import add_subscriber, delete_subscriber, unsubscribe
 
 TEMPLATE = MessageTemplate(
     campaign_slug="issue-12",
@@ -252,7 +252,7 @@ def _apply(sessions: sessionmaker[Session], index: int, status: str) -> None:
         if status == "deleted":
             delete_subscriber(session, email)
         else:
-            set_status(session, subscriber, status, reason="test", source="test")
+            subscriber.status = status  # any state, not a real move: the ledger reads it
 
 
 def test_run_is_recorded_with_its_message(sessions: sessionmaker[Session], tmp_path: Path) -> None:

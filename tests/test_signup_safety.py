@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.store.models import StatusChange, Subscriber, SubscriberStatus
-from mailer.subscribers.service import add_subscriber, set_status, unsubscribe
+from mailer.subscribers.service import add_subscriber, unsubscribe
 from mailer.subscribers.signup import Person, confirm_token
+from mailer.subscribers.status import By, move
 from mailer.tokens import SecretKey
 from mailer.workspace import Workspace
 from tests.delivery_helpers import run_mailer
@@ -125,8 +126,8 @@ def test_a_confirmation_asked_before_the_latest_unsubscribe_is_refused(
 def _complain(sessions: sessionmaker[Session], address: str) -> Person:
     with sessions() as session, session.begin():
         person = add_subscriber(session, address, first_name="Cora")
-        set_status(session, person, SubscriberStatus.COMPLAINED, reason="spam report",
-                   source="sendgrid")  # fmt: skip
+        move(session, person, SubscriberStatus.COMPLAINED, by=By.PROVIDER, reason="spam report",
+             source="sendgrid")  # fmt: skip
         return Person(person.id, person.email, person.email_key, person.first_name)
 
 
@@ -198,7 +199,14 @@ def test_a_bounced_address_may_confirm_again(
     its button proves the mailbox works again and records new consent."""
     with sessions() as session, session.begin():
         person = add_subscriber(session, "bo@example.com")
-        set_status(session, person, SubscriberStatus.BOUNCED, reason="bounce", source="sendgrid")
+        move(
+            session,
+            person,
+            SubscriberStatus.BOUNCED,
+            by=By.PROVIDER,
+            reason="bounce",
+            source="sendgrid",
+        )
         bo_id = person.id
     assert sign_up(client, "bo@example.com").status_code == 200
     mail = parse(wait_for_mail(outbox_file(workspace, "signup-confirm", bo_id)))

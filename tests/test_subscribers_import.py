@@ -21,7 +21,7 @@ from mailer.store.models import StatusChange, Subscriber, SubscriberTag, Suppres
 from mailer.subscribers import csv_source
 from mailer.subscribers.csv_import import CHUNK_SIZE, ImportReport, import_csv
 from mailer.subscribers.normalize import email_hash
-from mailer.subscribers.service import add_subscriber, delete_subscriber, set_status, unsubscribe
+from mailer.subscribers.service import add_subscriber, delete_subscriber, resubscribe, unsubscribe
 from mailer.workspace import Workspace
 from tests.delivery_helpers import MAILER
 
@@ -231,7 +231,14 @@ def test_reimport_restores_what_changed_since_the_last_import(
             SubscriberTag.__table__.delete().where(SubscriberTag.subscriber_id == mia.id)
         )
         ann = session.scalars(select(Subscriber).where(Subscriber.email == "ann@example.com")).one()
-        set_status(session, ann, "active", reason="asked to come back", source="test")
+        resubscribe(
+            session,
+            ann,
+            consent_source="test",
+            consent_text="asked to come back",
+            reason="asked to come back",
+            source="test",
+        )
         session.commit()
 
     again = import_csv(sessions, path, tags=["spring"])

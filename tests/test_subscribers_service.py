@@ -25,9 +25,9 @@ from mailer.subscribers.service import (
     add_subscriber,
     delete_subscriber,
     find_subscriber,
-    set_status,
     unsubscribe,
 )
+from mailer.subscribers.status import By, move
 
 
 def test_add_normalizes_and_records_consent_and_history(sessions: sessionmaker[Session]) -> None:
@@ -70,7 +70,7 @@ def test_unsubscribe_keeps_history_with_reason(sessions: sessionmaker[Session]) 
 def test_delete_leaves_only_a_hash(sessions: sessionmaker[Session]) -> None:
     with sessions() as session, session.begin():
         sub = add_subscriber(session, "erase.me@example.com", first_name="Erin", tags=["x"])
-        set_status(session, sub, "bounced", reason="hard bounce", source="webhook")
+        move(session, sub, "bounced", by=By.PROVIDER, reason="hard bounce", source="webhook")
     with sessions() as session, session.begin():
         assert delete_subscriber(session, "Erase.Me@example.com")
     with sessions() as session:

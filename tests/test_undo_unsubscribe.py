@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 
 from mailer.events.ingest import ingest_events
 from mailer.store.models import StatusChange, Subscriber, SubscriberStatus
-from mailer.subscribers.service import UNDO_CONSENT_SOURCE, unsubscribe
+from mailer.subscribers.service import unsubscribe
+from mailer.subscribers.unsubscribe import UNDO_CONSENT_SOURCE
 from tests.web_sending import Sent, send_campaign
 from tests.web_server import LiveServer
 

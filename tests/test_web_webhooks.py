@@ -21,7 +21,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.store.models import CampaignRun, Event, EventKind, StatusChange, Subscriber
-from mailer.subscribers.service import add_subscriber, set_status
+from mailer.subscribers.service import add_subscriber
+from mailer.subscribers.status import By, move
 from mailer.workspace import Workspace
 from tests.web_server import LiveServer
 
@@ -233,9 +234,9 @@ def test_suppression_is_never_revived_nor_downgraded(
 ) -> None:
     with sessions() as session, session.begin():
         spam = session.get_one(Subscriber, people["spam"])
-        set_status(session, spam, "complained", reason="test", source="test")
+        move(session, spam, "complained", by=By.PROVIDER, reason="test", source="test")
         unsub = session.get_one(Subscriber, people["unsub"])
-        set_status(session, unsub, "unsubscribed", reason="test", source="test")
+        move(session, unsub, "unsubscribed", by=By.PROVIDER, reason="test", source="test")
     c = people["campaign"]
     batch = [
         event("bounce", people["spam"], c, 1, type="bounce"),  # complained stays complained

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.events.sendgrid_events import MappedEvent, map_event
 from mailer.store.db import transaction
 from mailer.store.models import CampaignRun, Event, EventKind, Subscriber, SubscriberStatus, utcnow
-from mailer.subscribers.service import find_subscriber, set_status
+from mailer.subscribers.service import find_subscriber
+from mailer.subscribers.status import RANK, By, may_move, move
 
 EVENTS = cast(
     Table, Event.__table__
@@ -44,14 +45,6 @@ REASONS = {
 }
 REASONS_BY_SOURCE = {
     "smtp": {EventKind.BOUNCED: "the address bounced (the SMTP server refused it for good)"},
-}
-# A suppression only ever moves up this ladder: never revived, never downgraded.
-RANK = {
-    SubscriberStatus.PENDING: 0,
-    SubscriberStatus.ACTIVE: 0,
-    SubscriberStatus.UNSUBSCRIBED: 1,
-    SubscriberStatus.BOUNCED: 2,
-    SubscriberStatus.COMPLAINED: 3,
 }
 
 
@@ -128,6 +121,9 @@ def _campaign_ids(session: Session, events: list[MappedEvent]) -> dict[tuple[int
 
 
 def _suppress(session: Session, events: list[MappedEvent], source: str) -> int:
+    """Each person named moves to the strongest suppression of their events, as far as the
+    transition table (subscribers.status) lets a provider's event move them: up only."""
+    by = By.SMTP_BOUNCE if source == "smtp" else By.PROVIDER
     strongest: dict[int, str] = {}
     for event in events:
         if event.kind in SUPPRESS_AS and event.subscriber_id is not None:
@@ -139,10 +135,10 @@ def _suppress(session: Session, events: list[MappedEvent], source: str) -> int:
         for subscriber in session.scalars(select(Subscriber).where(Subscriber.id.in_(chunk))):
             kind = strongest[subscriber.id]
             status = SUPPRESS_AS[kind]
-            if RANK[status] <= RANK.get(subscriber.status, 0):
+            if not may_move(subscriber.status, status, by):  # never revived, never downgraded
                 continue
             reason = REASONS_BY_SOURCE.get(source, REASONS)[kind]
-            if set_status(session, subscriber, status, reason=reason, source=source):
+            if move(session, subscriber, status, by=by, reason=reason, source=source):
                 changed += 1
     return changed
 

@@ -12,7 +12,8 @@ suppressions) people are left alone and counted as "kept suppressed". A row the 
 unsubscribed, bounced or complained is counted as "suppressed by this file", never as imported
 or updated: it takes an active person off the list (with a history row) or adds someone unknown
 as suppressed, never as active. Empty cells never erase what the list knows; tags are only ever
-added.
+added. Whether a row may move a status is subscribers.status's ``may_move`` (by ``import``), and
+the status UPDATEs are its ``move_many``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from mailer.subscribers.csv_source import Row, RowError, check_file, read_rows
 from mailer.subscribers.dedupe import SeenKeys
 from mailer.subscribers.normalize import email_hash, guess_key, validate_batch
 from mailer.subscribers.service import clean_tags
+from mailer.subscribers.status import By, Move, check_new, may_move, move_many
 
 CHUNK_SIZE = 5_000
 IMPORT_CACHE_KIB = 32 * 1024  # SQLite page cache while importing
@@ -372,11 +374,13 @@ class _Plan:
         self.new_rows: list[dict[str, Any]] = []
         self.new_tags: dict[str, list[str]] = {}
         self.new_status: dict[str, str] = {}
-        self.updates: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []  # names and attributes; never the status
+        self.moves: list[Move] = []  # status changes: through subscribers.status
         self.added_tags: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
 
     def add_new(self, row: Row, email: str, key: str) -> None:
+        check_new(row.status, By.IMPORT)
         self.new_rows.append(
             {
                 "email": email,
@@ -402,16 +406,13 @@ class _Plan:
         last = row.last_name or existing.last_name
         same_attributes = existing.same_attributes(row.attributes)
         status = existing.status
-        if row.status in SubscriberStatus.SUPPRESSED:
+        if may_move(existing.status, row.status, By.IMPORT):  # only to a suppression
             status = row.status
         new_tags = [t for t in (*row.tags, *self.extra_tags) if t not in existing.tags]
-        changed = (
-            first != existing.first_name
-            or last != existing.last_name
-            or not same_attributes
-            or status != existing.status
+        details_changed = (
+            first != existing.first_name or last != existing.last_name or not same_attributes
         )
-        if changed:
+        if details_changed:
             self.updates.append(
                 {
                     "b_id": existing.id,
@@ -422,19 +423,16 @@ class _Plan:
                         if same_attributes
                         else {**existing.attributes, **row.attributes}
                     ),
-                    "status": status,
                     "updated_at": self.now,
                 }
             )
         if status != existing.status:
-            self.history.append(
-                self._history(
-                    existing.id, existing.status, status, f"marked {status} on line {row.line}"
-                )
+            self.moves.append(
+                Move(existing.id, existing.status, status, f"marked {status} on line {row.line}")
             )
         for tag in dict.fromkeys(new_tags):
             self.added_tags.append({"subscriber_id": existing.id, "tag": tag})
-        return changed or bool(new_tags)
+        return details_changed or status != existing.status or bool(new_tags)
 
     def _history(self, sid: int, old: str | None, new: str, reason: str) -> dict[str, Any]:
         return {
@@ -470,11 +468,13 @@ class _Plan:
                     first_name=bindparam("first_name"),
                     last_name=bindparam("last_name"),
                     attributes=bindparam("attributes"),
-                    status=bindparam("status"),
                     updated_at=bindparam("updated_at"),
                 ),
                 self.updates,
             )
+        self.history += move_many(
+            session, self.moves, by=By.IMPORT, source=self.source, now=self.now
+        )
         bulk_insert(session, tags_table, self.added_tags)
         bulk_insert(session, history_table, self.history, shared={"changed_at": self.now})
 

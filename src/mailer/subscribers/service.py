@@ -1,17 +1,17 @@
-"""One subscriber at a time: add, find, change status (with history), unsubscribe, delete.
+"""One subscriber at a time: add, find, unsubscribe, resubscribe, delete.
 
-Every status change writes a StatusChange row. Deleting erases the person and keeps only the
+Every status change goes through subscribers.status (the transition table), which writes a
+StatusChange row. Deleting erases the person and keeps only the
 sha256 of their email key in `suppressions`, so the address is never mailed or imported again.
 
 Bringing someone back after an unsubscribe, bounce or complaint always records new consent
 (``resubscribe``): staff with the person's words, or the person's own "undo" press on our
-unsubscribe page within ``UNDO_WINDOW`` of that unsubscribe (``undo_unsubscribe``).
+unsubscribe page (subscribers.unsubscribe.undo_unsubscribe).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, delete, exists, select
@@ -19,8 +19,6 @@ from sqlalchemy.orm import Session
 
 from mailer.errors import InputError, UsageError
 from mailer.store.models import (
-    Event,
-    EventKind,
     StatusChange,
     Subscriber,
     SubscriberStatus,
@@ -38,6 +36,7 @@ from mailer.subscribers.normalize import (
     normalize_email,
     normalize_tag,
 )
+from mailer.subscribers.status import By, Consent, check_new, move, record_new
 
 
 def parse_address(email: str) -> Address:
@@ -75,41 +74,6 @@ def is_suppressed(session: Session, email: str) -> bool:
     return is_hash_suppressed(session, key)
 
 
-def set_status(
-    session: Session, subscriber: Subscriber, status: str, *, reason: str, source: str
-) -> bool:
-    """Change the status and record why; False (nothing written) if it already has it."""
-    if status not in SubscriberStatus.ALL:
-        raise UsageError(
-            f"unknown status {status!r}", hint=f"use one of {', '.join(SubscriberStatus.ALL)}"
-        )
-    if subscriber.status == status:
-        return False
-    session.add(
-        StatusChange(
-            subscriber_id=subscriber.id,
-            old_status=subscriber.status,
-            new_status=status,
-            reason=reason[:200],
-            source=source[:100],
-            changed_at=utcnow(),
-        )
-    )
-    subscriber.status = status
-    subscriber.updated_at = utcnow()
-    return True
-
-
-# How long the page shown right after a web unsubscribe may undo it: long enough to notice a
-# mis-click, short enough that an old or forwarded email cannot revive anyone.
-UNDO_WINDOW = timedelta(minutes=30)
-WEB_UNSUBSCRIBE_SOURCE = "web"  # the unsubscribe page's own button (not one-click, not staff)
-UNDO_CONSENT_SOURCE = "undo-unsubscribe"
-UNDO_CONSENT_TEXT = (
-    'Pressed "Undo: subscribe me again" on the unsubscribe page right after unsubscribing.'
-)
-
-
 def resubscribe(
     session: Session,
     subscriber: Subscriber,
@@ -119,69 +83,20 @@ def resubscribe(
     consent_ip: str = "",
     reason: str,
     source: str,
+    by: By = By.STAFF,
 ) -> bool:
     """Make the subscriber active again with this new consent recorded (source, time, IP,
-    wording) and a history row; False (nothing written) if they are active already."""
-    if not set_status(session, subscriber, SubscriberStatus.ACTIVE, reason=reason, source=source):
-        return False
-    subscriber.consent_source = consent_source[:100]
-    subscriber.consent_at = utcnow()
-    subscriber.consent_ip = consent_ip[:64]
-    subscriber.consent_text = consent_text
-    return True
-
-
-def undo_unsubscribe(
-    session: Session,
-    subscriber: Subscriber,
-    change_id: int,
-    *,
-    consent_ip: str = "",
-    now: datetime | None = None,
-) -> bool:
-    """Undo the web unsubscribe recorded as StatusChange ``change_id``; False changes nothing.
-
-    Only that change can be undone, only while it is the person's latest, only within
-    UNDO_WINDOW, and only if it came from our page's button: staff unsubscribes, one-click and
-    provider (SendGrid group) unsubscribes, bounces and complaints are never undone by a link,
-    nor is an unsubscribe followed by any suppressing provider event.
-    """
-    now = now or utcnow()
-    latest = session.scalars(
-        select(StatusChange)
-        .where(StatusChange.subscriber_id == subscriber.id)
-        .order_by(StatusChange.id.desc())
-        .limit(1)
-    ).first()
-    if (
-        latest is None
-        or latest.id != change_id
-        or subscriber.status != SubscriberStatus.UNSUBSCRIBED
-        or latest.new_status != SubscriberStatus.UNSUBSCRIBED
-        or latest.source != WEB_UNSUBSCRIBE_SOURCE
-        or now - latest.changed_at > UNDO_WINDOW
-    ):
-        return False
-    suppressed_since = session.scalar(
-        select(
-            exists().where(
-                Event.subscriber_id == subscriber.id,
-                Event.kind.in_(EventKind.SUPPRESSING),
-                Event.source != "web",
-                Event.occurred_at >= latest.changed_at,
-            )
-        )
-    )
-    if suppressed_since:
-        return False
-    return resubscribe(
+    wording) and a history row; False (nothing written) if they are active already.
+    ``by``: staff (from any status) or the undo on our unsubscribe page (only from
+    unsubscribed); StatusRefused for anything else (see subscribers.status)."""
+    return move(
         session,
         subscriber,
-        consent_source=UNDO_CONSENT_SOURCE,
-        consent_text=UNDO_CONSENT_TEXT,
-        consent_ip=consent_ip,
-        reason="resubscribed after unsubscribing",
-        source="web",
+        SubscriberStatus.ACTIVE,
+        by=by,
+        reason=reason,
+        source=source,
+        consent=Consent(consent_source, consent_text, consent_ip),
     )
 
 
@@ -216,8 +131,11 @@ def add_subscriber(
     consent_ip: str = "",
     consent_text: str = "",
     reason: str = "added by hand",
+    by: By = By.STAFF,
 ) -> Subscriber:
-    """A new subscriber with consent recorded now. InputError if on the list or ever deleted."""
+    """A new subscriber with consent recorded now. InputError if on the list or ever deleted;
+    StatusRefused if ``by`` may not add someone with this status (see subscribers.status)."""
+    check_new(status, by)
     address = parse_address(email)
     existing = find_subscriber(session, address.email)
     if existing is not None:
@@ -248,16 +166,7 @@ def add_subscriber(
     subscriber.tags = [SubscriberTag(tag=tag) for tag in clean_tags(tags)]
     session.add(subscriber)
     session.flush()
-    session.add(
-        StatusChange(
-            subscriber_id=subscriber.id,
-            old_status=None,
-            new_status=status,
-            reason=reason[:200],
-            source=consent_source[:100],
-            changed_at=now,
-        )
-    )
+    record_new(session, subscriber, by=by, reason=reason, source=consent_source)
     return subscriber
 
 
@@ -274,10 +183,15 @@ def require_subscriber(session: Session, email: str) -> Subscriber:
 def unsubscribe(
     session: Session, email: str, *, reason: str = "unsubscribed by staff", source: str = "cli"
 ) -> tuple[Subscriber, bool]:
-    """Mark the address unsubscribed; (subscriber, whether anything changed)."""
+    """Staff mark the address unsubscribed; (subscriber, whether anything changed)."""
     subscriber = require_subscriber(session, email)
-    changed = set_status(
-        session, subscriber, SubscriberStatus.UNSUBSCRIBED, reason=reason, source=source
+    changed = move(
+        session,
+        subscriber,
+        SubscriberStatus.UNSUBSCRIBED,
+        by=By.STAFF,
+        reason=reason,
+        source=source,
     )
     return subscriber, changed
 

@@ -22,16 +22,16 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.errors import TokenError
-from mailer.store.models import StatusChange, Subscriber, SubscriberStatus, utcnow
+from mailer.store.models import StatusChange, Subscriber, SubscriberStatus
 from mailer.subscribers.normalize import email_hash, normalize_email
 from mailer.subscribers.service import add_subscriber, find_subscriber, is_hash_suppressed
+from mailer.subscribers.status import By, Consent, move_if_still
 from mailer.tokens import SecretKey, make_token, read_token
 
 CONFIRM_KIND = "k"
@@ -97,6 +97,7 @@ def request_signup(
             consent_ip=consent_ip,
             consent_text=consent_text,
             reason="signed up, waiting for confirmation",
+            by=By.SIGNUP,
         )
         return SignupResult(Outcome.NEW, _person(subscriber))
     if existing.status == SubscriberStatus.ACTIVE:
@@ -206,39 +207,20 @@ def confirm(
     old = subscriber.status
     if old == SubscriberStatus.ACTIVE:
         return ConfirmResult(Confirmed.ALREADY, _person(subscriber))
-    now = utcnow()
-    values: dict[str, object] = {"status": SubscriberStatus.ACTIVE, "updated_at": now}
-    if old in SubscriberStatus.SUPPRESSED:
-        # The click is the new consent: record it as such.
-        values |= {
-            "consent_source": CONSENT_SOURCE,
-            "consent_at": now,
-            "consent_ip": ip[:64],
-            "consent_text": consent_text,
-        }
-    # Conditional update: of two clicks at once only one activates (and sends one welcome).
-    outcome_rows = session.execute(
-        update(Subscriber)
-        .where(Subscriber.id == subscriber.id, Subscriber.status == old)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    changed = cast("CursorResult[Any]", outcome_rows).rowcount
-    if not changed:
-        session.expire(subscriber)
-        return ConfirmResult(Confirmed.ALREADY, _person(subscriber))
     reactivated = old in SubscriberStatus.SUPPRESSED
-    session.add(
-        StatusChange(
-            subscriber_id=subscriber.id,
-            old_status=old,
-            new_status=SubscriberStatus.ACTIVE,
-            reason=RESUBSCRIBED_REASON if reactivated else CONFIRMED_REASON,
-            source="web",
-            changed_at=now,
-        )
+    # The click is the new consent: recorded as such when it brings someone back. A
+    # conditional update: of two clicks at once only one activates (and sends one welcome).
+    changed = move_if_still(
+        session,
+        subscriber,
+        SubscriberStatus.ACTIVE,
+        by=By.CONFIRM,
+        reason=RESUBSCRIBED_REASON if reactivated else CONFIRMED_REASON,
+        source="web",
+        consent=Consent(CONSENT_SOURCE, consent_text, ip) if reactivated else None,
     )
-    session.expire(subscriber)
+    if not changed:
+        return ConfirmResult(Confirmed.ALREADY, _person(subscriber))
     outcome = Confirmed.REACTIVATED if reactivated else Confirmed.ACTIVATED
     return ConfirmResult(outcome, _person(subscriber))
 

@@ -6,8 +6,8 @@ cookie and no CSRF token (the signed token is the credential), so a mailbox prov
 
 The page shown right after the button's POST offers an undo, carrying a signed undo token (kind
 ``r``) that names the status change just made; ``POST /u/{token}/resubscribe`` with it works for
-UNDO_WINDOW and records the press as consent (see audience.service.undo_unsubscribe). Nothing
-else undoes an unsubscribe by link.
+UNDO_WINDOW and records the press as consent. The rules are subscribers.unsubscribe's; this
+module reads the tokens and the form and shows the page.
 
 A preview token (a preview or `--test-to` copy) gets a page saying what the link would do, on
 GET and POST alike, and changes nothing.
@@ -22,26 +22,12 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mailer.errors import TokenError
-from mailer.store.models import (
-    CampaignRun,
-    Event,
-    EventKind,
-    StatusChange,
-    Subscriber,
-    SubscriberStatus,
-    utcnow,
-)
-from mailer.subscribers.service import (
-    UNDO_WINDOW,
-    WEB_UNSUBSCRIBE_SOURCE,
-    set_status,
-    undo_unsubscribe,
-)
+from mailer.store.models import Subscriber, SubscriberStatus
+from mailer.subscribers.unsubscribe import UNDO_WINDOW, undo_unsubscribe, unsubscribe_by_link
 from mailer.tokens import (
     KIND_PREVIEW_UNSUBSCRIBE,
     KIND_UNDO,
@@ -143,12 +129,6 @@ def _undo_change(ctx: WebContext, undo: str, subscriber_id: int, campaign: str) 
     return int(change)
 
 
-def _run_id(session: Session, slug: str) -> int | None:
-    if not slug:
-        return None
-    return session.scalar(select(CampaignRun.id).where(CampaignRun.slug == slug))
-
-
 def look(ctx: WebContext, token: str) -> Outcome | None:
     with ctx.sessions() as session:
         found = _find(ctx, session, token)
@@ -161,46 +141,18 @@ def look(ctx: WebContext, token: str) -> Outcome | None:
 def unsubscribe_by_token(ctx: WebContext, token: str, *, one_click: bool) -> Outcome | None:
     """Unsubscribe the token's subscriber (once); None for a bad token or an erased person.
 
-    Bounced or complained addresses keep their status: they are suppressed already.
+    Bounced or complained addresses keep their status (see unsubscribe_by_link).
     """
     with ctx.sessions() as session, session.begin():
         found = _find(ctx, session, token)
         if found is None:
             return None
         subscriber, campaign = found
-        changed = False
-        if subscriber.status not in SubscriberStatus.SUPPRESSED:
-            reason = f"unsubscribed from {campaign}" if campaign else "unsubscribed by link"
-            changed = set_status(
-                session,
-                subscriber,
-                SubscriberStatus.UNSUBSCRIBED,
-                reason=reason,
-                source="one-click" if one_click else WEB_UNSUBSCRIBE_SOURCE,
-            )
+        done = unsubscribe_by_link(session, subscriber, campaign=campaign, one_click=one_click)
         undo = ""
-        if changed and not one_click:  # the page's own button: the page offers an undo
-            session.flush()
-            change_id = session.scalar(
-                select(StatusChange.id)
-                .where(StatusChange.subscriber_id == subscriber.id)
-                .order_by(StatusChange.id.desc())
-                .limit(1)
-            )
-            if change_id is not None:
-                undo = undo_token(ctx, subscriber.id, change_id, campaign)
-        if changed:
-            session.add(
-                Event(
-                    source="web",
-                    kind=EventKind.UNSUBSCRIBED,
-                    campaign_id=_run_id(session, campaign),
-                    subscriber_id=subscriber.id,
-                    occurred_at=utcnow(),
-                    raw={"one_click": one_click},
-                )
-            )
-        return Outcome(subscriber.status, changed, mask_email(subscriber.email), undo)
+        if done.undoable_change is not None:
+            undo = undo_token(ctx, subscriber.id, done.undoable_change, campaign)
+        return Outcome(subscriber.status, done.changed, mask_email(subscriber.email), undo)
 
 
 def resubscribe_by_token(ctx: WebContext, token: str, undo: str, ip: str = "") -> Outcome | None:
