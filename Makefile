@@ -8,7 +8,7 @@ LOCK := requirements.lock
 DEV_LOCK := requirements-dev.lock
 LOCK_FLAGS := --python-version 3.11 --universal --quiet
 
-.PHONY: demo test lint bench lock clean
+.PHONY: demo test quick lint bench lock clean
 
 $(STAMP): pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -q
+
+# The inner loop: ruff, then every test but the slow, browser and PostgreSQL runs (`make test`,
+# which CI runs, has them all).
+quick: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/pytest -q -m "not slow and not browser" -k "not postgresql"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
