@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.job import Job
@@ -32,6 +33,16 @@ from tests.scheduler_helpers import outbox_count, slot_rows, staff_notices, writ
 
 EVERY_TWO_SECONDS = CrontabTrigger("* * * * *", "America/Denver", second="*/2")
 WEEKLY = CrontabTrigger("0 9 * * 2", "America/Denver")
+
+
+def weekly_far_from_now() -> CrontabTrigger:
+    """A weekly 09:00 slot on the weekday three days from today (Denver): its last real slot is
+    four days back, so a stored run time from the last few hours is the only one due. (WEEKLY,
+    Tuesdays, made the missed-slot tests fail on Tuesdays from 16:00 UTC: the real slot of the
+    day was due too, and the newest due slot is the one that runs.)"""
+    today = datetime.now(ZoneInfo("America/Denver"))
+    crontab_day = (today.isoweekday() + 3) % 7  # crontab(5): 0 is Sunday
+    return CrontabTrigger(f"0 9 * * {crontab_day}", "America/Denver")
 
 
 def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -184,9 +195,10 @@ def test_a_slot_missed_while_down_runs_once_when_back_within_the_grace(listed, e
     workspace, sessions = listed
     write_campaign(workspace, sessions, "the-issue")
     missed_at = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
-    stored_job(engine, WEEKLY, missed_at)
+    trigger = weekly_far_from_now()
+    stored_job(engine, trigger, missed_at)
 
-    with running(make_service(workspace, engine, sessions, trigger=WEEKLY)) as service:
+    with running(make_service(workspace, engine, sessions, trigger=trigger)) as service:
         eventually(lambda: len(service.reports) == 1)
         time.sleep(0.5)  # and nothing more
 
@@ -196,7 +208,7 @@ def test_a_slot_missed_while_down_runs_once_when_back_within_the_grace(listed, e
     [row] = slot_rows(sessions)
     assert row.slot_at == missed_at and row.outcome == "sent"
     # Restarting does not send it again: the job store moved on to the next Tuesday.
-    with running(make_service(workspace, engine, sessions, trigger=WEEKLY)) as again:
+    with running(make_service(workspace, engine, sessions, trigger=trigger)) as again:
         eventually(lambda: again.active.is_set())
         time.sleep(0.5)
     assert again.reports == [] and len(slot_rows(sessions)) == 1
@@ -206,9 +218,10 @@ def test_a_slot_missed_beyond_the_grace_is_reported_not_sent(listed, engine) -> 
     workspace, sessions = listed
     write_campaign(workspace, sessions, "the-issue")
     missed_at = (datetime.now(UTC) - timedelta(hours=7)).replace(microsecond=0)
-    stored_job(engine, WEEKLY, missed_at)
+    trigger = weekly_far_from_now()
+    stored_job(engine, trigger, missed_at)
 
-    with running(make_service(workspace, engine, sessions, trigger=WEEKLY)) as service:
+    with running(make_service(workspace, engine, sessions, trigger=trigger)) as service:
         eventually(lambda: len(service.reports) == 1)
 
     assert service.reports[0].outcome == "missed"
