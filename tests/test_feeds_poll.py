@@ -22,7 +22,9 @@ from typer.testing import CliRunner
 from mailer.campaigns.approval import current_approval, verify_approved
 from mailer.campaigns.campaign import load_campaign, mark_approved, save_campaign
 from mailer.cli import app
-from mailer.feed.poll import FeedPollResult, entry_key, feed_report, poll_feed
+from mailer.feed.entries import entry_key
+from mailer.feed.poll import FeedPollResult, poll_feed
+from mailer.feed.report import feed_report
 from mailer.store.db import make_engine, session_factory
 from mailer.store.models import CampaignRun, FeedEntry, FeedState
 from mailer.workspace import Workspace
@@ -544,7 +546,8 @@ def test_two_polls_holding_the_same_claimed_entry_write_one_draft(
     """The interleaving the threads above rarely hit, made certain: two polls read the same
     claimed entry, then each tries to draft it. The compare-and-set on its slug lets one win;
     the other drafts nothing and removes the file it had reserved."""
-    from mailer.feed.poll import _Known, _take, _write  # a poll's steps, run by hand
+    from mailer.feed.drafting import Known, write_draft  # a poll's steps, run by hand
+    from mailer.feed.entries import take
 
     connect(workspace, sessions, site, POSTS[:2])
     with sessions.begin() as session:  # a claim, as a poll makes it, not yet drafted
@@ -562,15 +565,15 @@ def test_two_polls_holding_the_same_claimed_entry_write_one_draft(
     site.publish(rss(newest_first(POSTS[:3])))
     from mailer.feed.poll import _read_entries
 
-    known = _Known(_read_entries(site.body, site.url), site.url)
+    known = Known(_read_entries(site.body, site.url), site.url)
     [row] = [r for r in entries(sessions) if r.state == "new"]
     first, second = known.entry(row), known.entry(row)  # both read it before either drafts
     ws = Workspace(workspace.root)
-    assert _take(sessions, [first], "reserved-by-the-first-poll") == [first]
+    assert take(sessions, [first], "reserved-by-the-first-poll") == [first]
     # The second poll tries while the first is between recording its slug and writing.
-    assert _write(ws, sessions, site.url, [second], [], None, T0 + EVERY) is None
+    assert write_draft(ws, sessions, site.url, [second], [], None, T0 + EVERY) is None
     assert campaign_files(workspace) == []  # the file it had reserved is gone again
-    won = _write(ws, sessions, site.url, [first], [], None, T0 + EVERY)
+    won = write_draft(ws, sessions, site.url, [first], [], None, T0 + EVERY)
     assert won is not None
     assert campaign_files(workspace) == [won.path]
     assert [r.state for r in entries(sessions)][-1] == "drafted"

@@ -135,7 +135,7 @@ def _stored_next_run(sessions: sessionmaker[Session]) -> datetime | None:
 
 def _feed(workspace: Workspace, sessions: sessionmaker[Session]) -> dict[str, Any] | None:
     from mailer.feed.fetch import shown_url
-    from mailer.feed.poll import feed_report
+    from mailer.feed.report import feed_report
 
     feed = workspace.settings.feed
     if not feed.url:

@@ -136,13 +136,18 @@ class Lease:
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
-    def release(self) -> None:
-        """Step down: a standby may take over at its next look, without waiting for the TTL."""
+    def release(self, now: datetime | None = None) -> None:
+        """Step down: a standby may take over at its next look, without waiting for the TTL.
+
+        ``now``: the clock the lease was taken with (a lease taken at an injected time must
+        lapse by that clock, not this machine's).
+        """
+        now = now or utcnow()
         with self.sessions.begin() as session:
             session.execute(
                 update(SchedulerLease)
                 .where(SchedulerLease.name == self.name, SchedulerLease.owner == self.owner)
-                .values(expires_at=utcnow() - timedelta(seconds=1))
+                .values(expires_at=now - timedelta(seconds=1))
                 .execution_options(synchronize_session=False)
             )
 
