@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import random
 import re
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,10 +26,11 @@ from mailer.campaigns.approval import current_approval, verify_approved
 from mailer.campaigns.campaign import load_campaign, mark_approved, save_campaign
 from mailer.cli import app
 from mailer.feed.entries import entry_key
-from mailer.feed.poll import FeedPollResult, poll_feed
+from mailer.feed.poll import POLL_LEASE, FeedPollResult, poll_feed, poll_lease
 from mailer.feed.report import feed_report
 from mailer.store.db import make_engine, session_factory
-from mailer.store.models import CampaignRun, FeedEntry, FeedState
+from mailer.store.leases import Lease
+from mailer.store.models import CampaignRun, FeedEntry, FeedState, SchedulerLease
 from mailer.workspace import Workspace
 from tests.feed_server import BLOG_PAGE, POSTS, FeedSite, Post, atom, rss, serve_feed
 
@@ -538,6 +542,70 @@ def test_a_poll_whose_lease_lapsed_still_cannot_draft_an_entry_twice(
     assert len(files) == 2
     assert all(f.stat().st_size > 0 for f in files)
     assert sorted(s for r in results for s in r.drafted) == sorted(f.stem for f in files)
+
+
+def test_a_poll_while_another_holds_the_feed_lease_answers_busy(
+    workspace: Workspace, sessions: sessionmaker[Session], site: FeedSite, database_url: str
+) -> None:
+    """Issue 11 item 2: one Lease implementation. A second poll while the first waits for the
+    blog answers "busy" through the shared store.leases.Lease (a scheduler_leases row named
+    feed:<hash>); once the first is done, the next poll of the same clock runs."""
+    connect(workspace, sessions, site, POSTS[:2])
+    site.publish(rss(newest_first(POSTS[:3])))
+    site.delay = 0.6
+    results: list[FeedPollResult] = []
+    go = threading.Event()
+    go.set()
+    first = threading.Thread(
+        target=_poll_in_thread, args=(database_url, workspace, T0 + EVERY, results, go)
+    )
+    first.start()
+    while not site.requests[1:] and first.is_alive():  # it holds the lease, waits for the blog
+        threading.Event().wait(0.01)
+    holder = poll_lease(sessions, site.url).holder()
+    assert holder is not None and holder.expires_at > T0 + EVERY
+    second = poll(workspace, sessions, T0 + EVERY)
+    first.join(30)
+    assert second.status == "busy"
+    assert [r.status for r in results] == ["ok"] and len(results[0].drafted) == 1
+    with sessions() as session:
+        names = list(session.scalars(select(SchedulerLease.name)))
+    assert names == [poll_lease(sessions, site.url).name]
+    assert names[0].startswith("feed:") and len(names[0]) <= 50
+    site.delay = 0
+    assert poll(workspace, sessions, T0 + EVERY).status in ("ok", "not-modified")
+
+
+def test_the_feed_lease_is_taken_from_a_dead_poll_on_this_host_not_from_a_live_one(
+    workspace: Workspace, sessions: sessionmaker[Session], site: FeedSite
+) -> None:
+    """Issue 11 item 2: the feed poll's lease is the scheduler's Lease, with its rules: a live
+    holder (another host) makes the poll busy until it lapses; a holder that was a process on
+    this host and is gone is taken over at once."""
+    connect(workspace, sessions, site, POSTS[:2])
+    name = poll_lease(sessions, site.url).name
+    elsewhere = Lease(sessions, name=name, ttl=POLL_LEASE, owner="another-host:4242:cafe1234")
+    assert elsewhere.try_acquire(T0 + EVERY)
+    assert poll(workspace, sessions, T0 + EVERY).status == "busy"
+    assert poll(workspace, sessions, T0 + EVERY + POLL_LEASE).status in ("ok", "not-modified")
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = Lease(
+        sessions,
+        name=name,
+        ttl=POLL_LEASE,
+        owner=f"{socket.gethostname()}:{gone.stdout.strip()}:dead0000",
+    )
+    later = T0 + 3 * POLL_LEASE
+    assert dead.try_acquire(later)
+    site.publish(rss(newest_first(POSTS[:3])))
+    result = poll(workspace, sessions, later + timedelta(seconds=1))
+    assert result.status == "ok" and len(result.drafted) == 1
 
 
 def test_two_polls_holding_the_same_claimed_entry_write_one_draft(

@@ -380,7 +380,8 @@ class FeedState(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     # When the first successful poll recorded the feed's existing entries as its baseline.
     connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    # One poll of a feed at a time: the poll holding an unexpired lease; others report "busy".
+    # Unused since issue 11: the poll takes store.leases.Lease("feed:<hash>"); a later
+    # migration drops these two columns.
     lease_owner: Mapped[str] = mapped_column(String(200), default="", server_default="")
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
