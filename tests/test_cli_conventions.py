@@ -64,8 +64,18 @@ def test_version_and_short_help(workspace: Workspace) -> None:
 def test_shell_completion_completes_commands(workspace: Workspace) -> None:
     """Issue 18 item 6: `--show-completion bash` prints a script; the completion it drives
     answers with mailer's commands and options."""
-    script = mailer(workspace, "--show-completion", "bash", SHELL="/bin/bash")
-    assert script.returncode == 0 and "_MAILER_COMPLETE" in script.stdout
+    # Typer finds the shell by walking up the process tree (shellingham), so the command runs
+    # under bash as a person's would: under `make quick` the nearest shell is otherwise make's
+    # /bin/sh, which has no completion ("Shell sh not supported"). "; exit" keeps bash from
+    # replacing itself with mailer.
+    script = subprocess.run(
+        ["bash", "-c", '"$0" "$@"; exit $?', MAILER, "--show-completion"],
+        env=mailer_env(SHELL="/bin/bash"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert script.returncode == 0 and "_MAILER_COMPLETE" in script.stdout, script.stderr
     env = mailer_env(_MAILER_COMPLETE="complete_bash", COMP_WORDS="mailer subsc", COMP_CWORD="1")
     answer = subprocess.run([MAILER], env=env, capture_output=True, text=True, timeout=60)
     assert answer.stdout.split() == ["subscribers"]
