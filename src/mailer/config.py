@@ -228,6 +228,24 @@ class DatabaseSettings(_Section):
     auto_upgrade: bool = True
 
 
+class StaffSettings(_Section):
+    # The staff web app (`mailer serve`, /staff): a signed-in browser that shows no activity
+    # for this long is signed out (its session row is no longer accepted).
+    session_idle: timedelta = timedelta(hours=8)
+
+    @field_validator("session_idle", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return _parse_duration(value)
+
+    @field_validator("session_idle")
+    @classmethod
+    def _sensible(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=5) <= value <= timedelta(days=30):
+            raise ValueError('between 5 minutes and 30 days, e.g. "8h"')
+        return value
+
+
 class Settings(_Section):
     """The whole of mailer.toml after environment overrides."""
 
@@ -243,6 +261,7 @@ class Settings(_Section):
     sendgrid: SendgridSettings = Field(default_factory=SendgridSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    staff: StaffSettings = Field(default_factory=StaffSettings)
 
 
 class Secrets(BaseSettings):

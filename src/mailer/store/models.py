@@ -408,3 +408,56 @@ class FeedEntry(Base):
     draft_sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
     __table_args__ = (Index("ix_feed_entries_key", "feed_url", "entry_key", unique=True),)
+
+
+# --- staff accounts of the web app (mailer.staff) ---------------------------------------------
+
+
+class StaffAccount(Base):
+    """A person who may sign in to the staff web app. ``password_hash`` is empty until they
+    set a password from their one-time link; the link's secret is kept only as a hash."""
+
+    __tablename__ = "staff_accounts"
+    # Ids are never reused: a one-time link names the id, and must never reach a newer account.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)  # folded: case-insensitive
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20))  # mailer.staff.accounts.Role
+    password_hash: Mapped[str] = mapped_column(String(200), default="")  # Argon2id, PHC string
+    password_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # sha256 of the secret in the current one-time link; "" once used (or never issued).
+    invite_hash: Mapped[str] = mapped_column(String(64), default="")
+    invite_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320), default="")
+
+
+class StaffSession(Base):
+    """A signed-in browser. The cookie holds a random secret; only its sha256 is stored, so a
+    copy of the database signs nobody in. Deleting the row ends the session at once."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the secret
+    account_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("staff_accounts.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class StaffLoginFailure(Base):
+    """A failed sign-in, for the per-address throttle. The address as typed (known or not) is
+    kept only as a hash: the table never lists who tried which address."""
+
+    __tablename__ = "staff_login_failures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    address_hash: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_staff_login_failures_address", "address_hash", "failed_at"),)
