@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from mailer.cli import campaigns, db, draft, feed, scheduler, send, serve, subscribers
+from mailer.cli import campaigns, db, draft, feed, scheduler, send, serve, staff, subscribers
 from mailer.cli.common import console, err_console, print_json, state
 from mailer.errors import MailerError
 
@@ -111,6 +111,7 @@ app.add_typer(subscribers.app, name="subscribers")
 app.add_typer(feed.app, name="feed")
 app.add_typer(scheduler.app, name="scheduler")
 app.add_typer(db.app, name="db")
+app.add_typer(staff.app, name="staff")
 draft.register(app)
 campaigns.register(app)
 send.register(app)

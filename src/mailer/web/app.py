@@ -8,7 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.store.db import open_database
 from mailer.tokens import signing_key
-from mailer.web import archive, clicks, health, signup, unsubscribe, webhooks
+from mailer.web import archive, clicks, health, signup, staff, unsubscribe, webhooks
 from mailer.web.context import WebContext
 from mailer.workspace import Workspace
 
@@ -62,6 +62,8 @@ def create_app(workspace: Workspace, *, host: str) -> FastAPI:
     app = FastAPI(title="mailer", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.context = context
 
+    # Added first, so it runs inside SecurityHeaders: /staff responses get their headers first.
+    app.add_middleware(staff.StaffGuard)
     app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", response_class=PlainTextResponse)
@@ -70,4 +72,5 @@ def create_app(workspace: Workspace, *, host: str) -> FastAPI:
 
     for module in (unsubscribe, clicks, webhooks, signup, archive, health):
         app.include_router(module.router)
+    staff.install(app)
     return app

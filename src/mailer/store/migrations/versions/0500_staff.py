@@ -30,7 +30,9 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(length=200), nullable=False),
         sa.Column("password_set_at", mailer.store.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("invite_hash", sa.String(length=64), nullable=False),
-        sa.Column("invite_expires_at", mailer.store.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "invite_expires_at", mailer.store.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("created_at", mailer.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.String(length=320), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_accounts")),
@@ -53,8 +55,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_sessions")),
     )
     with op.batch_alter_table("staff_sessions", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_staff_sessions_account_id"), ["account_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_staff_sessions_last_seen_at"), ["last_seen_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_staff_sessions_account_id"), ["account_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_staff_sessions_last_seen_at"), ["last_seen_at"], unique=False
+        )
     op.create_table(
         "staff_login_failures",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
