@@ -199,6 +199,8 @@ def test_staff_pages_send_security_headers_and_careful_cookies(
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["cache-control"] == "no-store"
     assert page.headers["x-content-type-options"] == "nosniff"  # the app-wide ones too
+    # Under no-referrer a browser sends "Origin: null" with our own forms (refused as foreign).
+    assert page.headers["referrer-policy"] == "same-origin"
     assert "<script>" not in page.text and " style=" not in page.text and "<style" not in page.text
     form_cookie = page.headers["set-cookie"]
     assert "HttpOnly" in form_cookie and "SameSite=lax" in form_cookie

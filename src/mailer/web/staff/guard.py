@@ -46,6 +46,10 @@ STAFF_HEADERS = {
     ),
     "Cache-Control": "no-store",  # pages hold tokens and the list; never from a shared cache
     "Cross-Origin-Opener-Policy": "same-origin",
+    # Not the public pages' no-referrer: under it a browser sends "Origin: null" with the staff
+    # pages' own forms, which the check above refuses. same-origin still sends nothing (not the
+    # path of a set-password link) to other sites.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 _ENCODED = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in STAFF_HEADERS.items()]
