@@ -24,7 +24,7 @@ _PATTERNS = (
     # An address anywhere (a provider's error, a library's debug line).
     (re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+"), "<address>"),
     # Signed link tokens in paths: /u/TOKEN, /c/TOKEN.3, /confirm/TOKEN, /staff/.../TOKEN.
-    (re.compile(r"/(u|c|confirm|password|reset)/[\w.~%-]+"), r"/\1/<token>"),
+    (re.compile(r"/(u|c|confirm|password|reset|welcome)/[\w.~%-]+"), r"/\1/<token>"),
     (re.compile(r"(?i)\b(token|key|password|secret|signature)=[^&\s\"']+"), r"\1=<redacted>"),
     (re.compile(r"\bSG\.[\w-]{8,}\.[\w-]{8,}"), "SG.<redacted>"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[^\s'\",}]+"), r"\1 <redacted>"),
