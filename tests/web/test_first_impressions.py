@@ -11,6 +11,7 @@ from email.message import EmailMessage
 import httpx
 import pytest
 
+from mailer.subscribers.typos import suggest_address
 from tests.web_sending import Sent, send_campaign
 from tests.web_server import LiveServer
 
@@ -76,3 +77,55 @@ def test_public_pages_have_navigation_and_the_confirmation_offers_the_booking_pa
     booking = live_server.workspace.settings.booking
     assert f'href="{booking.url}"' in confirmed.text
     assert booking.cta_text in confirmed.text
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("maria@gmail.con", "maria@gmail.com"),
+        ("maria@hotmial.com", "maria@hotmail.com"),
+        ("maria@yahoo.co", "maria@yahoo.com"),
+        ("maria@gmial.com", "maria@gmail.com"),
+        ("maria@outlok.com", "maria@outlook.com"),
+        ("maria@gmail.com", None),
+        ("maria@mail.com", None),
+        ("maria@gmx.de", None),
+        ("front.desk@summitspine.example", None),
+        ("maria@clinic.com", None),
+    ],
+)
+def test_likely_domain_typos_get_a_suggestion_and_real_domains_none(
+    typed: str, meant: str | None
+) -> None:
+    """Item 5: the usual slips on the big providers' names are caught; a real domain, one of
+    theirs or a clinic's own, is never "corrected"."""
+    assert suggest_address(typed) == meant
+
+
+def test_the_signup_form_asks_did_you_mean_and_keeps_nothing_until_answered(
+    live_server: LiveServer,
+) -> None:
+    """Item 5: a probable typo is not accepted silently: the form asks "Did you mean ...?",
+    stores nothing and sends nothing until the person picks one of the two addresses."""
+    url = f"{live_server.url}/subscribe"
+    form = {"email": "maria@gmail.con", "first_name": "Maria", "consent": "yes", "homepage": ""}
+    asked = httpx.post(url, data=form)
+    assert asked.status_code == 200
+    assert "Did you mean <strong>maria@gmail.com</strong>?" in asked.text
+    assert 'value="maria@gmail.con"' in asked.text  # what they typed is kept in the field
+    assert "checked" in asked.text  # and so is their consent
+    outbox = live_server.workspace.outbox_dir / "signup-confirm"
+    assert not outbox.exists() or not list(outbox.glob("*.eml"))
+
+    taken = httpx.post(url, data={**form, "address_choice": "suggested"})
+    assert taken.status_code == 200 and "Check your inbox" in taken.text
+    kept = httpx.post(url, data={**form, "email": "ana@hotmial.com", "address_choice": "as_typed"})
+    assert kept.status_code == 200 and "Check your inbox" in kept.text
+    deadline = time.monotonic() + 10
+    while len(list(outbox.glob("*.eml"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    recipients = set()
+    for path in outbox.glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        recipients.add(message["To"].addresses[0].addr_spec.lower())
+    assert recipients == {"maria@gmail.com", "ana@hotmial.com"}
