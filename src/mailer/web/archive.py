@@ -53,6 +53,14 @@ _UNSUBSCRIBE_PARAGRAPH = re.compile(
     r"(<p\b[^>]*>)(?:(?!</p>).)*?" + re.escape(UNSUBSCRIBE_URL) + r"(?:(?!</p>).)*?</p>",
     re.DOTALL,
 )
+# Outlook-only markup that a browser ignores and the W3C checker calls an error: the VML
+# namespaces, mso-* CSS, and MJML's vertical-align attribute on buttons' cells (their style
+# already carries it).
+_OUTLOOK_ONLY = (
+    re.compile(r'\s+xmlns:[ov]="[^"]*"'),
+    re.compile(r"mso-[a-z-]+\s*:\s*[^;\"'}]*;?\s*"),
+    re.compile(r'(<td\b[^>]*?)\s+vertical-align="[^"]*"'),
+)
 _STORED_CLICK = re.compile(r"https?://[^\"'\s<>]*?/c/" + re.escape(CLICK) + r"\.(\d+)")
 
 
@@ -105,6 +113,8 @@ def stored_public_copy(ctx: WebContext, run: CampaignRun) -> str:
         )
 
     web_copy = _GREETING.sub("", stored, count=1)
+    for outlook_only in _OUTLOOK_ONLY:
+        web_copy = outlook_only.sub(lambda m: m[1] if m.re.groups else "", web_copy)
     web_copy = _EMAIL_ONLY.sub("", web_copy)
     web_copy = _UNSUBSCRIBE_PARAGRAPH.sub(web_links, web_copy)
     values = {
