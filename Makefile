@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 DEV_LOCK := requirements-dev.lock
 LOCK_FLAGS := --python-version 3.11 --universal --quiet
+VNU_VERSION := 26.9.27
+VNU := .tools/vnu.jar
 
 .PHONY: demo test quick lint bench lock clean
 
@@ -27,8 +29,15 @@ lint: $(STAMP)
 	$(BIN)/deptry tests bench --ignore DEP002,DEP004
 	$(BIN)/hadolint Dockerfile
 
-test: lint
+test: lint $(VNU)
 	$(BIN)/pytest -q
+
+# The W3C Nu Html Checker for the page tests (30 MB, from the npm registry; run with Java).
+$(VNU):
+	mkdir -p .tools
+	cd .tools && npm pack --silent vnu-jar@$(VNU_VERSION) >/dev/null \
+		&& tar -xzf vnu-jar-$(VNU_VERSION).tgz package/build/dist/vnu.jar \
+		&& mv package/build/dist/vnu.jar vnu.jar && rm -rf package vnu-jar-$(VNU_VERSION).tgz
 
 # The inner loop: ruff, then every test but the slow, browser and PostgreSQL runs (`make test`,
 # which CI runs, has them all).
@@ -49,4 +58,4 @@ lock: $(STAMP)
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-workspace
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache demo-workspace

@@ -32,7 +32,7 @@ class WebContext:
     def page(self, template: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:
         """An HTML page in the organization's name and colour (templates in web/templates/)."""
         html = PAGES.get_template(template).render(
-            organization=self.settings.organization, **values
+            organization=self.settings.organization, booking=self.settings.booking, **values
         )
         return HTMLResponse(html, status_code=status_code)
 

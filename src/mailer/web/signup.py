@@ -46,6 +46,7 @@ from mailer.subscribers.signup import (
     consent_wording,
     record_signup,
 )
+from mailer.subscribers.typos import suggest_address
 from mailer.tokens import unsubscribe_token
 from mailer.web.context import WebContext, web_context
 from mailer.web.unsubscribe import mask_email
@@ -227,6 +228,8 @@ def _form(
     error_field: str = "",
     email: str = "",
     first_name: str = "",
+    suggestion: str = "",
+    consent_given: bool = False,
 ) -> HTMLResponse:
     return ctx.page(
         "signup.html",
@@ -238,6 +241,8 @@ def _form(
         email=email,
         first_name=first_name,
         honeypot=HONEYPOT,
+        suggestion=suggestion,
+        consent_given=consent_given,
     )
 
 
@@ -316,6 +321,13 @@ async def subscribe(request: Request, background: BackgroundTasks, ctx: Context)
             error_field="consent",
             **echo,
         )
+    choice = _field(form, "address_choice")
+    suggestion = suggest_address(address.email)
+    if suggestion is not None and choice == "suggested":
+        address = normalize_email(suggestion)
+    elif suggestion is not None and choice != "as_typed":
+        # Almost surely a typo (gmail.con): ask before a confirmation goes nowhere.
+        return _form(ctx, suggestion=suggestion, consent_given=True, **echo)
     # Counted only once the form is right: a person's typos never lock them out.
     limits, ip = _limits(request), _client_ip(request)
     if not limits.by_ip.allow(ip) or not limits.by_address.allow(address.key):
