@@ -1,7 +1,8 @@
 """The send loop: claim a batch from the ledger, hand it to the provider, record the answer.
 
-It depends on two narrow things its caller gives it (as in listmonk's manager): a Ledger and a
-Provider. Order of writes is what makes "exactly once" hold through crashes.
+It depends on two narrow things its caller gives it (as in listmonk's manager): a ledger
+(``LedgerPort``, delivery/ports.py: the SQL ledger in production, an in-memory one in tests) and
+a ``Provider`` (delivery/providers/base.py). Order of writes is what makes "exactly once" hold through crashes.
 
 With a batch provider (SendGrid: one request per batch):
 
@@ -40,7 +41,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from mailer.delivery.ledger import ClaimedRecipient, Ledger, MessageLog
+from mailer.delivery.ports import ClaimedRecipient, LedgerPort, MessageLogPort
 from mailer.delivery.providers.base import (
     BatchResult,
     PerMessageProvider,
@@ -52,7 +53,6 @@ from mailer.delivery.providers.base import (
     TransientProviderError,
 )
 from mailer.delivery.types import MessageTemplate, Recipient
-from mailer.store.models import SendState
 
 log = logging.getLogger("mailer.delivery")
 
@@ -149,7 +149,7 @@ class RateLimiter:
 class Sender:
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: LedgerPort,
         provider: Provider,
         substitutions_for: SubstitutionsFor,
         *,
@@ -251,7 +251,7 @@ class Sender:
 
     def _send_each_on(
         self,
-        record: MessageLog,
+        record: MessageLogPort,
         provider: PerMessageProvider,
         run_id: int,
         template: MessageTemplate,
@@ -297,7 +297,7 @@ class Sender:
         return True
 
     def _advance(
-        self, record: MessageLog, done: _Done, start: Recipient | None, outcome: SendOutcome
+        self, record: MessageLogPort, done: _Done, start: Recipient | None, outcome: SendOutcome
     ) -> bool:
         """Record ``done`` and move ``start`` to SENDING (one write); clears ``done``."""
         if not done and start is None:
@@ -411,7 +411,7 @@ class Sender:
         self, run_id: int, pending: list[Recipient], reason: str, outcome: SendOutcome
     ) -> bool:
         self.ledger.release(run_id, [_id(r) for r in pending], reason)
-        self.ledger.set_state(run_id, SendState.PAUSED, reason)
+        self.ledger.pause(run_id, reason)
         outcome.paused_reason = reason
         log.error("campaign paused: %s", reason)
         return False
