@@ -1,8 +1,9 @@
 """The send loop: claim a batch from the ledger, hand it to the provider, record the answer.
 
 It depends on two narrow things its caller gives it (as in listmonk's manager): a ledger
-(``LedgerPort``, delivery/ports.py: the SQL ledger in production, an in-memory one in tests) and
-a ``Provider`` (delivery/providers/base.py). Order of writes is what makes "exactly once" hold through crashes.
+(``LedgerPort``, delivery/ports.py: the SQL ledger in production, an in-memory one in tests)
+and a ``Provider`` (delivery/providers/base.py). Order of writes is what makes "exactly once"
+hold through crashes.
 
 With a batch provider (SendGrid: one request per batch):
 
@@ -204,6 +205,11 @@ class Sender:
                         if prepared:
                             self.ledger.release(run_id, [_id(r) for r in prepared])
                         return False
+                    if prepared == []:
+                        # Nothing was left when the request went out, but it may have given
+                        # recipients back (refused for now): claim once more, or they would
+                        # wait, queued, in a run that is neither finished nor paused.
+                        prepared = self._prepare(run_id, outcome)
                 if not prepared:
                     break
                 started = self.ledger.mark_in_flight(run_id, [_id(r) for r in prepared])

@@ -8,14 +8,15 @@ ledger (``tests/fakes/ledger.py``) implements it in a dict, with the same rules.
 
 The rules every ledger keeps (``tests/contract/`` checks them on each one):
 
-- a recipient is claimed by one owner at a time: two claimers never get the same row;
-- a claim is a lease: rows whose lease ran out, or whose owner died on this machine, are
-  claimable again; rows taken over in SENDING may have been sent and are counted as possible
-  duplicates; a recipient claimed ``MAX_CLAIMS`` times without being accepted is given up;
-- a claim skips (never returns) recipients who are no longer active;
-- SENT, FAILED and SKIPPED are final: no call moves a row out of them;
+- a recipient is leased to one owner at a time: two claimers never get the same row;
+- a lease that ran out, or whose owner died on this machine, is claimable again; rows taken
+  over in SENDING may have been sent and are counted as possible duplicates; a recipient
+  claimed ``MAX_CLAIMS`` times without being accepted is given up (FAILED);
+- a claim never returns a recipient who is no longer active: it marks them SKIPPED;
+- only QUEUED and leased (CLAIMED, SENDING) rows are ever claimed, so a SENT, FAILED or SKIPPED
+  recipient never gets the message again; ``release`` gives back leased rows only;
 - ``mark_in_flight`` (just before a request) and ``MessageLog.advance`` (just before one
-  message) move rows to SENDING only while the subscriber is still active.
+  message) move only this owner's CLAIMED rows to SENDING, and only while still active.
 """
 
 from __future__ import annotations
