@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mailer.events.sendgrid_events import PayloadError, map_event, parse_batch
+from mailer.events.sources.sendgrid import PayloadError, map_event, parse_batch
 from mailer.store.models import EventKind
 
 

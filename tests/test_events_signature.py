@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sendgrid.helpers.eventwebhook import EventWebhook
 
-from mailer.events.sendgrid_signature import (
+from mailer.events.sources.sendgrid import (
     KeyConfigError,
     SignatureError,
     load_public_key,

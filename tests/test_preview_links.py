@@ -22,7 +22,8 @@ from mailer.app.sending import SendJob
 from mailer.cli import app
 from mailer.cli.common import state
 from mailer.delivery.report import campaign_report
-from mailer.events.ingest import ingest_events
+from mailer.events.ingest import ingest
+from mailer.events.sources.sendgrid import read_events
 from mailer.store.models import CampaignRun, Click, Event, StatusChange, Subscriber
 from mailer.tokens import PREVIEW_KINDS, SecretKey, read_token
 from mailer.workspace import Workspace
@@ -210,7 +211,7 @@ def test_sendgrid_events_about_a_test_copy_count_in_no_report(
     report_before = campaign_report(
         sent.sessions, sent.slug, sent.workspace.settings.delivery.provider
     )
-    ingest_events(sent.sessions, events)
+    ingest(sent.sessions, read_events(events))
     assert (
         campaign_report(sent.sessions, sent.slug, sent.workspace.settings.delivery.provider)
         == report_before

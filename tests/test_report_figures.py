@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.events.ingest import ingest_events
+from mailer.events.ingest import ingest
+from mailer.events.sources.sendgrid import read_events
 from mailer.store.models import CampaignRun, Click, Subscriber
 from mailer.workspace import Workspace
 from tests.delivery_helpers import SLUG, fill_list, run_mailer, write_campaign
@@ -64,7 +65,7 @@ def test_report_counts_events_and_clicks(
         sg("group_unsubscribe", s3),
         sg("spamreport", s4),
     ]
-    assert ingest_events(sessions, batch).stored == len(batch)
+    assert ingest(sessions, read_events(batch)).stored == len(batch)
     with sessions() as session, session.begin():
         for subscriber, place in (
             (s0, "cta-top"),
@@ -166,7 +167,7 @@ def test_report_counts_current_state_and_says_what_the_outbox_cannot_tell(
         "subscriber_id": str(sent.ids[CLEA]),
         "campaign_id": str(run_id),
     }
-    assert ingest_events(sent.sessions, [delivered]).stored == 1
+    assert ingest(sent.sessions, read_events([delivered])).stored == 1
     figures = json.loads(run_mailer(sent.workspace, env, "report", sent.slug, "--json").stdout)
     assert figures["delivered"] == 1 and figures["opened_unique"] == 0
     assert figures["not_available"] == []

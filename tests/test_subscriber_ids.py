@@ -16,7 +16,8 @@ from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.events.ingest import ingest_events
+from mailer.events.ingest import ingest
+from mailer.events.sources.sendgrid import read_events
 from mailer.store.db import _alembic_config, make_engine, session_factory, upgrade_schema
 from mailer.store.models import (
     CampaignRun,
@@ -65,17 +66,19 @@ def test_an_erased_persons_links_never_act_on_the_next_person(
     assert post.status_code == 404 and "not valid" in post.text
     assert httpx.post(unsubscribe, data={}).status_code == 404
     assert httpx.get(click).status_code == 302  # the link still works, for nobody in particular
-    ingest_events(
+    ingest(
         sent.sessions,
-        [
-            {
-                "event": "spamreport",
-                "sg_event_id": "late-complaint",
-                "timestamp": 1_800_000_000,
-                "subscriber_id": str(ben_id),
-                "campaign_slug": sent.slug,
-            }
-        ],
+        read_events(
+            [
+                {
+                    "event": "spamreport",
+                    "sg_event_id": "late-complaint",
+                    "timestamp": 1_800_000_000,
+                    "subscriber_id": str(ben_id),
+                    "campaign_slug": sent.slug,
+                }
+            ]
+        ),
     )
     with sent.sessions() as session:
         carla = session.scalars(select(Subscriber).where(Subscriber.email_key == CARLA)).one()

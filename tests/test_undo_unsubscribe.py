@@ -12,7 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from mailer.events.ingest import ingest_events
+from mailer.events.ingest import ingest
+from mailer.events.sources.sendgrid import read_events
 from mailer.store.models import StatusChange, Subscriber, SubscriberStatus
 from mailer.subscribers.service import unsubscribe
 from mailer.subscribers.unsubscribe import UNDO_CONSENT_SOURCE
@@ -151,7 +152,7 @@ def test_provider_suppressions_are_never_undone_by_a_link(
             "subscriber_id": str(sent.ids[address]),
             "campaign_slug": sent.slug,
         }
-        ingest_events(sent.sessions, [raw])
+        ingest(sent.sessions, read_events([raw]))
 
     provider_event(BEN)
     refused(sent, BEN, undo(sent.unsubscribe_url(BEN)), status)

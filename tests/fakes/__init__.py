@@ -1,4 +1,6 @@
-"""Fakes of outside services (SendGrid, an SMTP server) on loopback, for tests and bench.
+"""Fakes of outside services (SendGrid, an SMTP server) on loopback, for tests and bench, and
+in-process fakes of the send engine's two ports: ledger.py (an in-memory LedgerPort) and
+provider.py (providers that answer as a script says).
 
 Also a realistic campaign message and recipients (``make_template``, ``make_recipients``) with
 the Contract headers and per-recipient placeholders, shared by provider tests and benchmarks.

@@ -1,7 +1,9 @@
 """The send loop: claim a batch from the ledger, hand it to the provider, record the answer.
 
-It depends on two narrow things its caller gives it (as in listmonk's manager): a Ledger and a
-Provider. Order of writes is what makes "exactly once" hold through crashes.
+It depends on two narrow things its caller gives it (as in listmonk's manager): a ledger
+(``LedgerPort``, delivery/ports.py: the SQL ledger in production, an in-memory one in tests)
+and a ``Provider`` (delivery/providers/base.py). Order of writes is what makes "exactly once"
+hold through crashes.
 
 With a batch provider (SendGrid: one request per batch):
 
@@ -26,21 +28,19 @@ in flight (counted as above), not a whole batch. A stop (SIGTERM, Ctrl-C) takes 
 two messages; the rest of the batch goes back to the queue.
 
 The rate limit is a cap: no one-second window ever holds more than ``rate_per_second``
-recipients handed to the provider (requests are cut to fit; see RateLimiter).
+recipients handed to the provider (requests are cut to fit; see RateLimiter in rate.py).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from mailer.delivery.ledger import ClaimedRecipient, Ledger, MessageLog
+from mailer.delivery.ports import ClaimedRecipient, LedgerPort, MessageLogPort
 from mailer.delivery.providers.base import (
     BatchResult,
     PerMessageProvider,
@@ -51,8 +51,8 @@ from mailer.delivery.providers.base import (
     RecipientRefused,
     TransientProviderError,
 )
+from mailer.delivery.rate import RateLimiter
 from mailer.delivery.types import MessageTemplate, Recipient
-from mailer.store.models import SendState
 
 log = logging.getLogger("mailer.delivery")
 
@@ -88,68 +88,10 @@ class RetryPolicy:
         return self.rng.uniform(0, min(self.cap_seconds, self.base_seconds * 2**attempt))
 
 
-class RateLimiter:
-    """A cap, not an average: at most ``per_second`` recipients handed to the provider in any
-    one-second window (0 means no limit).
-
-    A sliding window of hand-over times: before ``n`` recipients go, it waits until the
-    hand-overs of the last second plus ``n`` fit under the cap. (An average let a batch of 500
-    leave at once at 10 per second, then sleep 48 s; providers and receiving servers count per
-    second.) A fractional rate is rounded down (12.5 allows 12 in any second); below one per
-    second, one recipient goes per 1/rate seconds. No request may hold more than ``capacity``.
-    """
-
-    def __init__(
-        self,
-        per_second: float,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.per_second = per_second
-        self.clock = clock
-        self.sleep = sleep
-        self.capacity = max(1, math.floor(per_second)) if per_second > 0 else 0
-        self.window = max(1.0, self.capacity / per_second) if per_second > 0 else 0.0
-        self._handed: deque[tuple[float, int]] = deque()  # (when, how many), oldest first
-        self._in_window = 0
-
-    def wait_for(self, recipients: int) -> None:
-        """Wait until ``recipients`` more fit in the window, and count them as handed over."""
-        if self.capacity == 0 or recipients <= 0:
-            return
-        if recipients > self.capacity:
-            raise ValueError(f"{recipients} recipients at once, over the cap {self.capacity}")
-        now = self.clock()
-        while True:
-            while self._handed and self._handed[0][0] + self.window <= now:
-                self._in_window -= self._handed.popleft()[1]
-            excess = self._in_window + recipients - self.capacity
-            if excess <= 0:
-                break
-            wake = now
-            for when, count in self._handed:  # the oldest hand-overs that must leave first
-                excess -= count
-                if excess <= 0:
-                    wake = when + self.window
-                    break
-            self.sleep(wake - now)
-            now = max(self.clock(), wake)
-        self._handed.append((now, recipients))
-        self._in_window += recipients
-
-    def would_wait(self, recipients: int) -> bool:
-        """Whether ``wait_for(recipients)`` would sleep now."""
-        if self.capacity == 0:
-            return False
-        now = self.clock()
-        leaving = sum(count for when, count in self._handed if when + self.window <= now)
-        return self._in_window - leaving + recipients > self.capacity
-
-
 class Sender:
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: LedgerPort,
         provider: Provider,
         substitutions_for: SubstitutionsFor,
         *,
@@ -204,6 +146,11 @@ class Sender:
                         if prepared:
                             self.ledger.release(run_id, [_id(r) for r in prepared])
                         return False
+                    if prepared == []:
+                        # Nothing was left when the request went out, but it may have given
+                        # recipients back (refused for now): claim once more, or they would
+                        # wait, queued, in a run that is neither finished nor paused.
+                        prepared = self._prepare(run_id, outcome)
                 if not prepared:
                     break
                 started = self.ledger.mark_in_flight(run_id, [_id(r) for r in prepared])
@@ -251,7 +198,7 @@ class Sender:
 
     def _send_each_on(
         self,
-        record: MessageLog,
+        record: MessageLogPort,
         provider: PerMessageProvider,
         run_id: int,
         template: MessageTemplate,
@@ -297,7 +244,7 @@ class Sender:
         return True
 
     def _advance(
-        self, record: MessageLog, done: _Done, start: Recipient | None, outcome: SendOutcome
+        self, record: MessageLogPort, done: _Done, start: Recipient | None, outcome: SendOutcome
     ) -> bool:
         """Record ``done`` and move ``start`` to SENDING (one write); clears ``done``."""
         if not done and start is None:
@@ -411,7 +358,7 @@ class Sender:
         self, run_id: int, pending: list[Recipient], reason: str, outcome: SendOutcome
     ) -> bool:
         self.ledger.release(run_id, [_id(r) for r in pending], reason)
-        self.ledger.set_state(run_id, SendState.PAUSED, reason)
+        self.ledger.pause(run_id, reason)
         outcome.paused_reason = reason
         log.error("campaign paused: %s", reason)
         return False

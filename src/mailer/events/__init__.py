@@ -1,1 +1,2 @@
-"""Provider events (SendGrid's Event Webhook): verify, map to EventKind, store, suppress."""
+"""Provider events: each webhook source (sources/) verified and parsed into the EventKind
+vocabulary; ingest.py stores them once and suppresses whom they name."""

@@ -1,12 +1,16 @@
 """Store a batch of provider events in one transaction and suppress who must not be mailed.
 
-Bulk by design (a SendGrid batch holds up to thousands of events): one query for the event ids
-already stored, one for the campaigns named, one multi-row INSERT ... ON CONFLICT DO NOTHING
-(a retry racing us is harmless), one query for the people to suppress.
+Provider-neutral: it stores ProviderEvents whatever source parsed them (sources/), and knows no
+provider's format. Bulk by design (a SendGrid batch holds up to thousands of events): one query
+for the event ids already stored, one for the campaigns named, one multi-row INSERT ... ON
+CONFLICT DO NOTHING (a retry racing us is harmless: the unique event id stores it once), one
+query for the people to suppress.
 
-Two ways in, one way through (``record_events``): SendGrid's webhook events
-(``ingest_events``), and addresses an SMTP server refused for good while we sent
-(``record_smtp_bounces``), which bounce and suppress exactly as SendGrid's bounce events do.
+Two ways in, one way through (``record_events``): a webhook source's parsed batch (``ingest``),
+and addresses an SMTP server refused for good while we sent (``record_smtp_bounces``), which
+bounce and suppress exactly as a provider's bounce events do. Only new events suppress, so a
+retried batch changes nothing; a suppression moves a person up the ladder only (never revives,
+never downgrades: subscribers/status.py decides).
 """
 
 from __future__ import annotations
@@ -15,12 +19,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.events.sendgrid_events import MappedEvent, map_event
-from mailer.store.db import transaction
+from mailer.events.sources.base import ParsedBatch, ProviderEvent
+from mailer.store.db import insert_ignoring_duplicates, transaction
 from mailer.store.models import CampaignRun, Event, EventKind, Subscriber, SubscriberStatus, utcnow
 from mailer.subscribers.service import find_subscriber
 from mailer.subscribers.status import RANK, By, may_move, move
@@ -38,14 +41,7 @@ SUPPRESS_AS = {
     EventKind.COMPLAINED: SubscriberStatus.COMPLAINED,
     EventKind.UNSUBSCRIBED: SubscriberStatus.UNSUBSCRIBED,
 }
-REASONS = {
-    EventKind.BOUNCED: "the address bounced (SendGrid bounce event)",
-    EventKind.COMPLAINED: "marked the newsletter as spam (SendGrid spam report)",
-    EventKind.UNSUBSCRIBED: "unsubscribed through SendGrid",
-}
-REASONS_BY_SOURCE = {
-    "smtp": {EventKind.BOUNCED: "the address bounced (the SMTP server refused it for good)"},
-}
+SMTP_BOUNCE = "the address bounced (the SMTP server refused it for good)"
 
 
 @dataclass
@@ -55,7 +51,7 @@ class IngestResult:
     duplicates: int = 0
     ignored: int = 0  # event types we do not record
     suppressed: int = 0
-    skipped: int = 0  # elements of the batch that were not usable events (see parse_batch)
+    skipped: int = 0  # elements of the batch that were not usable events
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -64,15 +60,6 @@ class IngestResult:
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
-
-
-def _insert_ignoring_duplicates(session: Session) -> Insert:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(EVENTS).on_conflict_do_nothing(index_elements=["source_event_id"])
-    if dialect == "sqlite":
-        return sqlite.insert(EVENTS).on_conflict_do_nothing(index_elements=["source_event_id"])
-    raise RuntimeError(f"event ingestion supports SQLite and PostgreSQL, not {dialect}")
 
 
 def _stored_ids(session: Session, ids: list[str]) -> set[str]:
@@ -84,7 +71,9 @@ def _stored_ids(session: Session, ids: list[str]) -> set[str]:
     return found
 
 
-def _campaign_ids(session: Session, events: list[MappedEvent]) -> dict[tuple[int | None, str], int]:
+def _campaign_ids(
+    session: Session, events: list[ProviderEvent]
+) -> dict[tuple[int | None, str], int]:
     """(campaign_id, slug) as the events name them -> an existing campaign run's id."""
     wanted_ids = sorted({e.campaign_id for e in events if e.campaign_id is not None})
     wanted_slugs = sorted({e.campaign_slug for e in events if e.campaign_slug})
@@ -120,30 +109,29 @@ def _campaign_ids(session: Session, events: list[MappedEvent]) -> dict[tuple[int
     return resolved
 
 
-def _suppress(session: Session, events: list[MappedEvent], source: str) -> int:
+def _suppress(session: Session, events: list[ProviderEvent], source: str, by: By) -> int:
     """Each person named moves to the strongest suppression of their events, as far as the
-    transition table (subscribers.status) lets a provider's event move them: up only."""
-    by = By.SMTP_BOUNCE if source == "smtp" else By.PROVIDER
-    strongest: dict[int, str] = {}
+    transition table (subscribers.status) lets ``by`` move them: up only."""
+    strongest: dict[int, ProviderEvent] = {}
     for event in events:
         if event.kind in SUPPRESS_AS and event.subscriber_id is not None:
             current = strongest.get(event.subscriber_id)
-            if current is None or RANK[SUPPRESS_AS[event.kind]] > RANK[SUPPRESS_AS[current]]:
-                strongest[event.subscriber_id] = event.kind
+            if current is None or RANK[SUPPRESS_AS[event.kind]] > RANK[SUPPRESS_AS[current.kind]]:
+                strongest[event.subscriber_id] = event
     changed = 0
     for chunk in _chunks(sorted(strongest)):
         for subscriber in session.scalars(select(Subscriber).where(Subscriber.id.in_(chunk))):
-            kind = strongest[subscriber.id]
-            status = SUPPRESS_AS[kind]
+            event = strongest[subscriber.id]
+            status = SUPPRESS_AS[event.kind]
             if not may_move(subscriber.status, status, by):  # never revived, never downgraded
                 continue
-            reason = REASONS_BY_SOURCE.get(source, REASONS)[kind]
+            reason = event.reason or f"{event.kind} ({source} event)"
             if move(session, subscriber, status, by=by, reason=reason, source=source):
                 changed += 1
     return changed
 
 
-def _resolve_people(session: Session, events: list[MappedEvent]) -> list[MappedEvent]:
+def _resolve_people(session: Session, events: list[ProviderEvent]) -> list[ProviderEvent]:
     """Events of an erased subscriber are kept only as anonymous counts (no id, no address);
     a suppressing event without our subscriber_id (e.g. a confirmation email) is matched by
     its address, so it still suppresses."""
@@ -151,7 +139,7 @@ def _resolve_people(session: Session, events: list[MappedEvent]) -> list[MappedE
     known: set[int] = set()
     for chunk in _chunks(wanted):
         known.update(session.scalars(select(Subscriber.id).where(Subscriber.id.in_(chunk))))
-    resolved: list[MappedEvent] = []
+    resolved: list[ProviderEvent] = []
     for event in events:
         if event.subscriber_id is not None and event.subscriber_id not in known:
             anonymous = {k: v for k, v in event.raw.items() if k not in PERSONAL_FIELDS}
@@ -165,21 +153,15 @@ def _resolve_people(session: Session, events: list[MappedEvent]) -> list[MappedE
     return resolved
 
 
-def ingest_events(
-    sessions: sessionmaker[Session], raw_events: list[dict[str, Any]], *, source: str = "sendgrid"
-) -> IngestResult:
-    """Store the new events of a batch and suppress bounced, complaining and unsubscribed
-    people, all in one transaction. Events already stored (same provider event id) are skipped;
-    only new events suppress, so a retried batch changes nothing."""
-    result = IngestResult(received=len(raw_events))
-    mapped: list[MappedEvent] = []
-    for raw in raw_events:
-        event = map_event(raw)
-        if event is None:
-            result.ignored += 1
-        else:
-            mapped.append(event)
-    return record_events(sessions, mapped, source=source, result=result)
+def ingest(sessions: sessionmaker[Session], batch: ParsedBatch) -> IngestResult:
+    """Store the new events of a source's parsed batch and suppress bounced, complaining and
+    unsubscribed people, all in one transaction. Events already stored (same provider event
+    id) are counted as duplicates; only new events suppress, so a retried batch changes
+    nothing."""
+    result = IngestResult(
+        received=batch.received, ignored=batch.ignored, skipped=len(batch.skipped)
+    )
+    return record_events(sessions, batch.events, source=batch.source, result=result)
 
 
 @dataclass(frozen=True)
@@ -202,7 +184,7 @@ def record_smtp_bounces(
     a SendGrid bounce is. The event id names campaign and subscriber, so recording the same
     refusal again (a resumed send) stores and changes nothing."""
     events = [
-        MappedEvent(
+        ProviderEvent(
             kind=EventKind.BOUNCED,
             source_event_id=f"smtp-rcpt:{campaign_id}:{address.subscriber_id}",
             subscriber_id=address.subscriber_id,
@@ -210,23 +192,27 @@ def record_smtp_bounces(
             campaign_slug=campaign_slug,
             occurred_at=None,
             raw={"email": address.email, "smtp_code": address.code, "reply": address.reply},
+            reason=SMTP_BOUNCE,
         )
         for address in refused
     ]
-    return record_events(sessions, events, source="smtp", result=IngestResult(len(events)))
+    result = IngestResult(len(events))
+    return record_events(sessions, events, source="smtp", result=result, by=By.SMTP_BOUNCE)
 
 
 def record_events(
     sessions: sessionmaker[Session],
-    mapped: list[MappedEvent],
+    mapped: list[ProviderEvent],
     *,
     source: str,
     result: IngestResult,
+    by: By = By.PROVIDER,
 ) -> IngestResult:
-    """Store the events not stored yet and suppress whom they name, in one transaction."""
+    """Store the events not stored yet and suppress whom they name (as ``by``: a provider's
+    event, or our own SMTP send), in one transaction."""
     with transaction(sessions) as session:
         seen = _stored_ids(session, [e.source_event_id for e in mapped if e.source_event_id])
-        fresh: list[MappedEvent] = []
+        fresh: list[ProviderEvent] = []
         for event in mapped:
             if event.source_event_id is not None:
                 if event.source_event_id in seen:
@@ -250,7 +236,8 @@ def record_events(
             for event in fresh
         ]
         if rows:
-            session.connection().execute(_insert_ignoring_duplicates(session), rows)
+            insert = insert_ignoring_duplicates(session, EVENTS, "source_event_id")
+            session.connection().execute(insert, rows)
         result.stored = len(rows)
-        result.suppressed = _suppress(session, fresh, source)
+        result.suppressed = _suppress(session, fresh, source, by)
     return result

@@ -18,17 +18,18 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Insert, Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.articles.model import Article
-from mailer.store.db import transaction
+from mailer.store.db import insert_ignoring_duplicates, transaction
 from mailer.store.models import CampaignRun, FeedEntry, FeedState
 
 NEW, DRAFTED, BASELINE = "new", "drafted", "baseline"
+_ENTRIES = cast(Table, FeedEntry.__table__)
+_STATES = cast(Table, FeedState.__table__)
 
 
 @dataclass
@@ -58,23 +59,12 @@ def entry_key(entry_id: str) -> str:
     return hashlib.sha256(entry_id.encode("utf-8")).hexdigest()
 
 
-def _insert_ignoring_duplicates(session: Session, model: type[Any], *keys: str) -> Insert:
-    """A Core INSERT that skips rows whose ``keys`` exist; RETURNING tells which were added."""
-    table = model.__table__
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
-    raise RuntimeError(f"feed polling supports SQLite and PostgreSQL, not {dialect}")
-
-
 def _added(session: Session, insert: Insert, values: dict[str, Any]) -> bool:
     """Run one INSERT ... ON CONFLICT DO NOTHING: was the row added?
 
     (rowcount is -1 for such statements on psycopg; a RETURNING row is certain on both.)
     """
-    returning = insert.values(**values).returning(FeedEntry.__table__.c.id)
+    returning = insert.values(**values).returning(_ENTRIES.c.id)
     return session.execute(returning).first() is not None
 
 
@@ -82,7 +72,7 @@ def ensure_state(sessions: sessionmaker[Session], url: str) -> FeedState:
     """The feed's FeedState row, made empty on its first poll (a concurrent insert is ignored)."""
     with transaction(sessions) as session:
         session.execute(
-            _insert_ignoring_duplicates(session, FeedState, "url").values(
+            insert_ignoring_duplicates(session, _STATES, "url").values(
                 url=url, etag="", last_modified="", status="", found=0, detail=""
             )
         )
@@ -159,7 +149,7 @@ def connect(
     """First poll: every entry noted as baseline (the newest ``backfill`` claimed instead)."""
     baseline = 0
     with transaction(sessions) as session:
-        insert = _insert_ignoring_duplicates(session, FeedEntry, "feed_url", "entry_key")
+        insert = insert_ignoring_duplicates(session, _ENTRIES, "feed_url", "entry_key")
         # Oldest first, so that ids follow the blog's order (articles come newest first).
         for position, article in reversed(list(enumerate(articles))):
             state = NEW if position < backfill else BASELINE
@@ -192,7 +182,7 @@ def claim(
             .values(**validators)
             .execution_options(synchronize_session=False)
         )
-        insert = _insert_ignoring_duplicates(session, FeedEntry, "feed_url", "entry_key")
+        insert = insert_ignoring_duplicates(session, _ENTRIES, "feed_url", "entry_key")
         for article in reversed(articles):  # oldest first: ids follow the blog's order
             claimed += int(_added(session, insert, _entry_values(url, article, now, NEW)))
         if backfill:

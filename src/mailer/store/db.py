@@ -13,7 +13,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,6 +55,25 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: committed at the end, rolled back whole on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def insert_ignoring_duplicates(session: Session, table: Table, *keys: str) -> Insert:
+    """INSERT ... ON CONFLICT (``keys``) DO NOTHING, on SQLite and PostgreSQL alike.
+
+    A row whose unique ``keys`` already exist is skipped, also when another transaction
+    inserts it at the same moment (the unique index decides, not an earlier SELECT): the way
+    to make "stored once" hold under retries and races. Add ``.returning(...)`` to learn which
+    rows were added (rowcount is -1 for such statements on psycopg).
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    raise StorageError(
+        f"mailer stores its data in SQLite or PostgreSQL, not {dialect}",
+        hint="set database.url to sqlite:///mailer.db or postgresql+psycopg://user@host/dbname",
+    )
 
 
 def _alembic_config(engine: Engine) -> Config:

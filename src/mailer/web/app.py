@@ -70,7 +70,8 @@ def create_app(workspace: Workspace, *, host: str) -> FastAPI:
     def healthz() -> str:
         return "ok"
 
-    for module in (unsubscribe, clicks, webhooks, signup, archive, health):
+    # webhooks last: its /webhooks/{source} would shadow any fixed /webhooks/... route after it.
+    for module in (unsubscribe, clicks, signup, archive, health, webhooks):
         app.include_router(module.router)
     staff.install(app)
     return app

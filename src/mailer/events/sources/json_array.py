@@ -1,18 +1,10 @@
-"""SendGrid event objects -> the EventKind vocabulary, with the raw event kept beside it.
+"""A webhook body that is a JSON array of flat event objects, decoded defensively.
 
-SendGrid copies our ``custom_args`` onto every event as top-level keys: ``subscriber_id`` (per
-personalization) and ``campaign_slug``/``campaign_id`` (per message); see
-delivery/providers/sendgrid.py.
-
-Bounces: SendGrid's ``bounce`` event has ``type`` "bounce" (the receiving server refused the
-address for good) or "blocked" (refused for a reason that may pass: reputation, content, a full
-mailbox). Only "bounce" maps to BOUNCED and suppresses; "blocked" maps to DROPPED (not delivered,
-the address kept). ``dropped`` (SendGrid's own suppression lists) suppresses nothing here either.
-
-A verified body must be a JSON array; each element that is not a plain event object (not an
-object, nested deeper than SendGrid ever nests, a NaN or Infinity, a string with a NUL or a lone
-surrogate: valid JSON for Python, refused by PostgreSQL) is skipped alone, so one bad event never
-costs the batch its good ones.
+SendGrid posts its events so, many to a request; any source that does can use ``parse_batch``.
+Each element that is not a plain event object (not an object, nested deeper than any provider
+nests, a NaN or Infinity, a string with a NUL or a lone surrogate: valid JSON for Python,
+refused by PostgreSQL) is skipped alone, so one bad event never costs the batch its good ones.
+A body that is not a JSON array at all, or holds no usable object, is a PayloadError.
 """
 
 from __future__ import annotations
@@ -21,44 +13,12 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from mailer.store.models import EventKind
+from mailer.events.sources.base import PayloadError, Skipped
 
-KINDS = {
-    "processed": EventKind.PROCESSED,
-    "delivered": EventKind.DELIVERED,
-    "deferred": EventKind.DEFERRED,
-    "bounce": EventKind.BOUNCED,
-    "dropped": EventKind.DROPPED,
-    "open": EventKind.OPENED,
-    "click": EventKind.CLICKED,
-    "spamreport": EventKind.COMPLAINED,
-    "unsubscribe": EventKind.UNSUBSCRIBED,
-    "group_unsubscribe": EventKind.UNSUBSCRIBED,
-}
-MAX_ID_CHARS = 200  # Event.source_event_id
-MAX_DB_ID = 2**63 - 1
-
-
-class PayloadError(Exception):
-    """The (verified) body is not a JSON array, or holds no usable event object."""
-
-
-@dataclass(frozen=True)
-class MappedEvent:
-    kind: str
-    source_event_id: str | None
-    subscriber_id: int | None
-    campaign_id: int | None  # as the custom_args say; checked against campaign_runs on ingest
-    campaign_slug: str
-    occurred_at: datetime | None
-    raw: dict[str, Any]
-
-
-# SendGrid's events are two levels deep (an event object, its category list); a few more are
-# allowed for fields it may add. Deeper is not an event, and near Python's recursion limit
+# Provider events are two levels deep (SendGrid: an event object, its category list); a few more
+# are allowed for fields they may add. Deeper is not an event, and near Python's recursion limit
 # (about 1,000 levels) decoding or storing it would fail.
 MAX_DEPTH = 8
 # Where to look again, element by element, after the whole body failed to decode.
@@ -72,16 +32,10 @@ _CONTAINERS = (dict, list)
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-@dataclass(frozen=True)
-class Skipped:
-    """An element of the batch left out: its position and why (never its content)."""
-
-    position: int
-    reason: str
-
-
 @dataclass
 class Batch:
+    """The decoded event objects of a body, and the elements skipped as not usable."""
+
     events: list[dict[str, Any]]
     skipped: list[Skipped] = field(default_factory=list)
     received: int = 0
@@ -228,46 +182,3 @@ def _storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _as_id(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
-        number = int(value)
-    else:
-        return None
-    return number if 0 < number <= MAX_DB_ID else None
-
-
-def _as_time(value: Any) -> datetime | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        return datetime.fromtimestamp(value, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-def map_event(raw: dict[str, Any]) -> MappedEvent | None:
-    """One SendGrid event in our vocabulary, or None for an event type we do not record."""
-    kind = KINDS.get(str(raw.get("event", "")))
-    if kind is None:
-        return None
-    if kind == EventKind.BOUNCED and raw.get("type") == "blocked":
-        kind = EventKind.DROPPED
-    event_id = raw.get("sg_event_id")
-    if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_CHARS:
-        event_id = None
-    slug = raw.get("campaign_slug")
-    return MappedEvent(
-        kind=kind,
-        source_event_id=event_id,
-        subscriber_id=_as_id(raw.get("subscriber_id")),
-        campaign_id=_as_id(raw.get("campaign_id")),
-        campaign_slug=slug[:200] if isinstance(slug, str) else "",
-        occurred_at=_as_time(raw.get("timestamp")),
-        raw=raw,
-    )

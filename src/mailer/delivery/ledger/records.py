@@ -1,0 +1,79 @@
+"""State changes after a claim: what the provider did with each recipient, and the run's own
+state (sending, paused with a reason, finished once nothing is queued or in flight)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from mailer.delivery.ledger.base import LedgerBase
+from mailer.delivery.ledger.statements import statements
+from mailer.store.models import CampaignRun, Delivery, DeliveryState, SendState, utcnow
+
+
+class Records(LedgerBase):
+    def mark_sent(self, run_id: int, subscriber_ids: Iterable[int], message_id: str) -> None:
+        ids = list(subscriber_ids)
+        if not ids:
+            return
+        with self.sessions() as session, session.begin():
+            connection = session.connection()
+            connection.execute(
+                statements(connection.dialect.name).mark_sent,
+                {"run_id": run_id, "ids": ids, "message_id": message_id, "now": utcnow()},
+            )
+
+    def mark_failed(self, run_id: int, failures: dict[int, str]) -> None:
+        """Addresses the provider refused one by one (not retried)."""
+        if not failures:
+            return
+        with self.sessions() as session, session.begin():
+            for subscriber_id, reason in failures.items():
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.campaign_id == run_id, Delivery.subscriber_id == subscriber_id)
+                    .values(state=DeliveryState.FAILED, error=reason[:2000], lease_until=None)
+                )
+
+    def release(self, run_id: int, subscriber_ids: Iterable[int], error: str = "") -> None:
+        """Give a batch back to the queue: the provider did not accept it."""
+        ids = list(subscriber_ids)
+        if not ids:
+            return
+        with self.sessions() as session, session.begin():
+            connection = session.connection()
+            connection.execute(
+                statements(connection.dialect.name).release,
+                {"run_id": run_id, "ids": ids, "error": error[:2000]},
+            )
+
+    def set_state(self, run_id: int, state: str, reason: str = "") -> None:
+        with self.sessions() as session, session.begin():
+            values: dict[str, Any] = {"state": state, "pause_reason": reason}
+            if state == SendState.FINISHED:
+                values["finished_at"] = utcnow()
+            session.execute(update(CampaignRun).where(CampaignRun.id == run_id).values(**values))
+
+    def pause(self, run_id: int, reason: str) -> None:
+        """The run waits for a person (`mailer send` resumes it); ``reason`` says why."""
+        self.set_state(run_id, SendState.PAUSED, reason)
+
+    def finish_if_done(self, run_id: int) -> bool:
+        """Mark the run finished when no recipient is queued or in flight."""
+        with self.sessions() as session, session.begin():
+            open_rows = session.scalar(
+                select(func.count()).where(
+                    Delivery.campaign_id == run_id,
+                    Delivery.state.in_(DeliveryState.OPEN),
+                )
+            )
+            if open_rows:
+                return False
+            session.execute(
+                update(CampaignRun)
+                .where(CampaignRun.id == run_id, CampaignRun.state != SendState.FINISHED)
+                .values(state=SendState.FINISHED, pause_reason="", finished_at=utcnow())
+            )
+            return True
