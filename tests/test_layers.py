@@ -31,6 +31,7 @@ FLOORS: dict[str, int] = {
     "delivery": 2,
     "events": 2,
     "feed": 2,
+    "staff": 2,
     # the ground
     "store": 1,
     "tokens": 1,

@@ -8,7 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.store.db import open_database
 from mailer.tokens import signing_key
-from mailer.web import archive, clicks, health, signup, unsubscribe, webhooks
+from mailer.web import archive, clicks, health, signup, staff, unsubscribe, webhooks
 from mailer.web.context import WebContext
 from mailer.workspace import Workspace
 
@@ -68,6 +68,6 @@ def create_app(workspace: Workspace, *, host: str) -> FastAPI:
     def healthz() -> str:
         return "ok"
 
-    for module in (unsubscribe, clicks, webhooks, signup, archive, health):
+    for module in (unsubscribe, clicks, webhooks, signup, archive, health, staff):
         app.include_router(module.router)
     return app
