@@ -14,15 +14,13 @@ in a preview. A compile of a five-article digest takes about 2-4 ms (docs/benchm
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email import message_from_bytes
-from email.policy import default as default_policy
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.campaigns.campaign import Campaign
-from mailer.campaigns.check import CheckResult, _parts, check_campaign
+from mailer.campaigns.check import CheckResult, check_campaign
 from mailer.campaigns.message import ALEX_SAMPLE, SampleRecipient
 from mailer.errors import StorageError
 from mailer.store.models import Subscriber, SubscriberStatus
@@ -70,13 +68,11 @@ def compile_preview(
     result = check_campaign(workspace, campaign, person=person, spam=False)
     if result.eml is None:
         return Preview(campaign.subject, "", "", b"", result, person)
-    message = message_from_bytes(result.eml, policy=default_policy)
-    html, text = _parts(message)
     # As `mailer preview` writes them: the parts as a mail program shows them, LF line ends.
     return Preview(
-        str(message.get("Subject", "")),
-        html.replace("\r\n", "\n"),
-        text.replace("\r\n", "\n"),
+        result.subject,
+        result.html.replace("\r\n", "\n"),
+        result.text.replace("\r\n", "\n"),
         result.eml,
         result,
         person,
