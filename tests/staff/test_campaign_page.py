@@ -321,3 +321,22 @@ def test_sign_in_is_needed(app_client: httpx.Client, campaign_file: Path) -> Non
     assert app_client.get(PAGE).status_code in {401, 303, 307}  # the sign-in page's way
     sign_in(app_client, OWNER, "owner")
     assert app_client.get(PAGE).status_code == 200
+
+
+def test_the_check_after_a_preview_follows_a_change_to_the_file(
+    owner: httpx.Client, campaign_file: Path
+) -> None:
+    digest = CAMPAIGN.replace(
+        '  url: "https://www.summitspine.example/blog/sleep"\n',
+        '  url: "https://www.summitspine.example/blog/sleep"\n'
+        '- title: "Desk posture"\n  url: "https://www.summitspine.example/blog/desk"\n',
+    )
+    campaign_file.write_text(digest, encoding="utf-8")
+    fields = {**hidden_fields(owner.get(PAGE).text, PAGE), **TYPED}
+    assert owner.post(f"{PAGE}/preview", data=fields).status_code == 200
+    assert "digest entry" not in owner.post(f"{PAGE}/check", data=fields).text  # reused
+
+    unlinked = digest.replace('"https://www.summitspine.example/blog/desk"', '""')
+    campaign_file.write_text(unlinked, encoding="utf-8")  # by hand
+    after = owner.post(f"{PAGE}/check", data=fields).text
+    assert "the digest entry &#39;Desk posture&#39; has no link" in after

@@ -15,6 +15,7 @@
   var timer = null;
   var sent = 0;
   var dirty = false;
+  var waiting = false; // a preview of typed fields is on its way into the iframe
 
   function counts() {
     document.querySelectorAll("[data-count-for]").forEach(function (el) {
@@ -58,6 +59,9 @@
 
   function update() {
     form.requestSubmit(refresh); // the unsaved fields, compiled, into the iframe named preview
+  }
+
+  function check() { // once the preview has loaded: the server reuses its compile
     var mine = ++sent;
     fetch(checkUrl, {
       method: "POST",
@@ -71,6 +75,12 @@
     }).catch(function () { /* the preview still updates; the check shows after Save */ });
   }
 
+  document.getElementById("preview").addEventListener("load", function () {
+    if (!waiting) return;
+    waiting = false;
+    check();
+  });
+
   form.addEventListener("input", function () {
     counts();
     mirror();
@@ -80,7 +90,8 @@
   });
 
   form.addEventListener("submit", function (event) {
-    if (event.submitter !== refresh) dirty = false; // Save: leaving the page is expected
+    if (event.submitter === refresh) waiting = true;
+    else dirty = false; // Save: leaving the page is expected
   });
 
   window.addEventListener("beforeunload", function (event) {

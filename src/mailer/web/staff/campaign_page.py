@@ -19,6 +19,10 @@ shown, and app/campaign_edit.py refuses to save over, test or approve a file tha
 from __future__ import annotations
 
 import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import astuple
 from html import escape
 from typing import Any
 
@@ -36,6 +40,7 @@ from mailer.app.campaign_edit import (
 )
 from mailer.app.preview import Preview, compile_preview, sample_person
 from mailer.campaigns.approval import current_approval
+from mailer.campaigns.campaign import Campaign
 from mailer.campaigns.check import MAX_SUBJECT, CheckResult, Finding
 from mailer.campaigns.draft import READ_FULL
 from mailer.campaigns.files import CampaignFiles
@@ -96,7 +101,52 @@ DONE = {
     "unapproved": "Unapproved: it is a draft again and will not be sent.",
     "not-approved": "It was not approved; nothing changed.",
 }
+RECENT = 8
+RECENT_SECONDS = 10.0
 _HEAD = re.compile(r"<head(\s[^>]*)?>", re.IGNORECASE)
+
+
+class _Recent:
+    """The last few previews of unsaved fields, for RECENT_SECONDS: the page asks for the check
+    once the preview of the same fields has loaded, so one compile serves both requests. The key
+    holds the campaign file's size and modification time: any change to it is a new compile."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[object, ...], tuple[float, Preview]] = OrderedDict()
+
+    def get(self, key: tuple[object, ...]) -> Preview | None:
+        with self._lock:
+            found = self._items.get(key)
+        if found is None or time.monotonic() - found[0] > RECENT_SECONDS:
+            return None
+        return found[1]
+
+    def put(self, key: tuple[object, ...], preview: Preview) -> None:
+        with self._lock:
+            self._items[key] = (time.monotonic(), preview)
+            self._items.move_to_end(key)
+            while len(self._items) > RECENT:
+                self._items.popitem(last=False)
+
+
+_recent = _Recent()
+
+
+def recent_preview(ctx: WebContext, slug: str, typed: Edit) -> Preview:
+    """The preview of ``typed`` over the file as it is: compiled, or the same one a moment ago.
+    Raises CampaignError for an unreadable file."""
+    files = CampaignFiles.of(ctx.workspace)
+    state = files.path(slug).stat()
+    fields = typed.normalized()
+    key = (str(files.path(slug)), state.st_mtime_ns, state.st_size, *astuple(fields))
+    found = _recent.get(key)
+    if found is not None:
+        return found
+    campaign = edited(files.load(slug), fields)
+    preview = compile_preview(ctx.workspace, campaign, sample_person(ctx.sessions))
+    _recent.put(key, preview)
+    return preview
 
 
 def usable_slug(slug: str) -> bool:
@@ -335,14 +385,17 @@ async def preview_unsaved(
 
 def _preview_edit(ctx: WebContext, slug: str, typed: Edit) -> Response:
     try:
-        campaign = CampaignFiles.of(ctx.workspace).load(slug)
+        preview = recent_preview(ctx, slug, typed)
     except MailerError as err:
         return _preview_response(_message_page(err.message, err.hint or ""), 422)
-    return _preview_of(ctx, edited(campaign, typed))
+    return _preview_page(preview)
 
 
-def _preview_of(ctx: WebContext, campaign: Any) -> Response:
-    preview = compile_preview(ctx.workspace, campaign, sample_person(ctx.sessions))
+def _preview_of(ctx: WebContext, campaign: Campaign) -> Response:
+    return _preview_page(compile_preview(ctx.workspace, campaign, sample_person(ctx.sessions)))
+
+
+def _preview_page(preview: Preview) -> Response:
     if not preview.compiled:
         problems = [f for f in preview.check.errors if f.code == "template-error"]
         first = problems[0] if problems else None
@@ -390,10 +443,9 @@ async def check_fragment(
 
 def _check_edit(request: Request, ctx: WebContext, slug: str, typed: Edit) -> HTMLResponse:
     try:
-        campaign = CampaignFiles.of(ctx.workspace).load(slug)
+        preview = recent_preview(ctx, slug, typed)
     except MailerError as err:
         return HTMLResponse(f"<p>{escape(err.message)}</p>", status_code=422)
-    preview = compile_preview(ctx.workspace, edited(campaign, typed), sample_person(ctx.sessions))
     context = {"findings": grouped(preview.check), "verdict": verdict(preview.check)}
     return render(request, "staff/_check.html", context)
 
