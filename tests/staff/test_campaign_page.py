@@ -17,6 +17,7 @@ from mailer.delivery.types import fill
 from mailer.store.models import CampaignApproval, CampaignRun, Delivery
 from mailer.subscribers.csv_import import import_csv
 from mailer.tokens import signing_key
+from mailer.web.staff.forms import MAX_FORM_BYTES
 from mailer.workspace import Workspace
 from tests.delivery_helpers import run_mailer
 from tests.staff.conftest import EDITOR, OWNER, hidden_fields, mailer_env, post_form, sign_in
@@ -340,3 +341,13 @@ def test_the_check_after_a_preview_follows_a_change_to_the_file(
     campaign_file.write_text(unlinked, encoding="utf-8")  # by hand
     after = owner.post(f"{PAGE}/check", data=fields).text
     assert "the digest entry &#39;Desk posture&#39; has no link" in after
+
+
+def test_a_save_missing_its_fields_or_too_large_writes_nothing(
+    owner: httpx.Client, campaign_file: Path
+) -> None:
+    fields = hidden_fields(owner.get(PAGE).text, PAGE)
+    assert owner.post(PAGE, data=fields).status_code == 400  # never an emptied campaign
+    too_large = owner.post(PAGE, data={**fields, **TYPED, "body": "x" * (MAX_FORM_BYTES + 1)})
+    assert too_large.status_code == 413
+    assert campaign_file.read_text(encoding="utf-8") == CAMPAIGN

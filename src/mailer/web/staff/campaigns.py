@@ -8,9 +8,10 @@
   app/drafting.py, exactly as `mailer draft` drafts; then the campaign page.
 - ``GET /staff/campaigns/{slug}/results``: the figures of a sent campaign (delivery/report.py).
 
-The campaign page itself (edit, preview, test, approve) is web/staff/campaign_page.py, whose
-router this one includes. Signing in, roles and the CSRF check of every POST are the staff
-layer's (web/staff/auth.py); each route here only names who may call it.
+The campaign page itself (edit, test, approve) is web/staff/campaign_page.py, its preview and
+check web/staff/campaign_preview.py; this router includes theirs. Signing in, roles and the
+CSRF check of every POST are the staff layer's (web/staff/auth.py); each route here only names
+who may call it.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from mailer.articles.source import MAX_BYTES as MAX_ARTICLE_BYTES
 from mailer.delivery.report import campaign_report, table_rows
 from mailer.errors import ArticleError, MailerError
 from mailer.web.context import WebContext, web_context
-from mailer.web.staff import campaign_page
+from mailer.web.staff import campaign_page, campaign_preview
 from mailer.web.staff.auth import StaffUser, current_staff, render
-from mailer.web.staff.campaign_page import not_found, usable_slug
+from mailer.web.staff.campaign_preview import not_found, usable_slug
 from mailer.web.staff.display import clinic_zone, figures, formatter
 from mailer.web.staff.forms import MAX_FILES, Form, Upload, read_form
 
@@ -174,3 +175,4 @@ def results_page(
 
 # After /campaigns/new: the campaign page's /campaigns/{slug} would otherwise take "new".
 router.include_router(campaign_page.router)
+router.include_router(campaign_preview.router)

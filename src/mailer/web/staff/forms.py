@@ -13,7 +13,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from urllib.parse import parse_qs
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 
 from mailer.articles.source import MAX_BYTES as MAX_ARTICLE_BYTES
 from mailer.errors import InputError
@@ -38,6 +38,10 @@ class Upload:
 class Form:
     fields: dict[str, list[str]] = field(default_factory=dict)
     uploads: list[Upload] = field(default_factory=list)
+
+    def has(self, *names: str) -> bool:
+        """Every one of ``names`` was sent (perhaps empty)."""
+        return all(name in self.fields for name in names)
 
     def first(self, name: str, default: str = "") -> str:
         values = self.fields.get(name)
@@ -66,6 +70,14 @@ async def read_form(request: Request) -> Form:
     form = parse_form(content_type, body)
     request.state.staff_form = form
     return form
+
+
+async def posted_form(request: Request) -> Form:
+    """The request's form for a route: HTTPException 413 when it is too large."""
+    try:
+        return await read_form(request)
+    except FormTooLarge as err:
+        raise HTTPException(413, f"{err.message}; {err.hint}") from err
 
 
 def parse_form(content_type: str, body: bytes) -> Form:
