@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 
 from mailer.staff.accounts import Role
 from mailer.web.context import PAGES, WebContext
-from mailer.web.staff.forms import read_form
+from mailer.web.staff.forms import posted_form
 
 STAND_IN_HEADER = "X-Stand-In-Staff"
 CSRF_HEADER = "X-CSRF-Token"
@@ -62,7 +62,7 @@ async def check_csrf(request: Request) -> None:
     user = current_staff(request)
     sent = request.headers.get(CSRF_HEADER, "")
     if not sent:
-        form = await read_form(request)
+        form = await posted_form(request)
         sent = form.first(CSRF_FIELD)
     if not hmac.compare_digest(sent, user.csrf_token):
         raise HTTPException(403, "missing or wrong CSRF token")
