@@ -7,6 +7,7 @@ MailerError                 anything mailer reports to a person; never shown as 
 ├── InputError              a file or value given to mailer cannot be read      (exit 1)
 │   ├── ArticleError        an article source is empty, binary, too big, ...
 │   ├── CampaignError       a campaign file is malformed
+│   │   └── StaleCampaignError  the file changed since it was read; nothing was written
 │   └── TokenError          a link token is tampered with or foreign
 ├── ApprovalError           the campaign is not approved as it stands now       (exit 1)
 ├── TemplateError           a template failed to render (file and line named)   (exit 1)
@@ -60,6 +61,10 @@ class ArticleError(InputError):
 
 class CampaignError(InputError):
     pass
+
+
+class StaleCampaignError(CampaignError):
+    """A save based on a campaign file that changed since it was read: nothing was written."""
 
 
 class TokenError(InputError):

@@ -3,11 +3,17 @@ injected clock, a browser-like HTTP client per person, and the `mailer` command 
 
 The web tests run on SQLite (``sqlite_workspace``); the storage tests of mailer.staff take the
 shared ``database_url`` fixture and run on SQLite and PostgreSQL.
+
+The campaign page tests (from the staffpages work) use ``sign_in_as``: an account made in the
+database, then the real sign-in form, for an httpx client or a Playwright context. Their forms
+are filled from the page as a browser would: the hidden ``csrf_token`` and ``content_hash``
+come from the HTML the test GETs.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
 import sys
 import threading
@@ -15,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +36,11 @@ from mailer.cli import main
 from mailer.cli.common import state
 from mailer.staff import accounts
 from mailer.staff.accounts import Role
-from mailer.store.db import transaction
+from mailer.store.db import open_database, transaction
 from mailer.store.models import Base
 from mailer.web.app import create_app
 from mailer.workspace import Workspace
-from tests.web_server import _free_port
+from tests.web_server import LiveServer, _free_port, serve
 
 START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 IDLE = timedelta(hours=8)  # [staff] session_idle by default
@@ -196,3 +203,106 @@ def mailer(
         return Run(code, captured.out, captured.err)
 
     return run
+
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTICLES = ROOT / "articles"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+OWNER = "owner@clinic.example"
+EDITOR = "editor@clinic.example"
+_HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"')
+
+
+def sign_in_as(client: Any, email: str, role: str, workspace: Workspace | None = None) -> None:
+    """Sign ``client`` in as ``email`` with ``role`` ("owner" or "editor"): the account is made
+    in the workspace's database (once), then the real sign-in form is sent. ``client`` is an
+    httpx client, or a Playwright BrowserContext made with the server's base_url (its request
+    API shares the context's cookies)."""
+    workspace = workspace or _WORKSPACES[-1]
+    _, sessions = open_database(workspace.database_url, auto_upgrade=True)
+    with transaction(sessions) as db:
+        if accounts.find(db, email) is None:
+            accounts.add(db, email, Role(role), now=datetime.now(UTC), name="", password=PASSWORD)
+    if hasattr(client, "request") and hasattr(client, "set_extra_http_headers"):  # Playwright
+        page = client.request.get("/staff/login")
+        found = CSRF_FIELD.search(page.text())
+        assert found, "no csrf_token on the sign-in page"
+        answer = client.request.post(
+            "/staff/login",
+            form={"csrf_token": found.group(1), "email": email, "password": PASSWORD},
+            max_redirects=0,
+        )
+        assert answer.status == 303, answer.text()
+        return
+    answer = sign_in(client, email, PASSWORD)
+    assert answer.status_code == 303, answer.text
+
+
+_WORKSPACES: list[Workspace] = []  # the staffpages server fixture's workspace, for sign_in_as
+
+
+def hidden_fields(html: str, action: str = "") -> dict[str, str]:
+    """The hidden inputs of the form posting to ``action`` (the first form when empty)."""
+    if action:
+        start = html.find(f'action="{action}"')
+        assert start >= 0, f"no form posts to {action}"
+        html = html[start : html.find("</form>", start)]
+    return {name: unescape(value) for name, value in _HIDDEN.findall(html)}
+
+
+def post_form(client: httpx.Client, page: str, action: str, **fields: str) -> httpx.Response:
+    """GET ``page``, then POST ``fields`` with its form's hidden fields to ``action``."""
+    shown = client.get(page)
+    assert shown.status_code == 200, shown.text
+    return client.post(action, data={**hidden_fields(shown.text, action), **fields})
+
+
+@pytest.fixture
+def server(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
+    """The app on loopback for a fresh workspace (SQLite in its folder, outbox provider), its
+    links (web.base_url) pointing at the server itself."""
+    port = _free_port()
+    monkeypatch.setenv("MAILER_WEB__BASE_URL", f"http://127.0.0.1:{port}")
+    _WORKSPACES.append(Workspace(workspace.root))
+    try:
+        yield from serve(Workspace(workspace.root), port)
+    finally:
+        _WORKSPACES.pop()
+
+
+@pytest.fixture
+def staff_workspace(server: LiveServer) -> Workspace:
+    return server.workspace
+
+
+@pytest.fixture
+def app_client(server: LiveServer) -> Iterator[httpx.Client]:
+    """An HTTP client of the app; nobody signed in yet."""
+    with httpx.Client(base_url=server.url, follow_redirects=False, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def owner(app_client: httpx.Client) -> httpx.Client:
+    sign_in_as(app_client, OWNER, "owner")
+    return app_client
+
+
+@pytest.fixture
+def editor(app_client: httpx.Client) -> httpx.Client:
+    sign_in_as(app_client, EDITOR, "editor")
+    return app_client
+
+
+@pytest.fixture
+def db(staff_workspace: Workspace) -> sessionmaker[Session]:
+    _, sessions = open_database(staff_workspace.database_url, auto_upgrade=True)
+    return sessions
+
+
+def mailer_env(workspace: Workspace) -> dict[str, str]:
+    """The environment for a `mailer` subprocess on this workspace (the test's key, no others)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    env["MAILER_SECRET_KEY"] = os.environ["MAILER_SECRET_KEY"]
+    env["MAILER_WEB__BASE_URL"] = workspace.settings.web.base_url
+    return env

@@ -1,11 +1,12 @@
 """Articles from page exports, Markdown, HTML pages and feeds, all into one Article model.
 
 ``load_article(source, url=...)`` and ``load_articles(source, ...)`` take a path or an http(s)
-address and choose the importer; ``load_feed(source, limit)`` reads an RSS or Atom feed.
+address and choose the importer; ``load_feed(source, limit)`` reads an RSS or Atom feed;
+``load_articles_from_bytes(data, name)`` takes an upload or pasted text instead of a path.
 Importing this package stays cheap: heavy libraries load only when a source needs them.
 """
 
-from mailer.articles.loader import load_article, load_articles, load_feed
+from mailer.articles.loader import load_article, load_articles, load_articles_from_bytes, load_feed
 from mailer.articles.model import Article, Block, Image, ListBlock, Paragraph, Section
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "Section",
     "load_article",
     "load_articles",
+    "load_articles_from_bytes",
     "load_feed",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mailer.articles.model import Article, ListBlock
-from mailer.articles.source import Source, read_source, sniff
+from mailer.articles.source import Source, read_source, sniff, source_from_bytes
 from mailer.errors import ArticleError
 
 
@@ -22,7 +22,21 @@ def load_articles(
     ``url`` is the article's public address when the source does not say (a page export);
     ``limit`` caps the number of feed entries.
     """
-    raw = read_source(source)
+    return _articles(read_source(source), url, limit)
+
+
+def load_articles_from_bytes(
+    data: bytes, name: str, *, url: str | None = None, limit: int | None = None
+) -> list[Article]:
+    """As load_articles, for bytes that are already here (an uploaded file, pasted text).
+
+    ``name`` stands for the path: its extension chooses the importer as a file's would
+    (``.txt`` page export, ``.md``, ``.html``...), and messages name it.
+    """
+    return _articles(source_from_bytes(name, data), url, limit)
+
+
+def _articles(raw: Source, url: str | None, limit: int | None) -> list[Article]:
     if raw.kind == "feed":
         articles = _feed(raw, limit)
         if url and len(articles) == 1:

@@ -87,9 +87,15 @@ def read_file(path: Path) -> Source:
             data = handle.read(MAX_BYTES + 1)  # a file growing under us is still capped
     except OSError as err:
         raise ArticleError(f"{name}: cannot be read ({err.strerror})") from err
+    return source_from_bytes(name, data)
+
+
+def source_from_bytes(name: str, data: bytes) -> Source:
+    """A source whose bytes are already here (a file read, an upload, pasted text): capped,
+    checked, and its kind chosen from ``name``'s extension, else from the first bytes."""
     _check_size(name, len(data))
     check_content(name, data)
-    kind = _EXTENSIONS.get(path.suffix.lower()) or sniff(data)
+    kind = _EXTENSIONS.get(Path(name).suffix.lower()) or sniff(data)
     if kind == "page" and sniff(data) in {"html", "feed"}:
         kind = sniff(data)  # a web page or feed saved under a .txt name
     return Source(name=name, data=data, kind=kind)

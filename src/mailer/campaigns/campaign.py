@@ -315,14 +315,19 @@ def _quoted(value: Any) -> Any:
     return value
 
 
-def save_campaign(campaign: Campaign, path: Path) -> None:
-    """Write atomically: a crash never leaves half a campaign file."""
+def campaign_text(campaign: Campaign) -> str:
+    """The file's text: front matter (every text value in double quotes) and the body."""
     post = frontmatter.Post(campaign.body, **_quoted(campaign.front_matter()))
     # One line a value (width), so a value is edited in one place.
-    text = (
+    return (
         frontmatter.dumps(post, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100_000)
         + "\n"
     )
+
+
+def save_campaign(campaign: Campaign, path: Path) -> None:
+    """Write atomically: a crash never leaves half a campaign file."""
+    text = campaign_text(campaign)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

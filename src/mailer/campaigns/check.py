@@ -53,6 +53,11 @@ class CheckResult:
     findings: list[Finding] = field(default_factory=list)
     rendered: RenderedCampaign | None = None
     eml: bytes | None = None
+    # The message as a mail program shows it (Subject header, HTML and text parts), parsed once
+    # here: a preview shows these rather than parsing the .eml again.
+    subject: str = ""
+    html: str = ""
+    text: str = ""
     spam_score: float | None = None
     spam_note: str = ""
 
@@ -174,6 +179,7 @@ def check_campaign(
     message = message_from_bytes(eml, policy=default_policy)
     subject = str(message.get("Subject", ""))
     html, text = _parts(message)
+    result.subject, result.html, result.text = subject, html, text
     for finding in _inspect(workspace, campaign, where, subject, html, text, message):
         add(finding)
     if spam:

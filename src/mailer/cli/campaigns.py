@@ -280,26 +280,16 @@ def cli_user() -> str:
 
 def _sample_person() -> SampleRecipient:
     """The first active subscriber, else Alex Sample (also when the database is unavailable)."""
-    from sqlalchemy import select
-
-    from mailer.campaigns.message import ALEX_SAMPLE, SampleRecipient
+    from mailer.app.preview import sample_person
+    from mailer.campaigns.message import ALEX_SAMPLE
     from mailer.cli.common import state as cli_state
     from mailer.errors import StorageError
-    from mailer.store.models import Subscriber, SubscriberStatus
 
     try:
-        with cli_state.database()() as session:
-            row = session.scalars(
-                select(Subscriber)
-                .where(Subscriber.status == SubscriberStatus.ACTIVE)
-                .order_by(Subscriber.id)
-                .limit(1)
-            ).first()
+        sessions = cli_state.database()
     except StorageError:
         return ALEX_SAMPLE
-    if row is None:
-        return ALEX_SAMPLE
-    return SampleRecipient(row.email, row.first_name or "", row.last_name or "")
+    return sample_person(sessions)
 
 
 def _print_findings(result: CheckResult) -> None:

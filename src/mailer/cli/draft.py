@@ -11,8 +11,6 @@ from functools import partial
 
 import typer
 
-FEED_DIGEST_ENTRIES = 5  # entries of a feed given to draft when feed.mode is "digest"
-
 
 @dataclass(frozen=True)
 class DraftReport:
@@ -65,8 +63,8 @@ def draft_command(
     """
     from rich.markup import escape
 
-    from mailer.articles import load_articles
-    from mailer.campaigns.draft import CallToAction, draft_kind, write_draft
+    from mailer.app.drafting import draft_from_articles, load_sources
+    from mailer.campaigns.draft import draft_kind
     from mailer.cli.common import console, display_path, print_json, state
     from mailer.errors import UsageError
 
@@ -85,19 +83,9 @@ def draft_command(
                 "e.g. https://www.yourclinic.example/blog/post",
             )
     workspace = state.workspace()
-    settings = workspace.settings
     # A feed as a source: its newest entry, or a few for a digest (the [feed] mode setting).
-    limit = 1 if settings.feed.mode == "single" else FEED_DIGEST_ENTRIES
-    addresses = [*urls, *[""] * (len(sources) - len(urls))]
-    articles = [
-        article
-        for source, url in zip(sources, addresses, strict=True)
-        for article in load_articles(source, url=url or None, limit=limit)
-    ]
-    cta = CallToAction(settings.booking.cta_text, settings.booking.url)
-    campaign = write_draft(
-        articles, workspace.campaigns_dir, cta, closing=settings.draft.closing_lines
-    )
+    articles = load_sources(workspace, sources, urls)
+    campaign = draft_from_articles(workspace, articles)
     assert campaign.path is not None  # write_draft saved it
     shown = display_path(campaign.path)
     if as_json:
