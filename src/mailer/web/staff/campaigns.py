@@ -3,7 +3,8 @@
 - ``GET /staff`` (campaigns_page; its path "" is /staff itself, as web/staff/__init__.py
   includes this router under the /staff prefix): every campaign with its status, who approved
   it, when it goes out (in the clinic's time zone) and its figures once sent;
-  app/campaign_list.py reads them. On a phone the table becomes one card per campaign (no sideways scroll at 375 px).
+  app/campaign_list.py reads them. On a phone the table becomes one card per campaign (no
+  sideways scroll at 375 px).
 - ``GET/POST /staff/campaigns/new``: pasted text, addresses and files to a draft through
   app/drafting.py, exactly as `mailer draft` drafts; then the campaign page.
 - ``GET /staff/campaigns/{slug}/results``: the figures of a sent campaign (delivery/report.py).
