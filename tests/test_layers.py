@@ -35,6 +35,7 @@ FLOORS: dict[str, int] = {
     "store": 1,
     "tokens": 1,
     "workspace": 1,
+    "crontab": 1,
     "readiness": 1,
     "logs": 1,
     "config": 0,

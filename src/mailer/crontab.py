@@ -13,6 +13,9 @@ Three places where APScheduler's own cron differs from crontab(5), each handled 
 
 The wall-clock search runs APScheduler's CronTrigger on naive local times dressed as UTC, so the
 calendar arithmetic is APScheduler's and only the mapping to real instants is ours.
+
+It is part of the ground, below both use-case packages: the slot daemon (mailer.schedule) fires
+it, and the campaign list (mailer.app.campaign_list) reads from it when each campaign goes out.
 """
 
 from __future__ import annotations
