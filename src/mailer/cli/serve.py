@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from mailer.cli.common import command
 
-def register(app: typer.Typer) -> None:
-    app.command("serve")(serve_command)
+app = typer.Typer()
 
 
+@command(app, "serve", flow_help=False)
 def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
