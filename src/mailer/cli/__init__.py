@@ -35,6 +35,7 @@ import typer
 from rich.markup import escape
 
 from mailer.cli import (
+    campaign_list,
     campaigns,
     db,
     demo_command,
@@ -55,6 +56,7 @@ COMMANDS: list[tuple[typer.Typer, str | None]] = [
     (init.app, None),  # init
     (draft.app, None),  # draft
     (campaigns.app, None),  # preview, check, approve, unapprove
+    (campaign_list.app, "campaigns"),  # campaigns list
     (subscribers.app, "subscribers"),
     (send.app, None),  # send, worker, report
     (scheduler.app, "scheduler"),
