@@ -11,8 +11,9 @@ How a command is added (the one way; `mailer staff ...` and every new command fo
    commands form a group (``mailer subscribers ...``), without when they stand at the top
    level (``mailer send``).
 2. Each command is a function declared with ``@command(app, "name")`` from mailer.cli.common;
-   its docstring is its help (first line: the summary; an example at the end). Library code is
-   imported inside the function, so `mailer --help` stays quick.
+   its docstring is its help (first line: the summary; an example at the end), flowed so the
+   terminal wraps it (``flow_help=False`` only keeps older commands' help as it was). Library
+   code is imported inside the function, so `mailer --help` stays quick.
 3. The module is registered once, in ``COMMANDS`` below, at its place in `mailer --help`
    (DESIGN.md's order), with its group name or None.
 4. A failure is raised, never ``typer.Exit``: a MailerError with a hint (mailer.errors); an
@@ -21,6 +22,8 @@ How a command is added (the one way; `mailer staff ...` and every new command fo
    place that turns them into the message on stderr, the JSON error and the exit status.
 5. A command with --json builds a result dataclass with ``as_dict()`` and prints it with
    ``print_json``; ``quiet_for_json`` keeps its text off stdout.
+6. What the command does is app/'s (or the domain's): the command hands it the workspace and
+   ``state.database()`` and never queries or opens a session itself (tests/test_layers.py).
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ from mailer.cli.common import err_console, print_json, state
 from mailer.errors import Interrupted, MailerError, OutcomeError
 
 # Every command module, in `mailer --help` order, with its group's name (None: its commands
-# stand at the top level).
+# stand at the top level). DESIGN.md's order; feed and db are not in its table: feed beside the
+# scheduler that polls it, db last. `mailer staff` goes after demo, `mailer sequences` after it.
 COMMANDS: list[tuple[typer.Typer, str | None]] = [
     (init.app, None),  # init
     (draft.app, None),  # draft

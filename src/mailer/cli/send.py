@@ -229,19 +229,22 @@ def _send_now(job: SendJob, as_json: bool) -> None:
     stop.install()
     outcome = _run_with_progress(job, stop)
     _print_outcome(job, outcome)
-    finished = "finished" if outcome.finished else "stopped"
-    state_name = "paused" if outcome.paused_reason else finished
-    report = job.report(state_name, outcome.run_id, paused_reason=outcome.paused_reason or None)
+    document = None
+    if as_json:
+        finished = "finished" if outcome.finished else "stopped"
+        state_name = "paused" if outcome.paused_reason else finished
+        reason = outcome.paused_reason or None
+        document = job.report(state_name, outcome.run_id, paused_reason=reason).as_dict()
     if outcome.paused_reason:
         raise SendPaused(
             outcome.paused_reason,
             hint=f"fix the cause, then run `mailer send {job.campaign.slug}` to resume",
-            document=report.as_dict(),
+            document=document,
         )
     if stop.interrupted and not outcome.finished:
-        raise Interrupted(document=report.as_dict(), reported=True)
-    if as_json:
-        print_json(report.as_dict())
+        raise Interrupted(document=document, reported=True)
+    if document is not None:
+        print_json(document)
 
 
 def _run_with_progress(job: SendJob, stop: _StopFlag) -> SendOutcome:
