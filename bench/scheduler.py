@@ -22,7 +22,7 @@ from typing import Any
 from tests.fakes.sendgrid_server import FakeSendGrid
 from tests.scheduler_helpers import slot_rows, write_campaign
 
-from mailer.schedule.crontab import CrontabTrigger
+from mailer.crontab import CrontabTrigger
 from mailer.schedule.service import SchedulerService
 from mailer.store.db import open_database
 from mailer.subscribers.csv_import import import_csv

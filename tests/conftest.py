@@ -2,6 +2,8 @@
 
 PostgreSQL comes from MAILER_TEST_POSTGRES_URL (default: the local server, trust auth). Without a
 server the PostgreSQL runs are skipped locally; under CI=true they fail instead of skipping.
+
+Every test of the command line runs it through the one `mailer` fixture (tests.cli_runner).
 """
 
 from __future__ import annotations
@@ -122,4 +124,5 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
+from tests.cli_runner import mailer  # noqa: E402,F401 - the command line, for every CLI test
 from tests.web_server import live_server  # noqa: E402,F401 - fixture for the web tests

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -12,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.subscribers.csv_import import import_csv
 from mailer.workspace import Workspace
+from tests.cli_runner import MAILER  # noqa: F401 - the installed script, for Popen tests
 
 CAMPAIGN = """---
 subject: Sleep position and neck pain
@@ -30,7 +29,6 @@ How you sleep shapes how your neck feels in the morning.
 [[cta]]
 """
 SLUG = "sleep-and-neck-pain"
-MAILER = str(Path(sys.executable).with_name("mailer"))
 
 
 def fill_list(sessions: sessionmaker[Session], folder: Path, count: int) -> list[str]:
@@ -130,16 +128,3 @@ def mailer_env(**extra: str) -> dict[str, str]:
     """This environment without MAILER_* and SendGrid variables, a test secret key, ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "SENDGRID_"))}
     return {**env, "MAILER_SECRET_KEY": "test-secret-key-0123456789abcdef", **extra}
-
-
-def run_mailer(
-    workspace: Workspace, env: dict[str, str], *args: str, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [MAILER, "--workspace", str(workspace.root), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )

@@ -28,13 +28,13 @@ from mailer.schedule.slots import SlotHandler
 from mailer.schedule.status import scheduler_status
 from mailer.store.models import CampaignApproval, CampaignRun, Delivery, SlotOutcome
 from mailer.workspace import Workspace
+from tests.cli_runner import Mailer
 from tests.delivery_helpers import (
     CAMPAIGN,
     MAILER,
     SLUG,
     approve_file,
     fill_list,
-    run_mailer,
     write_campaign,
 )
 from tests.scheduler_helpers import outbox_count, slot_rows, staff_notices
@@ -135,7 +135,11 @@ def test_fingerprint_is_stable_and_changes_with_what_goes_out(
 
 
 def test_send_refuses_a_campaign_whose_template_changed_since_approval(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     """Issue 10 item 1: approve, then remove the unsubscribe link from a template: `mailer
     send --yes` sends nothing, exits 1 with "changed since approval", and the campaign is a
@@ -145,9 +149,9 @@ def test_send_refuses_a_campaign_whose_template_changed_since_approval(
     footer = workspace.templates_dir / FOOTER
     footer.write_text(footer.read_text().replace(UNSUBSCRIBE_LINK, ""), encoding="utf-8")
 
-    result = run_mailer(workspace, _env(database_url), "send", SLUG, "--yes")
+    result = mailer("send", SLUG, "--yes", env=_env(database_url), process=True)
 
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.exit_code == 1, result.stdout + result.stderr
     assert CHANGED in result.stderr and "Traceback" not in result.stderr
     assert f"mailer approve {SLUG}" in result.stderr
     assert not (workspace.outbox_dir / SLUG).exists()
@@ -159,7 +163,11 @@ def test_send_refuses_a_campaign_whose_template_changed_since_approval(
 
 
 def test_send_refuses_an_edited_body_until_it_is_approved_again(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     """Issue 10 item 1: an edit of the body after approval is refused; `mailer approve` again
     (as an OS user, recorded as cli:<user>) makes the edited version the one that goes out."""
@@ -171,26 +179,30 @@ def test_send_refuses_an_edited_body_until_it_is_approved_again(
     )
     env = _env(database_url)
 
-    refused = run_mailer(workspace, env, "send", SLUG, "--yes")
-    assert refused.returncode == 1 and CHANGED in refused.stderr
+    refused = mailer("send", SLUG, "--yes", env=env, process=True)
+    assert refused.exit_code == 1 and CHANGED in refused.stderr
     assert load_campaign(path).status == "draft"
 
-    approved = run_mailer(workspace, env, "approve", SLUG)
-    assert approved.returncode == 0, approved.stdout + approved.stderr
+    approved = mailer("approve", SLUG, env=env, process=True)
+    assert approved.exit_code == 0, approved.stdout + approved.stderr
     campaign = load_campaign(path)
     assert campaign.status == "approved"
     assert str(campaign.extra["approved_by"]).startswith("cli:")
     assert [a.revoked_at is None for a in _approvals(sessions, SLUG)] == [False, True]
 
-    sent = run_mailer(workspace, env, "send", SLUG, "--yes")
-    assert sent.returncode == 0, sent.stdout + sent.stderr
+    sent = mailer("send", SLUG, "--yes", env=env, process=True)
+    assert sent.exit_code == 0, sent.stdout + sent.stderr
     messages = sorted((workspace.outbox_dir / SLUG).glob("*.eml"))
     assert len(messages) == len(emails)
     assert all("EDITED AFTER APPROVAL" in _content(m) for m in messages)
 
 
 def test_a_status_approved_typed_into_the_file_is_not_an_approval(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     """Issue 10 item 1: a file hand-edited to status: approved, never `mailer approve`d, is
     not sent by `mailer send` nor by a slot; both say to run `mailer approve`."""
@@ -198,8 +210,8 @@ def test_a_status_approved_typed_into_the_file_is_not_an_approval(
     path = workspace.campaigns_dir / f"{SLUG}.md"
     path.write_text(CAMPAIGN, encoding="utf-8")  # says status: approved
 
-    result = run_mailer(workspace, _env(database_url), "send", SLUG, "--yes")
-    assert result.returncode == 1, result.stdout + result.stderr
+    result = mailer("send", SLUG, "--yes", env=_env(database_url), process=True)
+    assert result.exit_code == 1, result.stdout + result.stderr
     assert "not approved with `mailer approve`" in result.stderr.replace("\n", " ")
     assert f"mailer approve {SLUG}" in result.stderr
 
@@ -239,7 +251,11 @@ def test_a_slot_skips_a_campaign_changed_since_approval_and_sends_the_next(
 
 
 def test_a_queued_run_whose_approval_was_revoked_sends_nothing(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     """Issue 10 item 1: a worker re-checks before a run's first message: a run queued with
     `mailer send --enqueue` whose approval was revoked meanwhile (`mailer unapprove`, or by
@@ -248,8 +264,8 @@ def test_a_queued_run_whose_approval_was_revoked_sends_nothing(
     path = write_campaign(workspace, sessions)
     env = _env(database_url)
 
-    queued = run_mailer(workspace, env, "send", SLUG, "--yes", "--enqueue")
-    assert queued.returncode == 0, queued.stdout + queued.stderr
+    queued = mailer("send", SLUG, "--yes", "--enqueue", env=env, process=True)
+    assert queued.exit_code == 0, queued.stdout + queued.stderr
     [run] = _runs(sessions)
     assert run.fingerprint == fingerprint(workspace, load_campaign(path))
     with sessions.begin() as session:  # revoked by another process, e.g. the staff web app
@@ -257,17 +273,17 @@ def test_a_queued_run_whose_approval_was_revoked_sends_nothing(
             text("UPDATE campaign_approvals SET revoked_at = :now, revoked_reason = 'test'"),
             {"now": datetime.now(UTC).replace(tzinfo=None)},
         )
-    worker = run_mailer(workspace, env, "worker", "--once")
-    assert worker.returncode == 0, worker.stdout + worker.stderr
+    worker = mailer("worker", "--once", env=env, process=True)
+    assert worker.exit_code == 0, worker.stdout + worker.stderr
     assert not (workspace.outbox_dir / SLUG).exists()
     assert _runs(sessions) == []
 
     approve_file(workspace, sessions, path)  # approved again, queued again, then unapproved
-    assert run_mailer(workspace, env, "send", SLUG, "--yes", "--enqueue").returncode == 0
-    unapproved = run_mailer(workspace, env, "unapprove", SLUG)
-    assert unapproved.returncode == 0, unapproved.stdout + unapproved.stderr
+    assert mailer("send", SLUG, "--yes", "--enqueue", env=env, process=True).exit_code == 0
+    unapproved = mailer("unapprove", SLUG, env=env, process=True)
+    assert unapproved.exit_code == 0, unapproved.stdout + unapproved.stderr
     assert load_campaign(path).status == "draft" and _runs(sessions) == []
-    assert run_mailer(workspace, env, "worker", "--once").returncode == 0
+    assert mailer("worker", "--once", env=env, process=True).exit_code == 0
     assert not (workspace.outbox_dir / SLUG).exists()
 
 
@@ -275,6 +291,7 @@ def test_a_queued_run_whose_approval_was_revoked_sends_nothing(
 
 
 def test_a_resumed_send_and_the_archive_keep_what_the_send_started_with(
+    mailer: Mailer,
     live_server: LiveServer,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -308,14 +325,16 @@ def test_a_resumed_send_and_the_archive_keep_what_the_send_started_with(
     footer = workspace.templates_dir / FOOTER
     footer.write_text(footer.read_text().replace("View in browser", "CHANGED FOOTER"), "utf-8")
 
-    resumed = run_mailer(
-        workspace,
-        _env(database_url, MAILER_WEB__BASE_URL=live_server.url, MAILER_DELIVERY__BATCH_SIZE="10"),
+    resumed = mailer(
         "send",
         SLUG,
         "--yes",
+        env=_env(
+            database_url, MAILER_WEB__BASE_URL=live_server.url, MAILER_DELIVERY__BATCH_SIZE="10"
+        ),
+        process=True,
     )
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
     messages = sorted((workspace.outbox_dir / SLUG).glob("*.eml"))
     assert len(messages) == 30 and len(first) == outcome.sent
     for message in messages:
@@ -333,7 +352,11 @@ def test_a_resumed_send_and_the_archive_keep_what_the_send_started_with(
 
 
 def test_a_finished_campaign_says_sent_and_is_never_approved_or_picked_again(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     """Issue 10 item 6: when a run finishes (by `mailer send` or by `mailer worker`), the file
     says status: sent with sent_at; `mailer approve` on it exits 1 saying it was sent; the
@@ -341,7 +364,7 @@ def test_a_finished_campaign_says_sent_and_is_never_approved_or_picked_again(
     fill_list(sessions, tmp_path, 4)
     path = write_campaign(workspace, sessions)
     env = _env(database_url)
-    assert run_mailer(workspace, env, "send", SLUG, "--yes").returncode == 0
+    assert mailer("send", SLUG, "--yes", env=env, process=True).exit_code == 0
 
     campaign = load_campaign(path)
     assert campaign.status == "sent"
@@ -350,8 +373,8 @@ def test_a_finished_campaign_says_sent_and_is_never_approved_or_picked_again(
     sent_at = datetime.fromisoformat(str(campaign.extra["sent_at"]).replace("Z", "+00:00"))
     assert abs(sent_at - run.finished_at) < timedelta(seconds=1)
 
-    again = run_mailer(workspace, env, "approve", SLUG)
-    assert again.returncode == 1, again.stdout + again.stderr
+    again = mailer("approve", SLUG, env=env, process=True)
+    assert again.exit_code == 1, again.stdout + again.stderr
     assert "was sent on" in again.stderr and "copy it to a new file" in again.stderr
     assert load_campaign(path).status == "sent"
 
@@ -365,9 +388,11 @@ def test_a_finished_campaign_says_sent_and_is_never_approved_or_picked_again(
     queued = workspace.campaigns_dir / "queued-issue.md"
     queued.write_text(CAMPAIGN, encoding="utf-8")
     approve_file(workspace, sessions, queued)
-    assert run_mailer(workspace, env, "send", "queued-issue", "--enqueue", "--yes").returncode == 0
+    assert (
+        mailer("send", "queued-issue", "--enqueue", "--yes", env=env, process=True).exit_code == 0
+    )
     assert load_campaign(queued).status == "approved"  # queued, not finished
-    assert run_mailer(workspace, env, "worker", "--once").returncode == 0
+    assert mailer("worker", "--once", env=env, process=True).exit_code == 0
     assert load_campaign(queued).status == "sent"
 
 
@@ -403,7 +428,11 @@ def test_a_bad_date_names_the_file_line_and_key(workspace: Workspace) -> None:
 
 
 def test_one_bad_campaign_file_is_skipped_and_staff_are_told_once(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     """Issue 10 item 7: a draft with send_on: 2026-13-45 no longer fails every slot: the
     approved campaign goes out, no slot stays claimed, staff are told once per content of the
@@ -438,8 +467,8 @@ def test_one_bad_campaign_file_is_skipped_and_staff_are_told_once(
 
     status = scheduler_status(workspace, sessions)
     assert [p["file"] for p in status.problems] == [str(bad)]
-    shown = run_mailer(workspace, _env(database_url), "scheduler", "status")
-    assert shown.returncode == 0, shown.stdout + shown.stderr
+    shown = mailer("scheduler", "status", env=_env(database_url), process=True)
+    assert shown.exit_code == 0, shown.stdout + shown.stderr
     assert "bad-date.md:3" in shown.stdout and "Traceback" not in shown.stderr
 
 

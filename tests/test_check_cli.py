@@ -7,12 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from mailer.campaigns.campaign import load_campaign
-from mailer.cli import app
 from mailer.cli.common import state
 from mailer.workspace import Workspace
+from tests.cli_runner import Mailer
 
 CLEAN = """---
 subject: Spring tune-up for your neck
@@ -51,31 +50,24 @@ def write_campaign(workspace: Workspace, text: str, slug: str = "2026-03-10-spri
     return path
 
 
-def mailer(workspace: Workspace, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["--workspace", str(workspace.root), *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout
-
-
-def test_check_json_clean(workspace: Workspace) -> None:
+def test_check_json_clean(mailer: Mailer, workspace: Workspace) -> None:
     write_campaign(workspace, CLEAN)
-    code, out = mailer(workspace, "check", "2026-03-10-spring", "--json", "--no-spam")
-    document = json.loads(out)  # one JSON document and nothing else on stdout
-    assert code == 0
+    result = mailer("check", "2026-03-10-spring", "--json", "--no-spam")
+    document = json.loads(result.stdout)  # one JSON document and nothing else on stdout
+    assert result.exit_code == 0
     assert document["campaign"] == "2026-03-10-spring"
     assert document["ok"] is True and document["errors"] == 0
     assert document["findings"] == []
 
 
-def test_check_json_with_errors_exits_1(workspace: Workspace) -> None:
+def test_check_json_with_errors_exits_1(mailer: Mailer, workspace: Workspace) -> None:
     broken = CLEAN.replace("subject: Spring tune-up for your neck\n", "").replace(
         "## Why", "![](https://www.summitspine.example/x.png)\n\n## Why"
     )
     path = write_campaign(workspace, broken)
-    code, out = mailer(workspace, "check", str(path), "--json", "--no-spam")
-    document = json.loads(out)
-    assert code == 1
+    result = mailer("check", str(path), "--json", "--no-spam")
+    document = json.loads(result.stdout)
+    assert result.exit_code == 1
     assert document["ok"] is False
     assert {f["code"] for f in document["findings"] if f["level"] == "error"} == {
         "missing-subject",
@@ -84,45 +76,47 @@ def test_check_json_with_errors_exits_1(workspace: Workspace) -> None:
     assert all(set(f) == {"level", "code", "message", "hint"} for f in document["findings"])
 
 
-def test_check_human_output(workspace: Workspace) -> None:
+def test_check_human_output(mailer: Mailer, workspace: Workspace) -> None:
     write_campaign(workspace, CLEAN.replace("preheader: Three habits that help\n", ""))
-    code, out = mailer(workspace, "check", "2026-03-10-spring", "--no-spam")
-    assert code == 0
-    assert "no preheader" in out
-    assert "No errors" in out and "mailer approve 2026-03-10-spring" in out
+    result = mailer("check", "2026-03-10-spring", "--no-spam")
+    assert result.exit_code == 0
+    assert "no preheader" in result.stdout
+    assert "No errors" in result.stdout and "mailer approve 2026-03-10-spring" in result.stdout
 
 
-def test_check_unknown_campaign_is_a_clear_error(workspace: Workspace) -> None:
-    result = CliRunner().invoke(app, ["--workspace", str(workspace.root), "check", "nope"])
+def test_check_unknown_campaign_is_a_clear_error(mailer: Mailer, workspace: Workspace) -> None:
+    result = mailer("check", "nope")
     assert result.exit_code != 0
-    assert "no campaign 'nope'" in str(result.exception)
+    assert "no campaign 'nope'" in str(result.error)
 
 
-def test_approve_with_errors_changes_nothing(workspace: Workspace) -> None:
+def test_approve_with_errors_changes_nothing(mailer: Mailer, workspace: Workspace) -> None:
     path = write_campaign(workspace, CLEAN + "\nHello {{ name }}\n")
     before = path.read_bytes()
-    code, out = mailer(workspace, "approve", "2026-03-10-spring")
-    assert code == 1
-    assert "Not approved" in out
+    result = mailer("approve", "2026-03-10-spring")
+    assert result.exit_code == 1
+    assert "Not approved" in result.stdout
     assert path.read_bytes() == before
     assert load_campaign(path).status == "draft"
 
 
-def test_approve_clean_campaign_sets_status(workspace: Workspace) -> None:
+def test_approve_clean_campaign_sets_status(mailer: Mailer, workspace: Workspace) -> None:
     path = write_campaign(workspace, CLEAN)
-    code, out = mailer(workspace, "approve", "2026-03-10-spring")
-    assert code == 0
-    assert "Approved" in out and "scheduler" in out
+    result = mailer("approve", "2026-03-10-spring")
+    assert result.exit_code == 0
+    assert "Approved" in result.stdout and "scheduler" in result.stdout
     approved = load_campaign(path)
     assert approved.status == "approved"
     assert approved.subject == "Spring tune-up for your neck"
     assert "[[cta]]" in approved.body  # the body is kept as staff wrote it
 
 
-def test_check_json_unreadable_campaign_is_still_one_document(workspace: Workspace) -> None:
+def test_check_json_unreadable_campaign_is_still_one_document(
+    mailer: Mailer, workspace: Workspace
+) -> None:
     write_campaign(workspace, "---\nsubject: Spring\nstatus: [unclosed\n---\nBody\n")
-    code, out = mailer(workspace, "check", "2026-03-10-spring", "--json", "--no-spam")
-    document = json.loads(out)
-    assert code == 1
+    result = mailer("check", "2026-03-10-spring", "--json", "--no-spam")
+    document = json.loads(result.stdout)
+    assert result.exit_code == 1
     assert [f["code"] for f in document["findings"]] == ["campaign-error"]
     assert "2026-03-10-spring.md" in document["findings"][0]["message"]

@@ -21,12 +21,12 @@ from mailer.store.db import make_engine, session_factory, upgrade_schema
 from mailer.subscribers.service import add_subscriber
 from mailer.tokens import click_token, make_token, unsubscribe_token
 from mailer.workspace import Workspace
+from tests.cli_runner import Mailer
 from tests.delivery_helpers import (
     MAILER,
     SLUG,
     fill_list,
     mailer_env,
-    run_mailer,
     send_environment,
     write_campaign,
 )
@@ -34,10 +34,6 @@ from tests.fakes.sendgrid_server import FakeSendGrid
 from tests.web_server import _free_port
 
 SECRET = mailer_env()["MAILER_SECRET_KEY"]
-
-
-def mailer(workspace: Workspace, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return run_mailer(workspace, mailer_env(**extra), *args, timeout=60)
 
 
 def _json_lines(stderr: str) -> list[dict[str, str]]:
@@ -48,17 +44,20 @@ def _json_lines(stderr: str) -> list[dict[str, str]]:
     return records
 
 
-def test_version_and_short_help(workspace: Workspace) -> None:
+def test_version_and_short_help(mailer: Mailer, workspace: Workspace) -> None:
     """Issue 18 item 6: `mailer --version` and `-h` as everywhere, on subcommands too."""
-    version = mailer(workspace, "--version")
-    assert version.returncode == 0
+    version = mailer("--version", env=mailer_env(), process=True)
+    assert version.exit_code == 0
     assert version.stdout == f"mailer {metadata.version('mailer')}\n"
 
-    short, long = mailer(workspace, "-h"), mailer(workspace, "--help")
-    assert short.returncode == long.returncode == 0
+    short, long = (
+        mailer("-h", env=mailer_env(), process=True),
+        mailer("--help", env=mailer_env(), process=True),
+    )
+    assert short.exit_code == long.exit_code == 0
     assert short.stdout == long.stdout and "subscribers" in short.stdout
-    sub = mailer(workspace, "subscribers", "import", "-h")
-    assert sub.returncode == 0 and "--dry-run" in sub.stdout
+    sub = mailer("subscribers", "import", "-h", env=mailer_env(), process=True)
+    assert sub.exit_code == 0 and "--dry-run" in sub.stdout
 
 
 def test_shell_completion_completes_commands(workspace: Workspace) -> None:
@@ -94,23 +93,25 @@ def test_shell_completion_completes_commands(workspace: Workspace) -> None:
     ],
 )
 def test_errors_are_json_when_json_is_asked_for(
-    workspace: Workspace, args: tuple[str, ...], kind: str, code: int
+    mailer: Mailer, workspace: Workspace, args: tuple[str, ...], kind: str, code: int
 ) -> None:
     """Issue 18 item 6: with --json, a usage, configuration or input error is the one JSON
     document on stdout (type, message, hint, exit status), with the usual exit status."""
     extra = {"MAILER_DATABASE__URL_FILE": "/nonexistent/db-url"} if args[0] == "db" else {}
-    result = mailer(workspace, *args, **extra)
-    assert result.returncode == code, result.stderr
+    result = mailer(*args, env=mailer_env(**extra), process=True)
+    assert result.exit_code == code, result.stderr
     error = json.loads(result.stdout)["error"]
     assert error["type"] == kind and error["exit_code"] == code and error["message"]
     assert "Traceback" not in result.stderr
 
 
-def test_draft_json(workspace: Workspace) -> None:
+def test_draft_json(mailer: Mailer, workspace: Workspace) -> None:
     """Issue 18 item 6: `mailer draft --json`: the new campaign as one JSON document."""
     url = "https://www.summitspine.example/blog/headaches"
-    result = mailer(workspace, "draft", "articles/headaches.txt", "--url", url, "--json")
-    assert result.returncode == 0, result.stderr
+    result = mailer(
+        "draft", "articles/headaches.txt", "--url", url, "--json", env=mailer_env(), process=True
+    )
+    assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert Path(document["path"]).is_file()
     assert document["slug"] in document["path"] and document["subject"]
@@ -154,7 +155,7 @@ def test_redact_removes_addresses_tokens_and_keys() -> None:
 
 
 def test_json_logs_of_a_send_hold_no_address_token_or_key(
-    workspace: Workspace, tmp_path: Path
+    mailer: Mailer, workspace: Workspace, tmp_path: Path
 ) -> None:
     """Issue 18 item 6: `mailer --log-level debug send` with MAILER_LOG_FORMAT=json through
     SendGrid (whose HTTP layer logs whole requests at debug): every stderr line is a JSON
@@ -172,8 +173,8 @@ def test_json_logs_of_a_send_hold_no_address_token_or_key(
         fake.rate_limit_next(1, reset_in=0.2)  # so there is something worth logging
         env = send_environment(url, fake.url, key)
         env.update(MAILER_LOG_FORMAT="json", MAILER_SECRET_KEY=SECRET)
-        result = run_mailer(workspace, env, "--log-level", "debug", "send", SLUG, "--yes")
-    assert result.returncode == 0, result.stderr
+        result = mailer("--log-level", "debug", "send", SLUG, "--yes", env=env, process=True)
+    assert result.exit_code == 0, result.stderr
     records = _json_lines(result.stderr)
     assert any("rate limit" in record["message"] for record in records)
     tokens = [make_token(SECRET, kind, n, SLUG) for n in range(1, 6) for kind in "uc"]

@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.delivery.engine import RateLimiter
 from mailer.workspace import Workspace
-from tests.delivery_helpers import SLUG, fill_list, run_mailer, write_campaign
+from tests.cli_runner import Mailer
+from tests.delivery_helpers import SLUG, fill_list, write_campaign
 
 
 def _env(database_url: str) -> dict[str, str]:
@@ -20,27 +21,35 @@ def _env(database_url: str) -> dict[str, str]:
 
 
 def test_dry_run_shows_audience_and_sends_nothing(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     fill_list(sessions, tmp_path, 12)
     write_campaign(workspace, sessions)
-    result = run_mailer(workspace, _env(database_url), "send", SLUG, "--dry-run")
-    assert result.returncode == 0, result.stderr
+    result = mailer("send", SLUG, "--dry-run", env=_env(database_url), process=True)
+    assert result.exit_code == 0, result.stderr
     assert "12 active subscribers" in result.stdout and "nothing was sent" in result.stdout
     assert not (workspace.outbox_dir / SLUG).exists()
-    report = run_mailer(workspace, _env(database_url), "report", SLUG)
-    assert report.returncode == 2  # never started
+    report = mailer("report", SLUG, env=_env(database_url), process=True)
+    assert report.exit_code == 2  # never started
 
 
 def test_outbox_send_writes_one_message_per_subscriber_and_reports(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     fill_list(sessions, tmp_path, 12)
     write_campaign(workspace, sessions)
-    result = run_mailer(workspace, _env(database_url), "send", SLUG, "--yes")
-    assert result.returncode == 0, result.stderr
+    result = mailer("send", SLUG, "--yes", env=_env(database_url), process=True)
+    assert result.exit_code == 0, result.stderr
     assert len(list((workspace.outbox_dir / SLUG).glob("*.eml"))) == 12
-    report = run_mailer(workspace, _env(database_url), "report", SLUG, "--json")
+    report = mailer("report", SLUG, "--json", env=_env(database_url), process=True)
     import json
 
     figures = json.loads(report.stdout)

@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.workspace import Workspace
+from tests.cli_runner import Mailer
 from tests.delivery_helpers import (
     MAILER,
     SLUG,
     approve_file,
     fill_list,
-    run_mailer,
     send_environment,
     smtp_environment,
     write_campaign,
@@ -36,7 +36,7 @@ TRIALS = 20
 
 @pytest.mark.slow
 def test_twenty_sigkills_skip_nobody_and_duplicate_only_the_request_in_flight(
-    workspace: Workspace, tmp_path: Path
+    mailer: Mailer, workspace: Workspace, tmp_path: Path
 ) -> None:
     from mailer.store.db import make_engine, session_factory, upgrade_schema
 
@@ -80,9 +80,9 @@ def test_twenty_sigkills_skip_nobody_and_duplicate_only_the_request_in_flight(
                 process.send_signal(signal.SIGKILL)
             process.wait(timeout=60)
 
-            resumed = run_mailer(workspace, env, "send", slug, "--yes")
-            assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-            report = json.loads(run_mailer(workspace, env, "report", slug, "--json").stdout)
+            resumed = mailer("send", slug, "--yes", env=env, process=True)
+            assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
+            report = json.loads(mailer("report", slug, "--json", env=env, process=True).stdout)
 
             received = Counter(fake.emails())
             assert set(received) == set(emails), f"trial {trial}: someone was skipped"
@@ -105,7 +105,11 @@ SMTP_KILLS = 8
 
 @pytest.mark.slow
 def test_sigkills_during_an_smtp_send_duplicate_at_most_one_message_each(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     """Issue 10 item 21: `mailer send` through SMTP killed with SIGKILL eight times at random
     moments, resumed each time: everyone gets the issue, and each kill duplicates at most the
@@ -139,9 +143,9 @@ def test_sigkills_during_an_smtp_send_duplicate_at_most_one_message_each(
                 process.send_signal(signal.SIGKILL)
                 kills += 1
             process.wait(timeout=60)
-        resumed = run_mailer(workspace, env, "send", SLUG, "--yes")
-        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-        report = json.loads(run_mailer(workspace, env, "report", SLUG, "--json").stdout)
+        resumed = mailer("send", SLUG, "--yes", env=env, process=True)
+        assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
+        report = json.loads(mailer("report", SLUG, "--json", env=env, process=True).stdout)
         received = Counter(message.rcpt_tos[0] for message in server.messages)
 
     assert kills >= SMTP_KILLS // 2, "too few kills landed in the middle of the send"

@@ -28,7 +28,8 @@ from mailer.delivery.types import MessageTemplate, Recipient
 from mailer.store.db import make_engine, session_factory, upgrade_schema
 from mailer.subscribers.segments import Audience
 from mailer.workspace import Workspace
-from tests.delivery_helpers import SLUG, fill_list, run_mailer, smtp_environment, write_campaign
+from tests.cli_runner import Mailer
+from tests.delivery_helpers import SLUG, fill_list, smtp_environment, write_campaign
 from tests.fakes.smtp_server import FakeSmtp
 from tests.test_delivery_ledger import TEMPLATE, values
 
@@ -222,7 +223,11 @@ def _add_tagged(sessions: sessionmaker[Session], count: int, tag: str) -> None:
 
 
 def test_a_real_send_at_ten_per_second_never_goes_faster(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     """Issue 10 item 5, end to end: `mailer send` at rate_per_second = 10 with batches of 500
     to a real SMTP server: no second sees more than ten messages arrive, and the whole send
@@ -232,8 +237,8 @@ def test_a_real_send_at_ten_per_second_never_goes_faster(
     with FakeSmtp() as server:
         env = smtp_environment(database_url, server.port, batch_size=500)
         env["MAILER_DELIVERY__RATE_PER_SECOND"] = "10"
-        result = run_mailer(workspace, env, "send", SLUG, "--yes")
-        assert result.returncode == 0, result.stdout + result.stderr
+        result = mailer("send", SLUG, "--yes", env=env, process=True)
+        assert result.exit_code == 0, result.stdout + result.stderr
         messages = server.messages
     assert sorted(m.rcpt_tos[0] for m in messages) == sorted(emails)
     arrivals = [(m.received_at, 1) for m in messages]

@@ -17,7 +17,8 @@ from mailer.delivery.providers.sendgrid import SendGridProvider
 from mailer.store.models import SendState
 from mailer.tokens import SecretKey
 from mailer.workspace import Workspace
-from tests.delivery_helpers import SLUG, fill_list, run_mailer, send_environment, write_campaign
+from tests.cli_runner import Mailer
+from tests.delivery_helpers import SLUG, fill_list, send_environment, write_campaign
 from tests.fakes.sendgrid_server import FakeSendGrid, Fault
 
 KEY = "SG.test-key"
@@ -106,6 +107,7 @@ def test_persistent_server_errors_pause_the_campaign_with_the_reason(
 
 
 def test_bad_key_pauses_at_once_then_resumes_after_the_fix(
+    mailer: Mailer,
     workspace: Workspace,
     sessions: sessionmaker[Session],
     database_url: str,
@@ -115,27 +117,28 @@ def test_bad_key_pauses_at_once_then_resumes_after_the_fix(
     emails = fill_list(sessions, tmp_path, 250)
     write_campaign(workspace, sessions)
     env = send_environment(database_url, fake.url, "SG.wrong-key", batch_size=100)
-    first = run_mailer(workspace, env, "send", SLUG, "--yes")
-    assert first.returncode == 1, first.stdout + first.stderr
+    first = mailer("send", SLUG, "--yes", env=env, process=True)
+    assert first.exit_code == 1, first.stdout + first.stderr
     assert "paused" in first.stderr and "401" in first.stderr
     assert [status for status, _ in fake.refusals] == [401]  # not retried
     assert fake.recipient_count() == 0
 
-    report = run_mailer(workspace, env, "report", SLUG, "--json")
+    report = mailer("report", SLUG, "--json", env=env, process=True)
     assert '"state": "paused"' in report.stdout
 
     fixed = send_environment(database_url, fake.url, KEY, batch_size=100)
-    second = run_mailer(workspace, fixed, "send", SLUG, "--yes")
-    assert second.returncode == 0, second.stdout + second.stderr
+    second = mailer("send", SLUG, "--yes", env=fixed, process=True)
+    assert second.exit_code == 0, second.stdout + second.stderr
     assert "Finished" in second.stdout
     assert sorted(fake.emails()) == emails
 
-    third = run_mailer(workspace, fixed, "send", SLUG, "--yes")
-    assert third.returncode == 0 and "Nothing is sent again" in third.stdout
+    third = mailer("send", SLUG, "--yes", env=fixed, process=True)
+    assert third.exit_code == 0 and "Nothing is sent again" in third.stdout
     assert fake.recipient_count() == 250
 
 
 def test_unapproved_campaign_is_not_sent(
+    mailer: Mailer,
     workspace: Workspace,
     sessions: sessionmaker[Session],
     database_url: str,
@@ -148,13 +151,14 @@ def test_unapproved_campaign_is_not_sent(
     assert 'status: "approved"' in approved  # saved front matter values are quoted
     path.write_text(approved.replace('status: "approved"', 'status: "draft"'))
     env = send_environment(database_url, fake.url, KEY)
-    result = run_mailer(workspace, env, "send", SLUG, "--yes")
-    assert result.returncode == 1
+    result = mailer("send", SLUG, "--yes", env=env, process=True)
+    assert result.exit_code == 1
     assert "mailer approve" in result.stderr
     assert fake.requests == 0
 
 
 def test_test_to_sends_a_marked_copy_and_records_nothing(
+    mailer: Mailer,
     workspace: Workspace,
     sessions: sessionmaker[Session],
     database_url: str,
@@ -165,11 +169,11 @@ def test_test_to_sends_a_marked_copy_and_records_nothing(
     write_campaign(workspace, sessions)
     fake.keep_payloads = True
     env = send_environment(database_url, fake.url, KEY)
-    result = run_mailer(workspace, env, "send", SLUG, "--test-to", "staff@summitspine.example")
-    assert result.returncode == 0, result.stderr
+    result = mailer("send", SLUG, "--test-to", "staff@summitspine.example", env=env, process=True)
+    assert result.exit_code == 0, result.stderr
     assert fake.emails() == ["staff@summitspine.example"]
     payload = fake.payloads[0]
     subjects = [p.get("subject", payload.get("subject")) for p in payload["personalizations"]]
     assert all(str(s).startswith("[TEST]") for s in subjects)
-    report = run_mailer(workspace, env, "report", SLUG, "--json")
-    assert report.returncode == 2 and "not been sent" in report.stderr
+    report = mailer("report", SLUG, "--json", env=env, process=True)
+    assert report.exit_code == 2 and "not been sent" in report.stderr

@@ -8,12 +8,17 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.workspace import Workspace
-from tests.delivery_helpers import SLUG, fill_list, run_mailer, write_campaign
+from tests.cli_runner import Mailer
+from tests.delivery_helpers import SLUG, fill_list, write_campaign
 from tests.fakes.smtp_server import FakeSmtp
 
 
 def test_every_subscriber_gets_one_lawful_message_over_smtp(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     emails = fill_list(sessions, tmp_path, 40)
     with FakeSmtp(refuse={"reader000007@example.com"}) as server:
@@ -29,8 +34,8 @@ def test_every_subscriber_gets_one_lawful_message_over_smtp(
             "PATH": __import__("os").environ["PATH"],
         }
         write_campaign(workspace, sessions, env)
-        result = run_mailer(workspace, env, "send", SLUG, "--yes")
-        assert result.returncode == 0, result.stdout + result.stderr
+        result = mailer("send", SLUG, "--yes", env=env, process=True)
+        assert result.exit_code == 0, result.stdout + result.stderr
         assert "39 sent, 1 refused" in result.stdout
         messages = server.messages
         assert server.connections == 1  # one connection reused across batches
@@ -57,5 +62,5 @@ def test_every_subscriber_gets_one_lawful_message_over_smtp(
         assert len(html.encode()) < 100_000
     assert len(unsubscribe_links) == len(messages)  # a token per person
 
-    report = run_mailer(workspace, env, "report", SLUG, "--json")
+    report = mailer("report", SLUG, "--json", env=env, process=True)
     assert '"sent": 39' in report.stdout and '"failed": 1' in report.stdout

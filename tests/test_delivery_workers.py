@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.workspace import Workspace
+from tests.cli_runner import Mailer
 from tests.delivery_helpers import (
     MAILER,
     SLUG,
     fill_list,
-    run_mailer,
     send_environment,
     write_campaign,
 )
@@ -25,6 +25,7 @@ KEY = "SG.workers"
 
 @pytest.mark.parametrize("workers", [2, 3])
 def test_workers_on_postgresql_mail_each_recipient_once(
+    mailer: Mailer,
     workspace: Workspace,
     postgres_database: str,
     tmp_path: Path,
@@ -41,8 +42,8 @@ def test_workers_on_postgresql_mail_each_recipient_once(
     with FakeSendGrid(api_key=KEY, schema_validation="sample") as fake:
         fake.slow_next(10_000, delay=0.02)  # requests overlap, so the workers really share
         env = send_environment(postgres_database, fake.url, KEY, batch_size=50)
-        queued = run_mailer(workspace, env, "send", SLUG, "--yes", "--enqueue")
-        assert queued.returncode == 0, queued.stderr
+        queued = mailer("send", SLUG, "--yes", "--enqueue", env=env, process=True)
+        assert queued.exit_code == 0, queued.stderr
         processes = [
             subprocess.Popen(
                 [MAILER, "--workspace", str(workspace.root), "worker", "--once", "--poll", "0.2"],
@@ -59,6 +60,6 @@ def test_workers_on_postgresql_mail_each_recipient_once(
         received = Counter(fake.emails())
     assert set(received) == set(emails)
     assert max(received.values()) == 1
-    report = run_mailer(workspace, env, "report", SLUG, "--json")
+    report = mailer("report", SLUG, "--json", env=env, process=True)
     assert '"state": "finished"' in report.stdout
     engine.dispose()

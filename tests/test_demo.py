@@ -16,25 +16,21 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cli_runner import Mailer
 from tests.web_server import _free_port
 
 BARE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-def _mailer(root: Path, env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "mailer", "--workspace", str(root), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+def _mailer(mailer: Mailer, root: Path, env: dict[str, str], *args: str) -> str:
+    result = mailer(*args, workspace=root, env=env, process=True)
+    assert result.exit_code == 0, result.stdout + result.stderr
     return result.stdout
 
 
-def test_demo_runs_the_whole_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_runs_the_whole_flow(
+    mailer: Mailer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The demo must ignore the caller's configuration: a provider set here must not be used.
     monkeypatch.setenv("MAILER_DELIVERY__PROVIDER", "sendgrid")
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.must-not-be-used")
@@ -58,7 +54,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     slug = campaign.name
     messages = sorted(campaign.glob("*.eml"))
     assert re.search(rf"Slot fired .*: sent {re.escape(slug)} \({len(messages)} messages\)", output)
-    report = json.loads(_mailer(root, env, "report", slug, "--json"))
+    report = json.loads(_mailer(mailer, root, env, "report", slug, "--json"))
     assert report["sent"] == report["recipients"] == len(messages) > 0  # the second send: none
     assert report["clicked_unique"] == 1 and report["cta_clicks"] == 1
     assert report["unsubscribed"] == 1
@@ -71,7 +67,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert "302 Found -> https://www.summitspine.example/book?utm_source=newsletter" in output
 
     # The person whose email was used is the one now unsubscribed.
-    people = json.loads(_mailer(root, env, "subscribers", "list", "--json"))
+    people = json.loads(_mailer(mailer, root, env, "subscribers", "list", "--json"))
     unsubscribed = [p["email"] for p in people if p["status"] == "unsubscribed"]
     assert unsubscribed == [first["To"].addresses[0].addr_spec]
 

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from mailer.campaigns.campaign import load_campaign
-from mailer.cli import app
 from mailer.cli.common import state
 from mailer.errors import ArticleError, UsageError
 from mailer.workspace import Workspace
-
-MAILER = Path(sys.executable).parent / "mailer"
+from tests.cli_runner import Mailer
 
 ARTICLE_MD = """---
 title: Why Headaches Start in the Neck
@@ -78,16 +73,11 @@ def write(workspace: Workspace, name: str, text: str) -> Path:
     return path
 
 
-def run(workspace: Workspace, *args: str) -> tuple[int, str, BaseException | None]:
-    result = CliRunner().invoke(app, ["--workspace", str(workspace.root), "draft", *args])
-    return result.exit_code, result.stdout, result.exception
-
-
-def test_draft_prints_the_new_file_as_last_line(workspace: Workspace) -> None:
+def test_draft_prints_the_new_file_as_last_line(mailer: Mailer, workspace: Workspace) -> None:
     source = write(workspace, "headaches.md", ARTICLE_MD)
-    code, out, error = run(workspace, str(source))
-    assert code == 0, (out, error)
-    last = Path(out.rstrip("\n").splitlines()[-1])
+    result = mailer("draft", str(source))
+    assert result.exit_code == 0, (result.stdout, result.error)
+    last = Path(result.stdout.rstrip("\n").splitlines()[-1])
     path = last if last.is_absolute() else Path.cwd() / last
     assert path.parent == workspace.campaigns_dir
     assert path.name.endswith("-why-headaches-start-in-the-neck.md")
@@ -102,17 +92,17 @@ def test_draft_prints_the_new_file_as_last_line(workspace: Workspace) -> None:
     assert "https://www.summitspine.example/blog/headaches]]" in campaign.body
     assert campaign.body.count("[[cta]]") == 2
     # the summary names what to do next
-    assert f"mailer preview {campaign.slug} --out preview/" in out
+    assert f"mailer preview {campaign.slug} --out preview/" in result.stdout
 
 
-def test_draft_with_url_option_and_collision(workspace: Workspace) -> None:
+def test_draft_with_url_option_and_collision(mailer: Mailer, workspace: Workspace) -> None:
     source = write(workspace, "habits.txt", ARTICLE_TXT)
     url = "https://www.summitspine.example/blog/neck-habits"
-    _, first, _ = run(workspace, str(source))
-    code, second, error = run(workspace, str(source), "--url", url)
-    assert code == 0, (second, error)
+    first = mailer("draft", str(source)).stdout
+    result = mailer("draft", str(source), "--url", url)
+    assert result.exit_code == 0, (result.stdout, result.error)
     first_path = first.rstrip("\n").splitlines()[-1]
-    second_path = second.rstrip("\n").splitlines()[-1]
+    second_path = result.stdout.rstrip("\n").splitlines()[-1]
     assert Path(second_path).resolve().parent == workspace.campaigns_dir
     assert second_path == first_path.removesuffix(".md") + "-2.md"
     without = load_campaign(Path(first_path))
@@ -122,12 +112,12 @@ def test_draft_with_url_option_and_collision(workspace: Workspace) -> None:
     assert with_url.articles[0].url == url
 
 
-def test_several_sources_make_a_digest(workspace: Workspace) -> None:
+def test_several_sources_make_a_digest(mailer: Mailer, workspace: Workspace) -> None:
     first = write(workspace, "headaches.md", ARTICLE_MD)
     second = write(workspace, "habits.txt", ARTICLE_TXT)
-    code, out, error = run(workspace, str(first), str(second))
-    assert code == 0, (out, error)
-    path = Path(out.rstrip("\n").splitlines()[-1])
+    result = mailer("draft", str(first), str(second))
+    assert result.exit_code == 0, (result.stdout, result.error)
+    path = Path(result.stdout.rstrip("\n").splitlines()[-1])
     assert path.resolve().parent == workspace.campaigns_dir
     campaign = load_campaign(path)
     assert [a.title for a in campaign.articles] == [
@@ -140,74 +130,65 @@ def test_several_sources_make_a_digest(workspace: Workspace) -> None:
 
 @pytest.mark.parametrize("mode", ["single", "digest"])
 def test_feed_gives_its_newest_entry_or_a_digest(
-    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, mode: str
+    mailer: Mailer, workspace: Workspace, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
     items = "\n".join(ITEM.format(title=t, slug=s, day=d) for t, s, d in POSTS)
     feed = write(workspace, "blog.xml", FEED.format(items=items))
     monkeypatch.setenv("MAILER_FEED__MODE", mode)
-    code, out, error = run(workspace, str(feed))
-    assert code == 0, (out, error)
-    campaign = load_campaign(Path(out.rstrip("\n").splitlines()[-1]))
+    result = mailer("draft", str(feed))
+    assert result.exit_code == 0, (result.stdout, result.error)
+    campaign = load_campaign(Path(result.stdout.rstrip("\n").splitlines()[-1]))
     assert campaign.subject.startswith("Why Headaches Start in the Neck")  # the newest
     urls = [a.url.rsplit("/", 1)[-1] for a in campaign.articles]
     assert urls == (["headaches"] if mode == "single" else ["headaches", "sitting", "walking"])
 
 
-def test_more_urls_than_sources_is_a_usage_error(workspace: Workspace) -> None:
+def test_more_urls_than_sources_is_a_usage_error(mailer: Mailer, workspace: Workspace) -> None:
     first = write(workspace, "headaches.md", ARTICLE_MD)
     urls = ["--url", "https://x.example/a", "--url", "https://x.example/b"]
-    _, _, error = run(workspace, str(first), *urls, "--url", "https://x.example/c")
+    error = mailer("draft", str(first), *urls, "--url", "https://x.example/c").error
     assert isinstance(error, UsageError)
     assert "once per source" in str(error)
     assert error.hint
     assert list(workspace.campaigns_dir.glob("*.md")) == []
 
 
-def test_url_without_scheme_is_a_usage_error(workspace: Workspace) -> None:
+def test_url_without_scheme_is_a_usage_error(mailer: Mailer, workspace: Workspace) -> None:
     source = write(workspace, "habits.txt", ARTICLE_TXT)
-    _, _, error = run(workspace, str(source), "--url", "www.summitspine.example/blog")
+    error = mailer("draft", str(source), "--url", "www.summitspine.example/blog").error
     assert isinstance(error, UsageError)
     assert "https://" in (error.hint or "")
     assert list(workspace.campaigns_dir.glob("*.md")) == []
 
 
-def test_missing_source_is_an_article_error_and_writes_nothing(workspace: Workspace) -> None:
-    _, _, error = run(workspace, str(workspace.root / "nowhere.txt"))
+def test_missing_source_is_an_article_error_and_writes_nothing(
+    mailer: Mailer, workspace: Workspace
+) -> None:
+    error = mailer("draft", str(workspace.root / "nowhere.txt")).error
     assert isinstance(error, ArticleError)
     assert "nowhere.txt" in error.message
     assert list(workspace.campaigns_dir.glob("*.md")) == []
 
 
-def test_installed_command_in_a_workspace(workspace: Workspace) -> None:
+def test_installed_command_in_a_workspace(mailer: Mailer, workspace: Workspace) -> None:
     """The Contract end to end: the real command, run inside the workspace."""
     write(workspace, "habits.txt", ARTICLE_TXT)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
-    result = subprocess.run(
-        [str(MAILER), "draft", "habits.txt"],
-        cwd=workspace.root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = mailer(
+        "draft", "habits.txt", workspace=None, cwd=workspace.root, env=env, process=True
     )
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     last = result.stdout.rstrip("\n").splitlines()[-1]
     assert last.startswith("campaigns/") and last.endswith("-three-habits-for-a-happier-neck.md")
     assert (workspace.root / last).is_file()
 
 
 def test_missing_source_from_the_installed_command_is_one_clear_message(
+    mailer: Mailer,
     workspace: Workspace,
 ) -> None:
-    result = subprocess.run(
-        [str(MAILER), "--workspace", str(workspace.root), "draft", "nowhere.txt"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 1
+    result = mailer("draft", "nowhere.txt", process=True)
+    assert result.exit_code == 1
     assert "nowhere.txt" in result.stderr
     assert "Traceback" not in result.stderr
 

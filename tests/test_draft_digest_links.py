@@ -9,13 +9,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from typer.testing import CliRunner
-
 from mailer.campaigns.campaign import load_campaign
 from mailer.campaigns.check import check_campaign
 from mailer.campaigns.render import render_campaign
-from mailer.cli import app
 from mailer.workspace import Workspace
+from tests.cli_runner import Mailer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "articles"
 BALANCE = "https://www.summitspine.example/blog/balance"
@@ -24,9 +22,9 @@ DESK = "https://www.summitspine.example/blog/desk"
 SOURCES = [str(FIXTURES / name) for name in ("balance-upper-neck.txt", "sleep-stiff-neck.txt")]
 
 
-def draft(workspace: Workspace, *args: str) -> Path:
-    result = CliRunner().invoke(app, ["--workspace", str(workspace.root), "draft", *args])
-    assert result.exit_code == 0, (result.output, result.exception)
+def draft(mailer: Mailer, *args: str) -> Path:
+    result = mailer("draft", *args)
+    assert result.exit_code == 0, (result.stdout + result.stderr, result.error)
     return Path(result.stdout.rstrip("\n").splitlines()[-1])
 
 
@@ -35,8 +33,8 @@ def read_more_targets(workspace: Workspace, path: Path) -> list[str]:
     return [link.url.split("?")[0] for link in rendered.links if link.text == "Read more"]
 
 
-def test_one_url_per_source_links_every_entry(workspace: Workspace) -> None:
-    path = draft(workspace, *SOURCES, "--url", BALANCE, "--url", SLEEP)
+def test_one_url_per_source_links_every_entry(mailer: Mailer, workspace: Workspace) -> None:
+    path = draft(mailer, *SOURCES, "--url", BALANCE, "--url", SLEEP)
     campaign = load_campaign(path)
     assert [(a.title, a.url) for a in campaign.articles] == [
         ("How Your Upper Neck Affects Your Balance", BALANCE),
@@ -48,17 +46,18 @@ def test_one_url_per_source_links_every_entry(workspace: Workspace) -> None:
     assert read_more_targets(workspace, path) == [SLEEP]
 
 
-def test_an_empty_url_skips_a_source_that_needs_none(workspace: Workspace) -> None:
-    path = draft(workspace, *SOURCES, str(FIXTURES / "desk-posture-steps.txt"),
+def test_an_empty_url_skips_a_source_that_needs_none(mailer: Mailer, workspace: Workspace) -> None:
+    path = draft(mailer, *SOURCES, str(FIXTURES / "desk-posture-steps.txt"),
                  "--url", BALANCE, "--url", "", "--url", DESK)  # fmt: skip
     campaign = load_campaign(path)
     assert [a.url for a in campaign.articles] == [BALANCE, "", DESK]
 
 
 def test_front_matter_url_filled_later_is_honoured_and_check_stops_warning(
+    mailer: Mailer,
     workspace: Workspace,
 ) -> None:
-    path = draft(workspace, *SOURCES, "--url", BALANCE)
+    path = draft(mailer, *SOURCES, "--url", BALANCE)
     campaign = load_campaign(path)
     assert campaign.articles[1].url == ""
     assert read_more_targets(workspace, path) == []
@@ -86,9 +85,10 @@ def test_front_matter_url_filled_later_is_honoured_and_check_stops_warning(
 
 
 def test_an_entry_url_that_is_no_web_address_gets_no_button_and_a_warning(
+    mailer: Mailer,
     workspace: Workspace,
 ) -> None:
-    path = draft(workspace, *SOURCES, "--url", BALANCE)
+    path = draft(mailer, *SOURCES, "--url", BALANCE)
     text = path.read_text()
     text = re.sub(r'(title: "Sleep Better[^\n]*\n\s+url: )""', r'\1"javascript:alert(1)"', text)
     path.write_text(text)

@@ -6,8 +6,6 @@ read as typed; any other YAML mistake is an error naming the file's line and the
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +15,9 @@ from mailer.campaigns.campaign import load_campaign
 from mailer.campaigns.draft import CallToAction, write_draft
 from mailer.errors import CampaignError
 from mailer.workspace import Workspace
+from tests.cli_runner import Mailer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "articles"
-MAILER = Path(sys.executable).parent / "mailer"
 CTA = CallToAction("Book your free consultation", "https://www.summitspine.example/book")
 TYPED = "Leg pain? It may start in your neck: here is why #1"
 
@@ -78,21 +76,17 @@ def test_another_bad_line_is_an_error_naming_the_line_and_the_quotes(tmp_path: P
     assert "quotes" in (caught.value.hint or "")
 
 
-def test_mailer_check_reports_the_line_without_a_traceback(workspace: Workspace) -> None:
+def test_mailer_check_reports_the_line_without_a_traceback(
+    mailer: Mailer, workspace: Workspace
+) -> None:
     path = workspace.campaigns_dir / "2026-12-01-leg-pain.md"
     path.parent.mkdir(exist_ok=True)
     path.write_text(
         '---\nsubject: "Leg pain"\narticles:\n- title: Leg pain: why\n---\n\nText.\n',
         encoding="utf-8",
     )
-    result = subprocess.run(
-        [str(MAILER), "--workspace", str(workspace.root), "check", path.stem],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode != 0
+    result = mailer("check", path.stem, process=True)
+    assert result.exit_code != 0
     assert "Traceback" not in result.stderr
     assert f"{path.name}:4:" in result.stderr + result.stdout  # the title line
     assert "quotes" in result.stderr + result.stdout

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from lxml import html as lxml_html
-from typer.testing import CliRunner
 
 from mailer.articles import load_article
 from mailer.articles.model import Article, ListBlock
@@ -20,9 +19,9 @@ from mailer.campaigns.draft import CallToAction, compose_body, draft_campaign, w
 from mailer.campaigns.render import RenderedCampaign, render_campaign
 from mailer.campaigns.subject import make_article_preheader
 from mailer.campaigns.teaser import make_teaser
-from mailer.cli import app
 from mailer.config import DEFAULT_CLOSING_LINES
 from mailer.workspace import Workspace
+from tests.cli_runner import Mailer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "articles"
 SITE = "https://www.summitspine.example/blog"
@@ -288,7 +287,7 @@ def test_closing_lines_promise_nothing_by_default() -> None:
     assert body.rstrip().endswith(f"{DEFAULT_CLOSING_LINES[0]}\n\n[[cta]]")
 
 
-def test_closing_lines_from_the_configuration(workspace: Workspace) -> None:
+def test_closing_lines_from_the_configuration(mailer: Mailer, workspace: Workspace) -> None:
     """Issue 12 item 7: [draft] closing_lines, each line a paragraph before the last button."""
     config = workspace.root / "mailer.toml"
     text = config.read_text()
@@ -301,8 +300,8 @@ def test_closing_lines_from_the_configuration(workspace: Workspace) -> None:
     )
     config.write_text(text)
     source = FIXTURES / "desk-posture-steps.txt"
-    result = CliRunner().invoke(app, ["--workspace", str(workspace.root), "draft", str(source)])
-    assert result.exit_code == 0, result.output
+    result = mailer("draft", str(source))
+    assert result.exit_code == 0, result.stdout + result.stderr
     body = Path(result.stdout.rstrip("\n").splitlines()[-1]).read_text()
     assert body.rstrip().endswith(
         "Questions? Call us at (303) 555-0142.\n\nSee you soon, Dr. Ellison\n\n[[cta]]"

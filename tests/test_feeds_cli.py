@@ -5,22 +5,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from mailer.campaigns.campaign import load_campaign
-from mailer.cli import app
 from mailer.config import load_settings
 from mailer.errors import ConfigError
 from mailer.workspace import Workspace
+from tests.cli_runner import MAILER, Mailer
 from tests.feed_server import POSTS, FeedSite, rss, serve_feed
-
-MAILER = Path(sys.executable).parent / "mailer"
 
 
 @pytest.fixture
@@ -31,37 +26,25 @@ def site(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Iterator[Feed
         yield served
 
 
-def mailer(workspace: Workspace, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(MAILER), "--workspace", str(workspace.root), *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def test_poll_without_a_feed_url_says_where_to_set_it(workspace: Workspace) -> None:
-    result = mailer(workspace, "feed", "poll")
-    assert result.returncode == 2
+def test_poll_without_a_feed_url_says_where_to_set_it(mailer: Mailer, workspace: Workspace) -> None:
+    result = mailer("feed", "poll", process=True)
+    assert result.exit_code == 2
     assert "feed.url is empty" in result.stderr and "mailer.toml" in result.stderr
     assert "[feed]" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_poll_prints_what_it_found_and_what_to_do_next(
-    workspace: Workspace, site: FeedSite
+    mailer: Mailer, workspace: Workspace, site: FeedSite
 ) -> None:
-    runner = CliRunner()
-    first = runner.invoke(app, ["--workspace", str(workspace.root), "feed", "poll"])
-    assert first.exit_code == 0, first.output
+    first = mailer("feed", "poll")
+    assert first.exit_code == 0, first.stdout + first.stderr
     assert "connected: 2 article(s) already in the feed noted, not drafted" in first.stdout
     assert list(workspace.campaigns_dir.glob("*.md")) == []
 
     site.publish(rss(POSTS[2::-1]))
-    second = runner.invoke(app, ["--workspace", str(workspace.root), "feed", "poll"])
-    assert second.exit_code == 0, second.output
+    second = mailer("feed", "poll")
+    assert second.exit_code == 0, second.stdout + second.stderr
     [path] = workspace.campaigns_dir.glob("*.md")
     assert "1 new article(s)." in second.stdout
     assert f"draft waiting: {path}" in second.stdout
@@ -69,38 +52,38 @@ def test_poll_prints_what_it_found_and_what_to_do_next(
     assert "Staff were emailed about it." in second.stdout
     assert load_campaign(path).status == "draft"
 
-    third = runner.invoke(app, ["--workspace", str(workspace.root), "feed", "poll", "--json"])
-    assert third.exit_code == 0, third.output
+    third = mailer("feed", "poll", "--json")
+    assert third.exit_code == 0, third.stdout + third.stderr
     document = json.loads(third.stdout)
     assert document["status"] == "not-modified" and document["drafted"] == []
 
 
 def test_a_failed_poll_exits_1_with_the_address_and_a_hint(
-    workspace: Workspace, site: FeedSite
+    mailer: Mailer, workspace: Workspace, site: FeedSite
 ) -> None:
     site.status = 500
-    result = mailer(workspace, "feed", "poll")
-    assert result.returncode == 1
+    result = mailer("feed", "poll", process=True)
+    assert result.exit_code == 1
     assert f"feed {site.url}: the server answered 500" in result.stderr
     assert "the next poll tries again" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_backfill_on_the_command_line(workspace: Workspace, site: FeedSite) -> None:
-    result = mailer(workspace, "feed", "poll", "--backfill", "1")
-    assert result.returncode == 0, result.stderr
+def test_backfill_on_the_command_line(mailer: Mailer, workspace: Workspace, site: FeedSite) -> None:
+    result = mailer("feed", "poll", "--backfill", "1", process=True)
+    assert result.exit_code == 0, result.stderr
     [path] = workspace.campaigns_dir.glob("*.md")
     assert load_campaign(path).subject == POSTS[1].title
 
 
 def test_two_processes_polling_at_once_draft_each_article_once(
-    workspace: Workspace, site: FeedSite, database_url: str
+    mailer: Mailer, workspace: Workspace, site: FeedSite, database_url: str
 ) -> None:
     env = {"MAILER_DATABASE__URL": database_url}
-    assert mailer(workspace, "feed", "poll", **env).returncode == 0  # connected
+    assert mailer("feed", "poll", env={**os.environ, **env}, process=True).exit_code == 0
     site.publish(rss(POSTS[4::-1]))
     site.delay = 1.0  # the two are inside their poll at the same time
-    command = [str(MAILER), "--workspace", str(workspace.root), "feed", "poll"]
+    command = [MAILER, "--workspace", str(workspace.root), "feed", "poll"]
     processes = [
         subprocess.Popen(
             command,

@@ -20,11 +20,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner
 
 from mailer.campaigns.approval import current_approval, verify_approved
 from mailer.campaigns.campaign import load_campaign, mark_approved, save_campaign
-from mailer.cli import app
 from mailer.feed.entries import entry_key
 from mailer.feed.poll import POLL_LEASE, FeedPollResult, poll_feed, poll_lease
 from mailer.feed.report import feed_report
@@ -32,6 +30,7 @@ from mailer.store.db import make_engine, session_factory
 from mailer.store.leases import Lease
 from mailer.store.models import CampaignRun, FeedEntry, FeedState, SchedulerLease
 from mailer.workspace import Workspace
+from tests.cli_runner import Mailer
 from tests.feed_server import BLOG_PAGE, POSTS, FeedSite, Post, atom, rss, serve_feed
 
 T0 = datetime(2026, 3, 10, 16, 0, tzinfo=UTC)
@@ -209,15 +208,15 @@ def test_an_atom_feed_works_the_same(
 
 
 def test_a_feed_draft_is_what_mailer_draft_makes_of_the_entry(
-    workspace: Workspace, sessions: sessionmaker[Session], site: FeedSite
+    mailer: Mailer, workspace: Workspace, sessions: sessionmaker[Session], site: FeedSite
 ) -> None:
     connect(workspace, sessions, site, POSTS[:1])
     site.publish(rss(newest_first(POSTS[:2])))
     [slug] = poll(workspace, sessions, T0 + EVERY).drafted
     polled = load_campaign(workspace.campaigns_dir / f"{slug}.md")
-    run = CliRunner().invoke(app, ["--workspace", str(workspace.root), "draft", site.url])
-    assert run.exit_code == 0, run.output
-    drafted = load_campaign(Path(run.output.strip().splitlines()[-1]).resolve())
+    run = mailer("draft", site.url)
+    assert run.exit_code == 0, run.stdout + run.stderr
+    drafted = load_campaign(Path(run.stdout.strip().splitlines()[-1]).resolve())
     assert drafted.slug != polled.slug
     for name in ("subject", "preheader", "status", "articles", "cta", "body"):
         assert getattr(polled, name) == getattr(drafted, name), name

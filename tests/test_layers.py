@@ -14,6 +14,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import mailer.store.models as models
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 FLOORS: dict[str, int] = {
@@ -36,6 +38,7 @@ FLOORS: dict[str, int] = {
     "store": 1,
     "tokens": 1,
     "workspace": 1,
+    "crontab": 1,
     "readiness": 1,
     "logs": 1,
     "config": 0,
@@ -129,6 +132,49 @@ def package_cycles(graph: Mapping[str, Iterable[str]]) -> list[str]:
     )
 
 
+# Faces that query nothing themselves. web/ still does (archive, clicks, unsubscribe pages).
+FACES_WITHOUT_DATABASE_WORK = ("cli",)
+SESSION_HELPERS = {"mailer.store.db": {"transaction", "session_factory"}}
+
+
+def database_work_in(sources: Mapping[str, str], faces: Iterable[str]) -> list[str]:
+    """'module: what' for each face module that works on the database itself: it imports
+    SQLAlchemy or a table class of mailer.store.models, opens a transaction, or calls the
+    session factory it got (``state.database()()``). A face hands the factory down instead."""
+    tables = {name for name, value in vars(models).items() if hasattr(value, "__table__")}
+    found = []
+    for module, source in sorted(sources.items()):
+        if package_of(module) not in faces:
+            continue
+        tree = ast.parse(source)
+        skip = _type_checking_nodes(tree)
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
+            if isinstance(node, ast.Import):
+                names = [(a.name, "") for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [(node.module, a.name) for a in node.names]
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Call)
+                and isinstance(node.func.func, ast.Attribute)
+                and node.func.func.attr == "database"
+            ):
+                found.append(f"{module}: opens a session ({ast.unparse(node)})")
+                continue
+            else:
+                continue
+            for where, name in names:
+                if where == "sqlalchemy" or where.startswith("sqlalchemy."):
+                    found.append(f"{module}: imports {where}")
+                elif where == "mailer.store.models" and name in tables:
+                    found.append(f"{module}: imports the table {name}")
+                elif name in SESSION_HELPERS.get(where, ()):
+                    found.append(f"{module}: imports {where}.{name}")
+    return found
+
+
 def test_imports_point_down_only() -> None:
     assert upward_imports(import_graph(tree_sources())) == []
 
@@ -153,3 +199,29 @@ def test_the_check_fails_on_a_forbidden_import() -> None:
     sources = tree_sources()
     sources["mailer.campaigns.render"] += under_type_checking
     assert upward_imports(import_graph(sources)) == []
+
+
+def test_the_command_line_does_no_database_work_itself() -> None:
+    assert database_work_in(tree_sources(), FACES_WITHOUT_DATABASE_WORK) == []
+
+
+def test_the_database_check_fails_on_a_query_in_the_command_line() -> None:
+    """Shown on a copy of the tree: a query, a transaction and a session in cli/ are reported;
+    the same under TYPE_CHECKING (annotations) is not."""
+    sources = tree_sources()
+    sources["mailer.cli.campaigns"] += (
+        "\nfrom sqlalchemy import select\nfrom mailer.store.models import Subscriber\n"
+        "from mailer.store.db import transaction\n"
+        "def first():\n    with state.database()() as session:\n        return session\n"
+    )
+    assert database_work_in(sources, ["cli"]) == [
+        "mailer.cli.campaigns: imports sqlalchemy",
+        "mailer.cli.campaigns: imports the table Subscriber",
+        "mailer.cli.campaigns: imports mailer.store.db.transaction",
+        "mailer.cli.campaigns: opens a session (state.database()())",
+    ]
+    sources = tree_sources()
+    sources["mailer.cli.campaigns"] += (
+        "\nif TYPE_CHECKING:\n    from sqlalchemy.orm import Session\n"
+    )
+    assert database_work_in(sources, ["cli"]) == []

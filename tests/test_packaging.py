@@ -21,6 +21,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from mailer.config import SECRET_ENV, Settings
+from tests.cli_runner import MAILER, Mailer
 from tests.conftest import _require, fresh_postgres_database
 from tests.web_server import _free_port
 
@@ -77,7 +78,6 @@ def test_the_environment_has_the_locked_versions() -> None:
 
 # --- the container image and compose.yaml ------------------------------------------------------
 
-MAILER = str(Path(sys.executable).with_name("mailer"))
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
 MAILER_SERVICES = ("migrate", "serve", "scheduler", "worker")
@@ -89,12 +89,10 @@ def _instructions(name: str) -> list[str]:
     return [line.split(None, 1)[1] for line in text.splitlines() if line.startswith(name + " ")]
 
 
-def _help_exits_0(*command: str) -> None:
+def _help_exits_0(mailer: Mailer, *command: str) -> None:
     """`mailer COMMAND -h` answers: the command exists as written."""
-    result = subprocess.run(
-        [MAILER, *command, "-h"], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, (command, result.stderr)
+    result = mailer(*command, "-h", workspace=None, process=True)
+    assert result.exit_code == 0, (command, result.stderr)
 
 
 def _names_a_setting(variable: str) -> bool:
@@ -106,7 +104,7 @@ def _names_a_setting(variable: str) -> bool:
     return field is not None and key in getattr(field.annotation, "model_fields", {})
 
 
-def test_dockerfile_builds_a_slim_non_root_image_from_the_lock() -> None:
+def test_dockerfile_builds_a_slim_non_root_image_from_the_lock(mailer: Mailer) -> None:
     """Issue 18 item 2: slim Python base of the locked Python version, the lock installed
     before the package (which adds nothing), a non-root user, HEALTHCHECK on /readyz.
     (hadolint checks the rest in `make lint`.)"""
@@ -121,11 +119,11 @@ def test_dockerfile_builds_a_slim_non_root_image_from_the_lock() -> None:
     assert "/readyz" in healthcheck and "CMD" in healthcheck
     assert _instructions("ENTRYPOINT") == ['["mailer"]']
     (cmd,) = _instructions("CMD")
-    _help_exits_0(*json.loads(cmd)[:1])
+    _help_exits_0(mailer, *json.loads(cmd)[:1])
     assert "--port 8000" in " ".join(json.loads(cmd)) and _instructions("EXPOSE") == ["8000"]
 
 
-def test_compose_runs_serve_scheduler_and_two_workers_on_postgresql() -> None:
+def test_compose_runs_serve_scheduler_and_two_workers_on_postgresql(mailer: Mailer) -> None:
     """Issue 18 item 2: compose.yaml is valid YAML with serve, scheduler and two workers on
     PostgreSQL, sharing a workspace volume, started after a one-off `mailer db upgrade` (with
     database.auto_upgrade off); every command and MAILER_* variable in it exists."""
@@ -151,13 +149,13 @@ def test_compose_runs_serve_scheduler_and_two_workers_on_postgresql() -> None:
     for name in ("serve", "scheduler", "worker"):
         done = {"migrate": {"condition": "service_completed_successfully"}}
         assert services[name]["depends_on"] == done
-        _help_exits_0(*services[name]["command"])
-    _help_exits_0("db", "upgrade")
-    _help_exits_0("init")
+        _help_exits_0(mailer, *services[name]["command"])
+    _help_exits_0(mailer, "db", "upgrade")
+    _help_exits_0(mailer, "init")
     for name in ("scheduler", "worker"):  # the image's /readyz check does not apply to them
         test = services[name]["healthcheck"]["test"]
         assert test[:2] == ["CMD", "mailer"]
-        _help_exits_0(*test[2:])
+        _help_exits_0(mailer, *test[2:])
     assert services["serve"]["ports"] == ["127.0.0.1:8000:8000"]
 
 
@@ -243,7 +241,7 @@ def systemd_analyze() -> str:
     return tool
 
 
-def test_unit_files_are_hardened_and_run_real_commands() -> None:
+def test_unit_files_are_hardened_and_run_real_commands(mailer: Mailer) -> None:
     """Issue 18 item 3: the three units ship as files, run as a dedicated user with the
     hardening the issue names, and their commands exist."""
     assert sorted(path.name for path in UNITS.glob("*.service")) == sorted(UNIT_FILES)
@@ -256,7 +254,7 @@ def test_unit_files_are_hardened_and_run_real_commands() -> None:
         (exec_start,) = unit["ExecStart"]
         program, *arguments = exec_start.split()
         assert program == "/opt/mailer/venv/bin/mailer"
-        _help_exits_0(*[a for a in arguments if not a.startswith("--")][:2])
+        _help_exits_0(mailer, *[a for a in arguments if not a.startswith("--")][:2])
 
 
 def test_unit_files_pass_systemd_analyze(systemd_analyze: str, tmp_path: Path) -> None:

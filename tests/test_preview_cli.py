@@ -9,14 +9,13 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from mailer.cli import app
 from mailer.cli.common import state
 from mailer.store.db import open_database, transaction
 from mailer.subscribers.service import add_subscriber
 from mailer.tokens import KIND_PREVIEW_UNSUBSCRIBE, SecretKey, read_token
 from mailer.workspace import Workspace
+from tests.cli_runner import Mailer
 
 CAMPAIGN = """---
 subject: Spring tune-up for your neck
@@ -40,11 +39,9 @@ def fresh_cli_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def preview(workspace: Workspace, out: Path) -> tuple[int, str]:
+def preview(mailer: Mailer, workspace: Workspace, out: Path) -> tuple[int, str]:
     (workspace.campaigns_dir / "2026-03-10-spring.md").write_text(CAMPAIGN, encoding="utf-8")
-    result = CliRunner().invoke(
-        app, ["--workspace", str(workspace.root), "preview", "2026-03-10-spring", "--out", str(out)]
-    )
+    result = mailer("preview", "2026-03-10-spring", "--out", str(out), workspace=workspace)
     return result.exit_code, result.stdout
 
 
@@ -54,9 +51,11 @@ def read_eml(path: Path) -> EmailMessage:
     return message
 
 
-def test_preview_writes_html_text_and_eml(workspace: Workspace, tmp_path: Path) -> None:
+def test_preview_writes_html_text_and_eml(
+    mailer: Mailer, workspace: Workspace, tmp_path: Path
+) -> None:
     out = tmp_path / "preview"
-    code, stdout = preview(workspace, out)
+    code, stdout = preview(mailer, workspace, out)
     assert code == 0, stdout
     html_file, text_file, eml_file = (
         out / f"2026-03-10-spring.{ext}" for ext in ("html", "txt", "eml")
@@ -91,21 +90,25 @@ def test_preview_writes_html_text_and_eml(workspace: Workspace, tmp_path: Path) 
     assert settings.organization.postal_address in text_file.read_text(encoding="utf-8")
 
 
-def test_preview_uses_first_active_subscriber(workspace: Workspace, tmp_path: Path) -> None:
+def test_preview_uses_first_active_subscriber(
+    mailer: Mailer, workspace: Workspace, tmp_path: Path
+) -> None:
     _, sessions = open_database(workspace.database_url)
     with transaction(sessions) as session:
         add_subscriber(session, "gone@example.com", first_name="Gone", status="unsubscribed")
         add_subscriber(session, "maria@example.com", first_name="Maria", last_name="Lopez")
-    code, _ = preview(workspace, tmp_path / "out")
+    code, _ = preview(mailer, workspace, tmp_path / "out")
     assert code == 0
     message = read_eml(tmp_path / "out" / "2026-03-10-spring.eml")
     assert message["To"].addresses[0].addr_spec == "maria@example.com"
     assert "Hi Maria," in (tmp_path / "out" / "2026-03-10-spring.html").read_text()
 
 
-def test_preview_template_error_is_one_clear_message(workspace: Workspace, tmp_path: Path) -> None:
+def test_preview_template_error_is_one_clear_message(
+    mailer: Mailer, workspace: Workspace, tmp_path: Path
+) -> None:
     with (workspace.templates_dir / "_footer.mjml.j2").open("a", encoding="utf-8") as handle:
         handle.write("{{ ''.__class__.__mro__ }}\n")
-    code, _ = preview(workspace, tmp_path / "out")
+    code, _ = preview(mailer, workspace, tmp_path / "out")
     assert code == 1
     assert not (tmp_path / "out" / "2026-03-10-spring.eml").exists()

@@ -16,10 +16,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
 from mailer.app.sending import SendJob
-from mailer.cli import app
 from mailer.cli.common import state
 from mailer.delivery.report import campaign_report
 from mailer.events.ingest import ingest
@@ -27,6 +25,7 @@ from mailer.events.sources.sendgrid import read_events
 from mailer.store.models import CampaignRun, Click, Event, StatusChange, Subscriber
 from mailer.tokens import PREVIEW_KINDS, SecretKey, read_token
 from mailer.workspace import Workspace
+from tests.cli_runner import Mailer
 from tests.delivery_helpers import CAMPAIGN
 from tests.fakes.sendgrid_server import FakeSendGrid
 from tests.web_sending import Sent, send_campaign
@@ -72,10 +71,8 @@ def links_of(message: EmailMessage) -> tuple[str, list[str]]:
     return unsubscribe[1], clicks
 
 
-def preview(workspace: Workspace, slug: str, out: Path) -> EmailMessage:
-    result = CliRunner().invoke(
-        app, ["--workspace", str(workspace.root), "preview", slug, "--out", str(out)]
-    )
+def preview(mailer: Mailer, workspace: Workspace, slug: str, out: Path) -> EmailMessage:
+    result = mailer("preview", slug, "--out", str(out), workspace=workspace)
     assert result.exit_code == 0, result.stdout
     return read_eml(out / f"{slug}.eml")
 
@@ -115,12 +112,12 @@ def act_on_every_link(unsubscribe: str, clicks: list[str]) -> list[str]:
 
 
 def test_preview_links_act_on_nobody_and_clicks_go_where_the_link_goes(
-    sent: Sent, tmp_path: Path
+    mailer: Mailer, sent: Sent, tmp_path: Path
 ) -> None:
     """Issue 10 item 10: `mailer preview` shows the first active subscriber's name, but its
     links never carry their id: unsubscribing from it unsubscribes nobody, its clicks are not
     counted and lead exactly where the sent campaign's links lead."""
-    message = preview(sent.workspace, sent.slug, tmp_path / "preview")
+    message = preview(mailer, sent.workspace, sent.slug, tmp_path / "preview")
     assert message["To"].addresses[0].addr_spec == "ana@example.com"
     assert "Hi Reader," in html_of(message)
     unsubscribe, clicks = links_of(message)
@@ -145,14 +142,14 @@ def test_preview_links_act_on_nobody_and_clicks_go_where_the_link_goes(
 
 
 def test_preview_before_any_send_redirects_to_the_campaign_files_links(
-    sent: Sent, tmp_path: Path
+    mailer: Mailer, sent: Sent, tmp_path: Path
 ) -> None:
     """Issue 10 item 10: a campaign not sent yet has no stored links; its preview's clicks go
     where the campaign file's links go now, and still record nothing (no run is made)."""
     slug = "2026-04-01-desk-posture"
     body = CAMPAIGN.replace("blog/sleep", "blog/desk")
     (sent.workspace.campaigns_dir / f"{slug}.md").write_text(body, encoding="utf-8")
-    unsubscribe, clicks = links_of(preview(sent.workspace, slug, tmp_path / "out"))
+    unsubscribe, clicks = links_of(preview(mailer, sent.workspace, slug, tmp_path / "out"))
     before = nothing_recorded(sent)
     targets = act_on_every_link(unsubscribe, clicks)
     assert nothing_recorded(sent) == before

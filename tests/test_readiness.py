@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,13 +17,10 @@ from mailer.store.db import make_engine, session_factory, upgrade_schema
 from mailer.store.leases import Lease
 from mailer.web.app import create_app
 from mailer.workspace import Workspace
+from tests.cli_runner import Mailer
 from tests.conftest import fresh_postgres_database
-from tests.delivery_helpers import mailer_env, run_mailer
+from tests.delivery_helpers import mailer_env
 from tests.web_server import LiveServer, serve
-
-
-def mailer(workspace: Workspace, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return run_mailer(workspace, mailer_env(**extra), *args, timeout=60)
 
 
 @contextmanager
@@ -111,38 +107,40 @@ def test_readyz_is_503_when_the_database_is_gone(
             assert name not in response.text and "Traceback" not in response.text
 
 
-def test_without_auto_upgrade_commands_refuse_until_db_upgrade(workspace: Workspace) -> None:
+def test_without_auto_upgrade_commands_refuse_until_db_upgrade(
+    mailer: Mailer, workspace: Workspace
+) -> None:
     """Issue 18 item 5: with database.auto_upgrade = false a command refuses (exit 2, with the
     hint) while the schema is behind, `mailer db status` exits 1, and `mailer db upgrade` says
     from which revision to which; after it the command runs."""
     off = {"MAILER_DATABASE__AUTO_UPGRADE": "false"}
-    refused = mailer(workspace, "subscribers", "list", **off)
-    assert refused.returncode == 2, refused.stderr
+    refused = mailer("subscribers", "list", env=mailer_env(**off), process=True)
+    assert refused.exit_code == 2, refused.stderr
     assert "mailer db upgrade" in refused.stderr and "Traceback" not in refused.stderr
 
-    status = mailer(workspace, "db", "status", "--json", **off)
-    assert status.returncode == 1
+    status = mailer("db", "status", "--json", env=mailer_env(**off), process=True)
+    assert status.exit_code == 1
     document = json.loads(status.stdout)
     assert document["current"] == [] and document["up_to_date"] is False
     head = document["head"]
 
-    upgraded = mailer(workspace, "db", "upgrade", **off)
-    assert upgraded.returncode == 0, upgraded.stderr
+    upgraded = mailer("db", "upgrade", env=mailer_env(**off), process=True)
+    assert upgraded.exit_code == 0, upgraded.stderr
     assert f"from revision none (no tables yet) to {head[0]}" in upgraded.stdout
-    again = mailer(workspace, "db", "upgrade", "--json", **off)
+    again = mailer("db", "upgrade", "--json", env=mailer_env(**off), process=True)
     assert json.loads(again.stdout)["upgraded_from"] == head
-    assert "already" in mailer(workspace, "db", "upgrade", **off).stdout
+    assert "already" in mailer("db", "upgrade", env=mailer_env(**off), process=True).stdout
 
-    assert mailer(workspace, "db", "status", **off).returncode == 0
-    listed = mailer(workspace, "subscribers", "list", **off)
-    assert listed.returncode == 0 and "0 subscribers" in listed.stdout
+    assert mailer("db", "status", env=mailer_env(**off), process=True).exit_code == 0
+    listed = mailer("subscribers", "list", env=mailer_env(**off), process=True)
+    assert listed.exit_code == 0 and "0 subscribers" in listed.stdout
 
 
-def test_auto_upgrade_is_the_default(workspace: Workspace) -> None:
+def test_auto_upgrade_is_the_default(mailer: Mailer, workspace: Workspace) -> None:
     """Issue 18 item 5: without the setting, commands keep upgrading the schema themselves."""
-    listed = mailer(workspace, "subscribers", "list")
-    assert listed.returncode == 0, listed.stderr
-    assert mailer(workspace, "db", "status").returncode == 0
+    listed = mailer("subscribers", "list", env=mailer_env(), process=True)
+    assert listed.exit_code == 0, listed.stderr
+    assert mailer("db", "status", env=mailer_env(), process=True).exit_code == 0
 
 
 def test_serve_refuses_to_start_on_an_old_schema_without_auto_upgrade(

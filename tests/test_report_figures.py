@@ -16,7 +16,8 @@ from mailer.events.ingest import ingest
 from mailer.events.sources.sendgrid import read_events
 from mailer.store.models import CampaignRun, Click, Subscriber
 from mailer.workspace import Workspace
-from tests.delivery_helpers import SLUG, fill_list, run_mailer, write_campaign
+from tests.cli_runner import Mailer
+from tests.delivery_helpers import SLUG, fill_list, write_campaign
 from tests.test_delivery_cli import _env
 from tests.web_sending import send_campaign, undo_field
 from tests.web_server import LiveServer
@@ -25,11 +26,15 @@ ANA, BEN, CLEA = "ana@example.com", "ben@example.com", "clea@example.com"
 
 
 def test_report_counts_events_and_clicks(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     fill_list(sessions, tmp_path, 6)
     write_campaign(workspace, sessions)
-    assert run_mailer(workspace, _env(database_url), "send", SLUG, "--yes").returncode == 0
+    assert mailer("send", SLUG, "--yes", env=_env(database_url), process=True).exit_code == 0
     with sessions() as session:
         run = session.scalars(select(CampaignRun).where(CampaignRun.slug == SLUG)).one()
         people = list(session.scalars(select(Subscriber.id).order_by(Subscriber.id)))
@@ -84,8 +89,8 @@ def test_report_counts_events_and_clicks(
                 )
             )
 
-    report = run_mailer(workspace, _env(database_url), "report", SLUG, "--json")
-    assert report.returncode == 0, report.stderr
+    report = mailer("report", SLUG, "--json", env=_env(database_url), process=True)
+    assert report.exit_code == 0, report.stderr
     figures = json.loads(report.stdout)
     assert figures["recipients"] == figures["sent"] == 6
     assert figures["delivered"] == 5
@@ -106,13 +111,13 @@ def test_report_counts_events_and_clicks(
     ]
     assert figures["clicks_by_link"][1]["url"] == link["read-more"]["url"]
 
-    table = run_mailer(workspace, _env(database_url), "report", SLUG)
-    assert table.returncode == 0, table.stderr
+    table = mailer("report", SLUG, env=_env(database_url), process=True)
+    assert table.exit_code == 0, table.stderr
     assert "cta-top 2" in table.stdout and "read-more" in table.stdout
 
 
 def test_report_counts_current_state_and_says_what_the_outbox_cannot_tell(
-    live_server: LiveServer, database_url: str, monkeypatch: pytest.MonkeyPatch
+    mailer: Mailer, live_server: LiveServer, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 10 item 19: an unsubscribe undone on the unsubscribe page no longer counts (Ana
     unsubscribes, undoes it and unsubscribes again: one; Ben undoes his: none), and with the
@@ -135,8 +140,8 @@ def test_report_counts_current_state_and_says_what_the_outbox_cannot_tell(
     )
     env = _env(database_url)
 
-    report = run_mailer(sent.workspace, env, "report", sent.slug, "--json")
-    assert report.returncode == 0, report.stderr
+    report = mailer("report", sent.slug, "--json", workspace=sent.workspace, env=env, process=True)
+    assert report.exit_code == 0, report.stderr
     figures = json.loads(report.stdout)
     assert figures["unsubscribed"] == 1
     assert figures["provider"] == "outbox"
@@ -151,8 +156,8 @@ def test_report_counts_current_state_and_says_what_the_outbox_cannot_tell(
     assert figures["sent"] == figures["recipients"] == 3
     assert figures["clicked_unique"] == 0 and figures["cta_clicks"] == 0  # our /c/ counts these
 
-    table = run_mailer(sent.workspace, env, "report", sent.slug)
-    assert table.returncode == 0, table.stderr
+    table = mailer("report", sent.slug, workspace=sent.workspace, env=env, process=True)
+    assert table.exit_code == 0, table.stderr
     lines = {line.split("│")[1].strip(): line for line in table.stdout.splitlines() if "│" in line}
     for label in ("delivered", "bounced", "opened unique", "complaints"):
         assert "not available with this provider" in lines[label], table.stdout
@@ -168,6 +173,10 @@ def test_report_counts_current_state_and_says_what_the_outbox_cannot_tell(
         "campaign_id": str(run_id),
     }
     assert ingest(sent.sessions, read_events([delivered])).stored == 1
-    figures = json.loads(run_mailer(sent.workspace, env, "report", sent.slug, "--json").stdout)
+    figures = json.loads(
+        mailer(
+            "report", sent.slug, "--json", workspace=sent.workspace, env=env, process=True
+        ).stdout
+    )
     assert figures["delivered"] == 1 and figures["opened_unique"] == 0
     assert figures["not_available"] == []

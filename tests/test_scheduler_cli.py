@@ -7,16 +7,20 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from mailer.store.db import open_database
 from mailer.workspace import Workspace
+from tests.cli_runner import Mailer, Result
 from tests.delivery_helpers import MAILER
 from tests.scheduler_helpers import outbox_count, staff_notices, write_campaign
+
+Run = Callable[..., Result]
 
 
 def env() -> dict[str, str]:
@@ -25,10 +29,10 @@ def env() -> dict[str, str]:
     return clean
 
 
-def mailer(workspace: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [MAILER, *args], cwd=workspace.root, env=env(), capture_output=True, text=True, timeout=60
-    )
+@pytest.fixture
+def mailer(mailer: Mailer, workspace: Workspace) -> Run:
+    """`mailer` as staff and systemd run it: a process in the workspace's folder."""
+    return partial(mailer, workspace=None, cwd=workspace.root, env=env(), process=True)
 
 
 @contextmanager
@@ -59,16 +63,18 @@ def wait_for(log: Path, text: str, timeout: float = 30.0) -> float:
 
 
 @pytest.fixture
-def ready(workspace: Workspace) -> Workspace:
-    result = mailer(workspace, "subscribers", "import", "subscribers/sample.csv")
-    assert result.returncode == 0, result.stderr
+def ready(mailer: Run, workspace: Workspace) -> Workspace:
+    result = mailer("subscribers", "import", "subscribers/sample.csv")
+    assert result.exit_code == 0, result.stderr
     return workspace
 
 
-def test_status_json_shows_the_next_slot_in_local_time_and_utc(ready: Workspace) -> None:
+def test_status_json_shows_the_next_slot_in_local_time_and_utc(
+    mailer: Run, ready: Workspace
+) -> None:
     write_campaign(ready, open_database(ready.database_url)[1], "waiting-issue")
-    result = mailer(ready, "scheduler", "status", "--json")
-    assert result.returncode == 0, result.stderr
+    result = mailer("scheduler", "status", "--json")
+    assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)  # one JSON document, nothing else on stdout
     local, utc = document["next_slot"]["local"], document["next_slot"]["utc"]
     assert local.endswith(("T09:00:00-07:00", "T09:00:00-06:00"))
@@ -77,23 +83,23 @@ def test_status_json_shows_the_next_slot_in_local_time_and_utc(ready: Workspace)
     assert [(q["slug"], q["next"]) for q in document["queue"]] == [("waiting-issue", True)]
 
 
-def test_run_now_sends_the_approved_issue_then_finds_nothing(ready: Workspace) -> None:
+def test_run_now_sends_the_approved_issue_then_finds_nothing(mailer: Run, ready: Workspace) -> None:
     write_campaign(ready, open_database(ready.database_url)[1], "this-week")
-    first = mailer(ready, "scheduler", "run", "--now")
-    assert first.returncode == 0, first.stderr
+    first = mailer("scheduler", "run", "--now")
+    assert first.exit_code == 0, first.stderr
     assert "sent this-week" in first.stdout
     audience = outbox_count(ready, "this-week")
     assert audience > 0
 
-    second = mailer(ready, "scheduler", "run", "--now")
-    assert second.returncode == 0, second.stderr
+    second = mailer("scheduler", "run", "--now")
+    assert second.exit_code == 0, second.stderr
     assert "no approved campaign is due" in second.stdout
     assert outbox_count(ready, "this-week") == audience
     assert any("no issue was approved" in n for n in staff_notices(ready))
 
 
 def test_a_standby_takes_over_when_the_active_scheduler_is_killed(
-    ready: Workspace, tmp_path: Path
+    mailer: Run, ready: Workspace, tmp_path: Path
 ) -> None:
     logs = [tmp_path / "one.log", tmp_path / "two.log"]
     with (
@@ -110,26 +116,26 @@ def test_a_standby_takes_over_when_the_active_scheduler_is_killed(
         )
         wait_for(second_log, "standby: the active scheduler is")
         assert "active: next slot" not in second_log.read_text()
-        status = json.loads(mailer(ready, "scheduler", "status", "--json").stdout)
+        status = json.loads(mailer("scheduler", "status", "--json").stdout)
         assert status["active_scheduler"]["pid"] == first.pid
 
         first.kill()  # SIGKILL: no goodbye, the lease is still in the table
         first.wait(10)
         took = wait_for(second_log, "active: next slot", timeout=60)
         assert took < 60  # the issue's bound; a dead process on this host is seen at once
-        status = json.loads(mailer(ready, "scheduler", "status", "--json").stdout)
+        status = json.loads(mailer("scheduler", "status", "--json").stdout)
         assert status["active_scheduler"]["pid"] == second.pid
 
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0
     assert "scheduler stopped" in second_log.read_text()
-    status = json.loads(mailer(ready, "scheduler", "status", "--json").stdout)
+    status = json.loads(mailer("scheduler", "status", "--json").stdout)
     assert status["active_scheduler"]["live"] is False
 
 
-def test_a_bad_cron_stops_the_scheduler_with_a_clear_error(ready: Workspace) -> None:
+def test_a_bad_cron_stops_the_scheduler_with_a_clear_error(mailer: Run, ready: Workspace) -> None:
     config = ready.root / "mailer.toml"
     config.write_text(config.read_text().replace('cron = "0 9 * * 2"', 'cron = "0 9 * * 9"'))
-    result = mailer(ready, "scheduler", "run")
-    assert result.returncode == 2
+    result = mailer("scheduler", "run")
+    assert result.exit_code == 2
     assert "schedule.cron" in result.stderr and "Traceback" not in result.stderr

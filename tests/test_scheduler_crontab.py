@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailer.crontab import CrontabTrigger, crontab_days_of_week
 from mailer.errors import ConfigError
-from mailer.schedule.crontab import CrontabTrigger, crontab_days_of_week
 
 DENVER = ZoneInfo("America/Denver")
 
@@ -162,3 +162,14 @@ def test_a_bad_cron_is_a_configuration_error_naming_the_key(expression: str) -> 
     with pytest.raises(ConfigError) as caught:
         CrontabTrigger(expression, "America/Denver")
     assert "schedule.cron" in caught.value.message
+
+
+def test_a_slot_job_stored_before_the_calendar_moved_still_loads() -> None:
+    """APScheduler's job store pickles the trigger by module and class name: a slot job stored
+    while CrontabTrigger lived in mailer.schedule.crontab loads as the same trigger (else the
+    store drops the job, and with it a missed slot's catch-up)."""
+    trigger = CrontabTrigger("0 9 * * 2", "America/Denver")
+    stored = pickle.dumps(trigger, protocol=0)
+    assert b"mailer.crontab\n" in stored
+    old = stored.replace(b"mailer.crontab\n", b"mailer.schedule.crontab\n")
+    assert pickle.loads(old) == trigger

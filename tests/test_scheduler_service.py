@@ -24,7 +24,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.app.sending import SendJob
-from mailer.schedule.crontab import CrontabTrigger
+from mailer.crontab import CrontabTrigger
 from mailer.schedule.service import JOB_TABLE, SLOT_JOB_ID, SchedulerService
 from mailer.store.models import CampaignRun, Delivery, DeliveryState, SendState
 from mailer.workspace import Workspace

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,10 +13,10 @@ from mailer.errors import ConfigError, TokenError
 from mailer.store.models import SubscriberStatus
 from mailer.tokens import SecretKey, make_token, read_token, unsubscribe_token
 from mailer.workspace import Workspace
+from tests.cli_runner import Mailer
 from tests.web_sending import Sent, send_campaign
 from tests.web_server import LiveServer
 
-MAILER = Path(sys.executable).with_name("mailer")
 OLD_KEY, NEW_KEY = "old-secret-key-0123456789abcdef", "new-secret-key-fedcba9876543210"
 
 
@@ -64,22 +62,15 @@ def test_name_and_name_file_together_are_an_error(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_secret_file_stops_a_command_naming_variable_and_path(
-    workspace: Workspace, tmp_path: Path
+    mailer: Mailer, workspace: Workspace, tmp_path: Path
 ) -> None:
     """Issue 18 item 4: a missing file is a configuration error (exit 2) that names the
     variable and the path, before any work, without a traceback."""
     missing = tmp_path / "run" / "secrets" / "mailer_secret_key"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
     env["MAILER_SECRET_KEY_FILE"] = str(missing)
-    result = subprocess.run(
-        [str(MAILER), "--workspace", str(workspace.root), "subscribers", "list"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == 2, result.stderr
+    result = mailer("subscribers", "list", env=env, process=True)
+    assert result.exit_code == 2, result.stderr
     assert "MAILER_SECRET_KEY_FILE" in result.stderr and str(missing) in result.stderr
     assert "No such file" in result.stderr and "Traceback" not in result.stderr
     assert not (workspace.root / "mailer.db").exists()  # stopped before opening the database

@@ -11,7 +11,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.workspace import Workspace
-from tests.delivery_helpers import MAILER, SLUG, fill_list, run_mailer, write_campaign
+from tests.cli_runner import Mailer
+from tests.delivery_helpers import MAILER, SLUG, fill_list, write_campaign
 from tests.test_delivery_cli import _env
 
 NO_TERMINAL = "no terminal to confirm on: add --yes to send from a script"
@@ -21,9 +22,9 @@ def sent_files(workspace: Workspace) -> int:
     return len(list((workspace.outbox_dir / SLUG).glob("*.eml")))
 
 
-def never_started(workspace: Workspace, env: dict[str, str]) -> bool:
+def never_started(mailer: Mailer, env: dict[str, str]) -> bool:
     """No delivery run exists: `mailer report` says the campaign has not been sent."""
-    return run_mailer(workspace, env, "report", SLUG).returncode == 2
+    return mailer("report", SLUG, env=env, process=True).exit_code == 2
 
 
 def on_terminal(
@@ -73,37 +74,38 @@ def _ready(workspace: Workspace, sessions: sessionmaker[Session], tmp_path: Path
 
 
 def test_piped_no_is_refused_without_sending(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     """Issue 10 item 3: `echo n | mailer send X` sent to everyone; without a terminal and
     without --yes it must refuse with exit 2, say to add --yes, and send nothing."""
     _ready(workspace, sessions, tmp_path)
     env = _env(database_url)
-    piped = subprocess.run(
-        f"echo n | '{MAILER}' --workspace '{workspace.root}' send {SLUG}",
-        shell=True,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert piped.returncode == 2, piped.stdout + piped.stderr
+    piped = mailer("send", SLUG, env=env, input="n\n", process=True)  # as `echo n | mailer ...`
+    assert piped.exit_code == 2, piped.stdout + piped.stderr
     assert NO_TERMINAL in piped.stderr and f"mailer send {SLUG} --yes" in piped.stderr
     assert "Traceback" not in piped.stderr
-    assert sent_files(workspace) == 0 and never_started(workspace, env)
+    assert sent_files(workspace) == 0 and never_started(mailer, env)
 
-    from_nothing = run_mailer(workspace, env, "send", SLUG)  # stdin is /dev/null
-    assert from_nothing.returncode == 2, from_nothing.stdout + from_nothing.stderr
+    from_nothing = mailer("send", SLUG, env=env, process=True)  # stdin is /dev/null
+    assert from_nothing.exit_code == 2, from_nothing.stdout + from_nothing.stderr
     assert NO_TERMINAL in from_nothing.stderr
-    assert sent_files(workspace) == 0 and never_started(workspace, env)
+    assert sent_files(workspace) == 0 and never_started(mailer, env)
 
-    scripted = run_mailer(workspace, env, "send", SLUG, "--yes")
-    assert scripted.returncode == 0, scripted.stdout + scripted.stderr
+    scripted = mailer("send", SLUG, "--yes", env=env, process=True)
+    assert scripted.exit_code == 0, scripted.stdout + scripted.stderr
     assert sent_files(workspace) == 5
 
 
 def test_on_a_terminal_it_asks_and_no_sends_nothing(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     """Issue 10 item 3: on a terminal the question stays: "n" sends nothing, "y" sends."""
     _ready(workspace, sessions, tmp_path)
@@ -111,7 +113,7 @@ def test_on_a_terminal_it_asks_and_no_sends_nothing(
     status, shown = on_terminal(workspace, env, b"n", "send", SLUG)
     assert "Send 'sleep-and-neck-pain' to 5 subscribers via outbox?" in shown, shown
     assert status == 1, shown
-    assert sent_files(workspace) == 0 and never_started(workspace, env)
+    assert sent_files(workspace) == 0 and never_started(mailer, env)
 
     status, shown = on_terminal(workspace, env, b"y", "send", SLUG)
     assert status == 0, shown
@@ -119,14 +121,18 @@ def test_on_a_terminal_it_asks_and_no_sends_nothing(
 
 
 def test_dry_run_and_test_copies_need_no_confirmation(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     """Issue 10 item 3: --dry-run and --test-to send nobody on the list, so they need no
     terminal and no --yes."""
     _ready(workspace, sessions, tmp_path)
     env = _env(database_url)
-    dry = run_mailer(workspace, env, "send", SLUG, "--dry-run")
-    assert dry.returncode == 0, dry.stderr
-    test = run_mailer(workspace, env, "send", SLUG, "--test-to", "staff@summitspine.example")
-    assert test.returncode == 0, test.stderr
-    assert never_started(workspace, env)
+    dry = mailer("send", SLUG, "--dry-run", env=env, process=True)
+    assert dry.exit_code == 0, dry.stderr
+    test = mailer("send", SLUG, "--test-to", "staff@summitspine.example", env=env, process=True)
+    assert test.exit_code == 0, test.stderr
+    assert never_started(mailer, env)

@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.store.models import Delivery, DeliveryState
 from mailer.workspace import Workspace
+from tests.cli_runner import Mailer
 from tests.delivery_helpers import (
     MAILER,
     SLUG,
     fill_list,
-    run_mailer,
     smtp_environment,
     write_campaign,
 )
@@ -53,7 +53,11 @@ def wait_for_messages(server: FakeSmtp, count: int, process: subprocess.Popen[st
 
 
 def test_ctrl_c_finishes_the_message_in_flight_records_it_and_says_how_to_resume(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     """Issue 10 item 4: Ctrl-C (SIGINT) is handled like SIGTERM: what is in flight finishes
     and is recorded, nothing is left in flight, the command says how to resume and exits 130;
@@ -74,8 +78,8 @@ def test_ctrl_c_finishes_the_message_in_flight_records_it_and_says_how_to_resume
         assert left.get(DeliveryState.SENDING, 0) == left.get(DeliveryState.CLAIMED, 0) == 0
         assert left.get(DeliveryState.SENT, 0) == received < PEOPLE, (left, received)
 
-        resumed = run_mailer(workspace, env, "send", SLUG, "--yes")
-        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        resumed = mailer("send", SLUG, "--yes", env=env, process=True)
+        assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
         assert "may have received this issue twice" not in resumed.stdout
         got = Counter(message.rcpt_tos[0] for message in server.messages)
     assert set(got) == set(emails) and max(got.values()) == 1
@@ -83,7 +87,11 @@ def test_ctrl_c_finishes_the_message_in_flight_records_it_and_says_how_to_resume
 
 
 def test_a_second_ctrl_c_aborts_at_once_and_the_resume_counts_what_was_in_flight(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     """Issue 10 item 4: a second Ctrl-C aborts at once (exit 130, like a crash): the resume
     still mails everyone, and anyone who may have got it twice is counted."""
@@ -99,9 +107,9 @@ def test_a_second_ctrl_c_aborts_at_once_and_the_resume_counts_what_was_in_flight
         stdout, stderr = process.communicate(timeout=10)
         assert process.returncode == 130, stdout + stderr
         assert "aborted at once" in stderr
-        resumed = run_mailer(workspace, env, "send", SLUG, "--yes")
-        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-        report = run_mailer(workspace, env, "report", SLUG, "--json")
+        resumed = mailer("send", SLUG, "--yes", env=env, process=True)
+        assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
+        report = mailer("report", SLUG, "--json", env=env, process=True)
         got = Counter(message.rcpt_tos[0] for message in server.messages)
     figures = json.loads(report.stdout)
     assert set(got) == set(emails) and figures["sent"] == PEOPLE
@@ -111,7 +119,11 @@ def test_a_second_ctrl_c_aborts_at_once_and_the_resume_counts_what_was_in_flight
 
 
 def test_ctrl_c_stops_a_worker_after_what_is_in_flight(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     """Issue 10 item 4: `mailer worker` handles Ctrl-C the same way: it stops after what is
     in flight, leaves nothing in flight, and exits 130."""
@@ -119,8 +131,8 @@ def test_ctrl_c_stops_a_worker_after_what_is_in_flight(
     write_campaign(workspace, sessions, smtp_environment(database_url, 25))  # base_url renders
     with FakeSmtp(delay=0.02) as server:
         env = smtp_environment(database_url, server.port, batch_size=10)
-        queued = run_mailer(workspace, env, "send", SLUG, "--yes", "--enqueue")
-        assert queued.returncode == 0, queued.stdout + queued.stderr
+        queued = mailer("send", SLUG, "--yes", "--enqueue", env=env, process=True)
+        assert queued.exit_code == 0, queued.stdout + queued.stderr
         process = start(workspace, env, "worker", "--poll", "0.2")
         wait_for_messages(server, 3, process)
         process.send_signal(signal.SIGINT)

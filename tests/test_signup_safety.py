@@ -23,7 +23,7 @@ from mailer.subscribers.signup import Person, confirm_token
 from mailer.subscribers.status import By, move
 from mailer.tokens import SecretKey
 from mailer.workspace import Workspace
-from tests.delivery_helpers import run_mailer
+from tests.cli_runner import Mailer
 from tests.test_web_signup import (
     BASE,
     confirm_link,
@@ -160,7 +160,7 @@ def test_a_complained_address_gets_no_email_and_the_usual_page(
 
 
 def test_only_staff_bring_a_complained_address_back_with_the_consent_recorded(
-    workspace: Workspace, database_url: str, sessions: sessionmaker[Session]
+    mailer: Mailer, workspace: Workspace, database_url: str, sessions: sessionmaker[Session]
 ) -> None:
     """Issue 10 item 13: `mailer subscribers resubscribe EMAIL --consent TEXT` makes a
     complained address active again, recording the consent (source, time, wording) and a
@@ -168,18 +168,18 @@ def test_only_staff_bring_a_complained_address_back_with_the_consent_recorded(
     cora = _complain(sessions, "cora@example.com")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
     env["MAILER_DATABASE__URL"] = database_url
-    refused = run_mailer(workspace, env, "subscribers", "resubscribe", "cora@example.com")
-    assert refused.returncode == 2 and "--consent" in refused.stderr
-    blank = run_mailer(
-        workspace, env, "subscribers", "resubscribe", "cora@example.com", "--consent", "  "
+    refused = mailer("subscribers", "resubscribe", "cora@example.com", env=env, process=True)
+    assert refused.exit_code == 2 and "--consent" in refused.stderr
+    blank = mailer(
+        "subscribers", "resubscribe", "cora@example.com", "--consent", "  ", env=env, process=True
     )
-    assert blank.returncode == 2 and "empty" in blank.stderr
+    assert blank.exit_code == 2 and "empty" in blank.stderr
     words = "asked at the front desk on 2026-05-04"
     before = time.time()
-    done = run_mailer(
-        workspace, env, "subscribers", "resubscribe", "cora@example.com", "--consent", words
+    done = mailer(
+        "subscribers", "resubscribe", "cora@example.com", "--consent", words, env=env, process=True
     )
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
     assert "active again" in done.stdout and "complained" in done.stdout
     back = subscriber(sessions, "cora@example.com")
     assert back is not None and back.status == SubscriberStatus.ACTIVE

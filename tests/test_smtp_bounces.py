@@ -19,12 +19,17 @@ from mailer.store.models import (
     SubscriberStatus,
 )
 from mailer.workspace import Workspace
-from tests.delivery_helpers import SLUG, fill_list, run_mailer, smtp_environment, write_campaign
+from tests.cli_runner import Mailer
+from tests.delivery_helpers import SLUG, fill_list, smtp_environment, write_campaign
 from tests.fakes.smtp_server import FakeSmtp
 
 
 def test_an_address_refused_for_good_at_rcpt_is_bounced_and_suppressed(
-    workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    mailer: Mailer,
+    workspace: Workspace,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     """Issue 10 item 17: a 550 5.1.1 at RCPT used to fail the delivery only, leaving the
     address active; now the subscriber is bounced through the webhook's suppression code (a
@@ -39,10 +44,10 @@ def test_an_address_refused_for_good_at_rcpt_is_bounced_and_suppressed(
         refuse_data={content},
     ) as server:
         env = smtp_environment(database_url, server.port, batch_size=5)
-        result = run_mailer(workspace, env, "send", SLUG, "--yes")
-        assert result.returncode == 0, result.stdout + result.stderr
+        result = mailer("send", SLUG, "--yes", env=env, process=True)
+        assert result.exit_code == 0, result.stdout + result.stderr
         received = sorted(message.rcpt_tos[0] for message in server.messages)
-        report = json.loads(run_mailer(workspace, env, "report", SLUG, "--json").stdout)
+        report = json.loads(mailer("report", SLUG, "--json", env=env, process=True).stdout)
     assert received == sorted(set(emails) - {gone, relay, content})  # busy: on the retry
 
     with sessions() as session:

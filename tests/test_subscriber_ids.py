@@ -30,7 +30,7 @@ from mailer.store.models import (
     utcnow,
 )
 from mailer.subscribers.service import add_subscriber, delete_subscriber
-from tests.delivery_helpers import run_mailer
+from tests.cli_runner import Mailer
 from tests.web_sending import send_campaign
 from tests.web_server import LiveServer
 
@@ -39,7 +39,7 @@ ONE_CLICK = {"content-type": "application/x-www-form-urlencoded"}
 
 
 def test_an_erased_persons_links_never_act_on_the_next_person(
-    live_server: LiveServer, database_url: str, monkeypatch: pytest.MonkeyPatch
+    mailer: Mailer, live_server: LiveServer, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 10 item 11: erase the newest subscriber (`mailer subscribers delete`), add the
     next (`mailer subscribers add`): the new id is a new number, and the erased person's
@@ -53,10 +53,19 @@ def test_an_erased_persons_links_never_act_on_the_next_person(
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
     env["MAILER_DATABASE__URL"] = database_url
     env["MAILER_SECRET_KEY"] = "test-secret-key-0123456789abcdef"
-    erased = run_mailer(sent.workspace, env, "subscribers", "delete", BEN)
-    assert erased.returncode == 0, erased.stderr
-    added = run_mailer(sent.workspace, env, "subscribers", "add", CARLA, "--first-name", "Carla")
-    assert added.returncode == 0, added.stderr
+    erased = mailer("subscribers", "delete", BEN, workspace=sent.workspace, env=env, process=True)
+    assert erased.exit_code == 0, erased.stderr
+    added = mailer(
+        "subscribers",
+        "add",
+        CARLA,
+        "--first-name",
+        "Carla",
+        workspace=sent.workspace,
+        env=env,
+        process=True,
+    )
+    assert added.exit_code == 0, added.stderr
     with sent.sessions() as session:
         carla = session.scalars(select(Subscriber).where(Subscriber.email_key == CARLA)).one()
     assert carla.id != ben_id and carla.id > ben_id

@@ -13,17 +13,22 @@ in a preview. A compile of a five-article digest takes about 2-4 ms (docs/benchm
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from email import message_from_bytes
+from email.policy import default as default_policy
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.campaigns.campaign import Campaign
-from mailer.campaigns.check import CheckResult, check_campaign
-from mailer.campaigns.message import ALEX_SAMPLE, SampleRecipient
+from mailer.campaigns.check import CheckResult, _parts, check_campaign
+from mailer.campaigns.message import ALEX_SAMPLE, SampleRecipient, message_bytes
+from mailer.campaigns.render import render_campaign
 from mailer.errors import StorageError
 from mailer.store.models import Subscriber, SubscriberStatus
+from mailer.tokens import signing_key
 from mailer.workspace import Workspace
 
 
@@ -76,4 +81,35 @@ def compile_preview(
         result.eml,
         result,
         person,
+    )
+
+
+@dataclass(frozen=True)
+class PreviewFiles:
+    """`mailer preview`'s three forms of one person's email; ``development_key``: its links are
+    signed with the public development key (MAILER_SECRET_KEY unset), fine for looking, never
+    for sending."""
+
+    person: SampleRecipient
+    html: str  # line ends as in a file ("\n"), not as on the wire
+    text: str
+    eml: bytes
+    development_key: bool
+
+
+def preview_campaign(
+    workspace: Workspace, database: Callable[[], sessionmaker[Session]], campaign: Campaign
+) -> PreviewFiles:
+    """`mailer preview`: ``database`` opens the database when the sample subscriber is looked
+    up; a database that cannot be opened gives Alex Sample (a preview never needs it up)."""
+    rendered = render_campaign(workspace, campaign)
+    try:
+        person = sample_person(database())
+    except StorageError:
+        person = ALEX_SAMPLE
+    key = signing_key(workspace, "preview")
+    eml = message_bytes(rendered, key, person)
+    html, text = _parts(message_from_bytes(eml, policy=default_policy))
+    return PreviewFiles(
+        person, html.replace("\r\n", "\n"), text.replace("\r\n", "\n"), eml, key.development
     )

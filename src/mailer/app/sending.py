@@ -1,15 +1,18 @@
 """Wiring for a send: workspace + campaign + render + provider + ledger, in one place.
 
 `mailer send`, `mailer worker` and the scheduler all go through here; the delivery engine itself
-only sees a Ledger and a Provider.
+only sees a Ledger and a Provider. What `mailer send` decides before anyone is asked (finished,
+a draft, resumable, new and approved as it stands) is ``SendJob.plan``; what it reports with
+--json is a ``SendReport``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,7 +30,7 @@ from mailer.delivery.ledger import ClaimedRecipient, Ledger, template_from_json
 from mailer.delivery.providers import Provider, RecipientFailure, make_provider
 from mailer.delivery.types import MessageTemplate, Recipient
 from mailer.errors import ApprovalError
-from mailer.store.models import CampaignRun
+from mailer.store.models import CampaignRun, SendState
 from mailer.tokens import SecretKey, signing_key
 from mailer.workspace import Workspace
 
@@ -40,6 +43,38 @@ class DryRunSummary:
     audience: int
     provider: str
     html_bytes: int
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """Where a campaign's send stands before anyone is asked to confirm it."""
+
+    run: CampaignRun | None  # the campaign's delivery run, once its send has started
+    draft: bool  # no run and the file says draft: it needs approving first
+
+    @property
+    def finished(self) -> bool:
+        """Sent to everyone already: nothing is sent again."""
+        return self.run is not None and self.run.state == SendState.FINISHED
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """What `mailer send --json` prints. outcome: test-sent, dry-run, already-finished, queued,
+    finished, paused or stopped; counts are the ledger's (sent, failed, skipped, queued...)."""
+
+    campaign: str
+    outcome: str
+    provider: str
+    recipients: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    possible_duplicates: int = 0
+    paused_reason: str | None = None
+    dry_run: dict[str, Any] | None = None
+    test_to: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def staff_copy_slug(slug: str) -> str:
@@ -132,6 +167,36 @@ class SendJob:
         )
         with self.provider() as provider:
             provider.send_batch(template, [Recipient(email=email, substitutions=values)])
+
+    def plan(self) -> SendPlan:
+        """Finished, a draft, resumable or new. A new send must be approved as it stands now:
+        one changed since approval is refused here (ApprovalError) and is a draft again. A
+        started run sends what it stored, whatever the file says now."""
+        run = self.ledger.find_run(self.campaign.slug)
+        draft = run is None and self.campaign.status == "draft"
+        if run is None and not draft:
+            _ = self.approved
+        return SendPlan(run, draft)
+
+    def recipients(self, plan: SendPlan) -> int:
+        """How many people the send goes to: the started run's, else the audience now."""
+        return plan.run.recipients if plan.run is not None else self.audience_size()
+
+    def done(self, run: CampaignRun) -> int:
+        """Recipients the run has dealt with (sent, refused or skipped)."""
+        counts = self.ledger.counts(run.id)
+        return sum(n for key, n in counts.items() if key in {"sent", "failed", "skipped"})
+
+    def report(self, outcome: str, run_id: int | None = None, **fields: Any) -> SendReport:
+        """The --json report; with ``run_id``, the run's recipients and the ledger's counts."""
+        if run_id is not None:
+            run = self.ledger.get_run(run_id)
+            fields.update(
+                recipients=run.recipients,
+                counts=self.ledger.counts(run_id),
+                possible_duplicates=run.possible_duplicates,
+            )
+        return SendReport(self.campaign.slug, outcome, self.provider_name, **fields)
 
     @cached_property
     def approved(self) -> VerifiedCampaign:

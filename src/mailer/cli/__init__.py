@@ -1,9 +1,29 @@
-"""The `mailer` command line. Commands are thin: they wire the workspace to the library code.
+"""The `mailer` command line. Commands are thin: they parse, call the layers below, present.
 
 Conventions every command keeps (README, "Exit status"): 0 done; 1 the work failed or was
 refused; 2 a usage or configuration error; 130 interrupted. With --json, a command prints one
 JSON document on stdout, errors included (``{"error": {...}}``). Logs go to stderr (see
 mailer.logs), never to stdout.
+
+How a command is added (the one way; `mailer staff ...` and every new command follow it):
+
+1. Its module in this package owns one ``app = typer.Typer(...)``: with ``help=`` when its
+   commands form a group (``mailer subscribers ...``), without when they stand at the top
+   level (``mailer send``).
+2. Each command is a function declared with ``@command(app, "name")`` from mailer.cli.common;
+   its docstring is its help (first line: the summary; an example at the end), flowed so the
+   terminal wraps it (``flow_help=False`` only keeps older commands' help as it was). Library
+   code is imported inside the function, so `mailer --help` stays quick.
+3. The module is registered once, in ``COMMANDS`` below, at its place in `mailer --help`
+   (DESIGN.md's order), with its group name or None.
+4. A failure is raised, never ``typer.Exit``: a MailerError with a hint (mailer.errors); an
+   outcome the command has already reported (a check with errors, a paused send) is an
+   OutcomeError, carrying the --json document when there is one. ``main`` below is the one
+   place that turns them into the message on stderr, the JSON error and the exit status.
+5. A command with --json builds a result dataclass with ``as_dict()`` and prints it with
+   ``print_json``; ``quiet_for_json`` keeps its text off stdout.
+6. What the command does is app/'s (or the domain's): the command hands it the workspace and
+   ``state.database()`` and never queries or opens a session itself (tests/test_layers.py).
 """
 
 from __future__ import annotations
@@ -12,13 +32,45 @@ import enum
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any, NoReturn
 
 import typer
 from rich.markup import escape
 
-from mailer.cli import campaigns, db, draft, feed, scheduler, send, serve, staff, subscribers
-from mailer.cli.common import console, err_console, print_json, state
-from mailer.errors import MailerError
+from mailer.cli import (
+    campaign_list,
+    campaigns,
+    db,
+    demo_command,
+    draft,
+    feed,
+    init,
+    scheduler,
+    send,
+    serve,
+    staff,
+    subscribers,
+)
+from mailer.cli.common import err_console, print_json, state
+from mailer.errors import Interrupted, MailerError, OutcomeError
+
+# Every command module, in `mailer --help` order, with its group's name (None: its commands
+# stand at the top level). DESIGN.md's order; feed and db are not in its table: feed beside the
+# scheduler that polls it, db last. `mailer staff` after demo (`mailer sequences` will go after it).
+COMMANDS: list[tuple[typer.Typer, str | None]] = [
+    (init.app, None),  # init
+    (draft.app, None),  # draft
+    (campaigns.app, None),  # preview, check, approve, unapprove
+    (campaign_list.app, "campaigns"),  # campaigns list
+    (subscribers.app, "subscribers"),
+    (send.app, None),  # send, worker, report
+    (scheduler.app, "scheduler"),
+    (feed.app, "feed"),
+    (serve.app, None),  # serve
+    (demo_command.app, None),  # demo
+    (staff.app, "staff"),
+    (db.app, "db"),
+]
 
 app = typer.Typer(
     name="mailer",
@@ -33,6 +85,8 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+for commands, group in COMMANDS:
+    app.add_typer(commands, name=group)
 
 
 class LogLevel(enum.StrEnum):
@@ -45,7 +99,7 @@ class LogLevel(enum.StrEnum):
 def _print_version(value: bool) -> None:
     if value:
         typer.echo(f"mailer {metadata.version('mailer')}")
-        raise typer.Exit()
+        raise typer.Exit()  # an eager option's way to end the command line: exit 0
 
 
 @app.callback()
@@ -72,54 +126,9 @@ def _root(
     state.start_logging(log_level.value if log_level else None)
 
 
-@app.command("init")
-def init_command(
-    directory: Path = typer.Argument(..., help="Folder for the new newsletter workspace."),
-    force: bool = typer.Option(
-        False, "--force", help="Add missing files to an existing workspace."
-    ),
-) -> None:
-    """Create a new workspace with a working sample configuration, templates and list.
-
-    Example: mailer init ~/clinic-newsletter
-    """
-    from mailer.workspace import init_workspace
-
-    workspace = init_workspace(directory, force=force)
-    console.print(f"Created a newsletter workspace in [bold]{workspace.root}[/bold]")
-    console.print(
-        "Next: edit mailer.toml (your clinic's name, address and booking page), then\n"
-        f"  cd {workspace.root}\n"
-        "  mailer subscribers import subscribers/sample.csv\n"
-        "  mailer draft path/to/article.txt"
-    )
-
-
-@app.command("demo")
-def demo_command(
-    directory: Path = typer.Option(
-        Path("demo-workspace"), "--dir", help="Where to build the demo workspace (replaced)."
-    ),
-) -> None:
-    """Run the whole flow on embedded defaults in a fresh folder, explaining each step."""
-    from mailer.cli.demo import run_demo
-
-    run_demo(directory)
-
-
-app.add_typer(subscribers.app, name="subscribers")
-app.add_typer(feed.app, name="feed")
-app.add_typer(scheduler.app, name="scheduler")
-app.add_typer(db.app, name="db")
-app.add_typer(staff.app, name="staff")
-draft.register(app)
-campaigns.register(app)
-send.register(app)
-serve.register(app)
-
-
 def main() -> None:
-    """Entry point: user mistakes become one clear message and an exit status, never a traceback.
+    """Entry point, and the one error mapper: user mistakes and failed outcomes become one
+    clear message and an exit status, never a traceback.
 
     Typer handles usage errors itself (exit 2), unless --json was given: then they, like every
     MailerError (which carries its own exit status), are also the one JSON document on stdout.
@@ -133,9 +142,9 @@ def main() -> None:
     except typer.Abort:  # only with --json: a question got no answer
         _fail("Aborted", "aborted", None, 1, as_json)
     except MailerError as err:
-        _fail(type(err).__name__, err.message, err.hint, err.exit_code, as_json)
+        _fail_with(err, as_json)
     except KeyboardInterrupt:
-        _fail("Interrupted", "interrupted", None, 130, as_json)
+        _fail_with(Interrupted("interrupted"), as_json)
     sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -144,12 +153,43 @@ def wants_json(args: list[str]) -> bool:
     return "--json" in (args[: args.index("--")] if "--" in args else args)
 
 
-def _fail(kind: str, message: str, hint: str | None, exit_code: int, as_json: bool) -> None:
-    """The error for people on stderr, and with --json as the JSON document on stdout."""
+def _fail_with(err: MailerError, as_json: bool) -> NoReturn:
+    if isinstance(err, OutcomeError):
+        _fail(
+            type(err).__name__,
+            err.message,
+            err.hint,
+            err.exit_code,
+            as_json,
+            label=err.label,
+            document=err.document,
+            reported=err.reported,
+        )
+    _fail(type(err).__name__, err.message, err.hint, err.exit_code, as_json)
+
+
+def _fail(
+    kind: str,
+    message: str,
+    hint: str | None,
+    exit_code: int,
+    as_json: bool,
+    *,
+    label: str = "error",
+    document: dict[str, Any] | None = None,
+    reported: bool = False,
+) -> NoReturn:
+    """The error for people on stderr, and with --json as the JSON document on stdout.
+
+    An outcome error (mailer.errors.OutcomeError) may bring the command's own ``document``,
+    which --json prints instead of the error document; ``reported``: the command has shown the
+    outcome already, so nothing is added on stderr; ``label`` starts the message there.
+    """
     if as_json:
         error = {"type": kind, "message": message, "hint": hint, "exit_code": exit_code}
-        print_json({"error": error})
-    err_console.print(f"[bold red]error:[/bold red] {escape(message)}")
-    if hint:
-        err_console.print(f"  [yellow]hint:[/yellow] {escape(hint)}")
+        print_json(document if document is not None else {"error": error})
+    if not reported:
+        err_console.print(f"[bold red]{label}:[/bold red] {escape(message)}")
+        if hint:
+            err_console.print(f"  [yellow]hint:[/yellow] {escape(hint)}")
     sys.exit(exit_code)

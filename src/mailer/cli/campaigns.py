@@ -5,46 +5,22 @@ Library code loads when a command runs, so `mailer --help` stays quick.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mailer.cli.common import command
+
 if TYPE_CHECKING:
     from mailer.campaigns.campaign import Campaign
     from mailer.campaigns.check import CheckResult
-    from mailer.campaigns.message import SampleRecipient
     from mailer.workspace import Workspace
 
 CAMPAIGN_HELP = "The campaign: a file path (campaigns/<slug>.md) or its slug."
 
-
-def register(app: typer.Typer) -> None:
-    """Add the campaign commands to the root app."""
-    for name, command in (
-        ("preview", preview_command),
-        ("check", check_command),
-        ("approve", approve_command),
-        ("unapprove", unapprove_command),
-    ):
-        app.command(name, help=_flowed(command.__doc__ or ""))(command)
-
-
-def _flowed(doc: str) -> str:
-    """Docstring -> help text: each paragraph on one line, so the terminal wraps it.
-
-    Rich help keeps single line breaks; indented lines (examples) stay on their own line.
-    """
-    paragraphs = []
-    for block in inspect.cleandoc(doc).split("\n\n"):
-        lines = block.splitlines()
-        if any(line.startswith(" ") for line in lines[1:]):
-            paragraphs.append(block)
-        else:
-            paragraphs.append(" ".join(line.strip() for line in lines))
-    return "\n\n".join(paragraphs)
+app = typer.Typer()
 
 
 def _load(workspace: Workspace, name: str) -> Campaign:
@@ -53,6 +29,7 @@ def _load(workspace: Workspace, name: str) -> Campaign:
     return load_campaign(resolve_campaign_path(workspace.campaigns_dir, name))
 
 
+@command(app, "preview")
 def preview_command(
     campaign_name: str = typer.Argument(..., metavar="CAMPAIGN", help=CAMPAIGN_HELP),
     out: Path | None = typer.Option(
@@ -69,33 +46,23 @@ def preview_command(
 
     Example: mailer preview 2026-03-10-neck-pain --out preview
     """
-    from email import message_from_bytes
-    from email.policy import default as default_policy
-
     from rich.markup import escape
 
-    from mailer.campaigns.check import _parts
-    from mailer.campaigns.message import message_bytes
-    from mailer.campaigns.render import render_campaign
+    from mailer.app.preview import preview_campaign
     from mailer.cli.common import console
     from mailer.cli.common import state as cli_state
-    from mailer.tokens import signing_key
 
     workspace = cli_state.workspace()
     campaign = _load(workspace, campaign_name)
-    rendered = render_campaign(workspace, campaign)
-    person = _sample_person()
-    key = signing_key(workspace, "preview")
-    eml = message_bytes(rendered, key, person)
-    html, text = _parts(message_from_bytes(eml, policy=default_policy))
-    html, text = html.replace("\r\n", "\n"), text.replace("\r\n", "\n")  # files, not SMTP
+    preview = preview_campaign(workspace, cli_state.database, campaign)
+    person = preview.person
 
     folder = (out or workspace.root / "preview").expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     files = {
-        folder / f"{campaign.slug}.html": html.encode("utf-8"),
-        folder / f"{campaign.slug}.txt": text.encode("utf-8"),
-        folder / f"{campaign.slug}.eml": eml,
+        folder / f"{campaign.slug}.html": preview.html.encode("utf-8"),
+        folder / f"{campaign.slug}.txt": preview.text.encode("utf-8"),
+        folder / f"{campaign.slug}.eml": preview.eml,
     }
     for path, content in files.items():
         path.write_bytes(content)
@@ -107,7 +74,7 @@ def preview_command(
     )
     for path in files:
         console.print(f"  {escape(str(path))}", soft_wrap=True)
-    if key.development:
+    if preview.development_key:
         console.print(
             "  [yellow]note:[/yellow] MAILER_SECRET_KEY is not set, so links are signed with the "
             "development key; set it before sending."
@@ -115,6 +82,7 @@ def preview_command(
     console.print(f"Next: open the .html file in a browser, then `mailer check {campaign.slug}`.")
 
 
+@command(app, "check")
 def check_command(
     campaign_name: str = typer.Argument(..., metavar="CAMPAIGN", help=CAMPAIGN_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document and nothing else."),
@@ -135,7 +103,7 @@ def check_command(
     from mailer.campaigns.check import CheckResult, Finding, check_campaign
     from mailer.cli.common import print_json
     from mailer.cli.common import state as cli_state
-    from mailer.errors import CampaignError
+    from mailer.errors import CampaignError, CheckFailed
 
     workspace = cli_state.workspace()
     try:
@@ -145,16 +113,19 @@ def check_command(
             raise
         # Scripts reading --json get a document for an unreadable campaign too.
         failed = CheckResult([Finding("error", "campaign-error", err.message, err.hint or "")])
-        print_json({"campaign": campaign_name, **failed.as_dict()})
-        raise typer.Exit(1) from None
+        document = {"campaign": campaign_name, **failed.as_dict()}
+        raise CheckFailed(err.message, hint=err.hint, document=document, reported=True) from err
     result = check_campaign(workspace, campaign, spam=spam)
-    if as_json:
-        print_json({"campaign": campaign.slug, **result.as_dict()})
-    else:
+    document = {"campaign": campaign.slug, **result.as_dict()}
+    if not as_json:
         _print_findings(result)
         _print_verdict(result, campaign.slug)
     if result.errors:
-        raise typer.Exit(1)
+        raise CheckFailed(
+            f"{campaign.slug}: {len(result.errors)} error(s)", document=document, reported=True
+        )
+    if as_json:
+        print_json(document)
 
 
 @dataclass(frozen=True)
@@ -171,6 +142,7 @@ class ApproveReport:
         return asdict(self)
 
 
+@command(app, "approve")
 def approve_command(
     campaign_name: str = typer.Argument(..., metavar="CAMPAIGN", help=CAMPAIGN_HELP),
     as_json: Annotated[
@@ -193,6 +165,7 @@ def approve_command(
     from mailer.campaigns.check import check_campaign
     from mailer.cli.common import console, print_json, quiet_for_json
     from mailer.cli.common import state as cli_state
+    from mailer.errors import CheckFailed
 
     quiet_for_json(as_json)  # the same approval; with --json its text stays off stdout
     workspace = cli_state.workspace()
@@ -202,13 +175,12 @@ def approve_command(
     approval = None
     result = check_campaign(workspace, campaign, spam=False)
 
-    def report() -> None:
-        if as_json:
-            send_on = campaign.send_on.isoformat() if campaign.send_on else None
-            approved = approval is not None
-            changed = approval is not None and approval.new
-            check = result.as_dict()
-            print_json(ApproveReport(campaign.slug, approved, changed, send_on, check).as_dict())
+    def report() -> dict[str, Any]:
+        send_on = campaign.send_on.isoformat() if campaign.send_on else None
+        approved = approval is not None
+        changed = approval is not None and approval.new
+        check = result.as_dict()
+        return ApproveReport(campaign.slug, approved, changed, send_on, check).as_dict()
 
     _print_findings(result)
     if result.errors:
@@ -217,8 +189,11 @@ def approve_command(
             f"{escape(str(campaign.path))} was not changed.",
             soft_wrap=True,
         )
-        report()
-        raise typer.Exit(1)
+        raise CheckFailed(
+            f"{campaign.slug} not approved: {len(result.errors)} error(s) to fix first",
+            document=report(),
+            reported=True,
+        )
     approval = approve(workspace, sessions, campaign, approved_by=cli_user(), check=result)
     if not approval.new:
         console.print(f"{escape(campaign.slug)} was already approved as it is; nothing changed.")
@@ -235,9 +210,11 @@ def approve_command(
         f"To send now instead: `mailer send {escape(campaign.slug)}`.",
         soft_wrap=True,
     )
-    report()
+    if as_json:
+        print_json(report())
 
 
+@command(app, "unapprove")
 def unapprove_command(
     campaign_name: str = typer.Argument(..., metavar="CAMPAIGN", help=CAMPAIGN_HELP),
 ) -> None:
@@ -276,20 +253,6 @@ def cli_user() -> str:
         return f"cli:{getpass.getuser()}"
     except (OSError, KeyError):  # no user name in the environment or the password database
         return "cli:unknown"
-
-
-def _sample_person() -> SampleRecipient:
-    """The first active subscriber, else Alex Sample (also when the database is unavailable)."""
-    from mailer.app.preview import sample_person
-    from mailer.campaigns.message import ALEX_SAMPLE
-    from mailer.cli.common import state as cli_state
-    from mailer.errors import StorageError
-
-    try:
-        sessions = cli_state.database()
-    except StorageError:
-        return ALEX_SAMPLE
-    return sample_person(sessions)
 
 
 def _print_findings(result: CheckResult) -> None:

@@ -1,14 +1,18 @@
-"""What every command shares: the consoles, the chosen workspace, the database."""
+"""What every command shares: the consoles, the chosen workspace, the database, and `command`,
+the one way a command is declared (see mailer.cli)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import typer
 from rich.console import Console
 
 if TYPE_CHECKING:  # kept out of start-up: `mailer --help` and `mailer draft` need no database
@@ -16,6 +20,8 @@ if TYPE_CHECKING:  # kept out of start-up: `mailer --help` and `mailer draft` ne
     from sqlalchemy.orm import Session, sessionmaker
 
     from mailer.workspace import Workspace
+
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -109,3 +115,32 @@ def display_path(path: Path) -> str:
 def print_json(document: Any) -> None:
     """One JSON document on stdout and nothing else there."""
     sys.stdout.write(json.dumps(document, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def command(app: typer.Typer, name: str, *, flow_help: bool = True) -> Callable[[Command], Command]:
+    """Declare ``function`` as the command ``name`` of its module's ``app``; its docstring is
+    its help. ``flow_help``: each paragraph becomes one line the terminal wraps (indented
+    lines, the examples, stay as written); False keeps the docstring's own line breaks, as
+    these commands' help had them (issue 19 decides on help wrapping)."""
+
+    def declare(function: Command) -> Command:
+        doc = function.__doc__ or ""
+        app.command(name, help=flowed(doc) if flow_help else None)(function)
+        return function
+
+    return declare
+
+
+def flowed(doc: str) -> str:
+    """Docstring -> help text: each paragraph on one line, so the terminal wraps it.
+
+    Rich help keeps single line breaks; indented lines (examples) stay on their own line.
+    """
+    paragraphs = []
+    for block in inspect.cleandoc(doc).split("\n\n"):
+        lines = block.splitlines()
+        if any(line.startswith(" ") for line in lines[1:]):
+            paragraphs.append(block)
+        else:
+            paragraphs.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(paragraphs)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from mailer.cli.campaigns import _flowed
+from mailer.cli.common import command
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -37,6 +37,7 @@ class SchemaReport:
         return asdict(self)
 
 
+@command(app, "upgrade")
 def upgrade_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document and nothing else."),
 ) -> None:
@@ -76,6 +77,7 @@ def upgrade_command(
         )
 
 
+@command(app, "status")
 def status_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document and nothing else."),
 ) -> None:
@@ -86,18 +88,19 @@ def status_command(
 
     Example: mailer db status --json
     """
-    from mailer.cli.common import console, print_json
+    from mailer.cli.common import console, print_json, quiet_for_json
+    from mailer.errors import SchemaBehind
     from mailer.store.db import SchemaState, schema_state
 
+    quiet_for_json(as_json)
     engine, where = _engine()
     try:
         state = schema_state(engine)
     finally:
         engine.dispose()
     current, head = list(state.current), list(state.head)
-    if as_json:
-        print_json(SchemaReport(where, current, head, state.is_current).as_dict())
-    elif state.is_current:
+    document = SchemaReport(where, current, head, state.is_current).as_dict()
+    if state.is_current:
         console.print(
             f"Database schema: revision {SchemaState.describe(state.current)}, up to date."
         )
@@ -113,7 +116,14 @@ def status_command(
             f"mailer needs {SchemaState.describe(state.head)}. Run `mailer db upgrade`."
         )
     if not state.is_current:
-        raise typer.Exit(1)
+        raise SchemaBehind(
+            f"database schema at revision {SchemaState.describe(state.current)}, "
+            f"not {SchemaState.describe(state.head)}",
+            document=document,
+            reported=True,
+        )
+    if as_json:
+        print_json(document)
 
 
 def _engine() -> tuple[Engine, str]:
@@ -123,7 +133,3 @@ def _engine() -> tuple[Engine, str]:
 
     engine = make_engine(state.workspace().database_url)
     return engine, engine.url.render_as_string(hide_password=True)
-
-
-app.command("upgrade", help=_flowed(upgrade_command.__doc__ or ""))(upgrade_command)
-app.command("status", help=_flowed(status_command.__doc__ or ""))(status_command)

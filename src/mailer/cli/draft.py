@@ -11,6 +11,8 @@ from functools import partial
 
 import typer
 
+from mailer.cli.common import command
+
 
 @dataclass(frozen=True)
 class DraftReport:
@@ -27,11 +29,10 @@ class DraftReport:
         return asdict(self)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the draft command to the root app."""
-    app.command("draft")(draft_command)
+app = typer.Typer()
 
 
+@command(app, "draft", flow_help=False)
 def draft_command(
     sources: list[str] = typer.Argument(
         ...,

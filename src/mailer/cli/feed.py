@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from mailer.cli.campaigns import _flowed
+from mailer.cli.common import command
 
 app = typer.Typer(
     help="The blog's feed (feed.url in mailer.toml): new articles become draft newsletters.",
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 
 
+@command(app, "poll")
 def poll_command(
     backfill: int = typer.Option(
         0,
@@ -43,7 +44,7 @@ def poll_command(
     from rich.markup import escape
 
     from mailer.cli.common import console, print_json, state
-    from mailer.errors import ConfigError, FeedError
+    from mailer.errors import ConfigError, PollFailed
     from mailer.feed.poll import poll_feed
 
     workspace = state.workspace()
@@ -54,13 +55,13 @@ def poll_command(
             "mailer.toml (or the variable MAILER_FEED__URL) to your blog's RSS or Atom feed",
         )
     result = poll_feed(workspace, state.database(), backfill=backfill)
+    if result.status == "error":
+        raise PollFailed(
+            result.error, hint=result.hint or None, document=result.as_dict(), reported=as_json
+        )
     if as_json:
         print_json(result.as_dict())
-        if result.status == "error":
-            raise typer.Exit(1)
         return
-    if result.status == "error":
-        raise FeedError(result.error, hint=result.hint or None)
     say = console.print
     say(f"Feed [bold]{escape(result.url)}[/bold]")
     if result.status == "busy":
@@ -83,7 +84,3 @@ def poll_command(
             say(f"    approve: mailer approve {slug}")
     if result.drafted and workspace.settings.organization.staff_emails:
         say("Staff were emailed about it.")
-
-
-# Registered after the definition so the help text is flowed like the other commands'.
-app.command("poll", help=_flowed(poll_command.__doc__ or ""))(poll_command)

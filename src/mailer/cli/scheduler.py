@@ -8,7 +8,8 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from mailer.cli.common import console, print_json, state
+from mailer.cli.common import command, console, print_json, state
+from mailer.errors import Interrupted, SlotFailed
 
 app = typer.Typer(
     help="The weekly slot: send the approved issue on time, poll the blog feed.",
@@ -16,7 +17,7 @@ app = typer.Typer(
 )
 
 
-@app.command("run")
+@command(app, "run", flow_help=False)
 def run_command(
     now: bool = typer.Option(
         False,
@@ -58,7 +59,7 @@ def run_command(
     )
     service.run()
     if stop.interrupted:
-        raise typer.Exit(130)
+        raise Interrupted(reported=True)
 
 
 def _fire_now(workspace: Any, sessions: Any) -> None:
@@ -79,14 +80,12 @@ def _fire_now(workspace: Any, sessions: Any) -> None:
             f"Slot fired {when}: no approved campaign is due, nothing sent; staff were told."
         )
     else:
-        console.print(
-            f"Slot fired {when}: {escape(report.outcome)} {escape(report.campaign_slug)} "
-            f"{escape(report.detail)}"
-        )
-        raise typer.Exit(1)
+        line = f"Slot fired {when}: {report.outcome} {report.campaign_slug} {report.detail}"
+        console.print(escape(line))
+        raise SlotFailed(line, reported=True)
 
 
-@app.command("status")
+@command(app, "status", flow_help=False)
 def status_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
 ) -> None:

@@ -1,4 +1,10 @@
-"""`mailer send`, `mailer worker`, `mailer report`: delivery through the ledger."""
+"""`mailer send`, `mailer worker`, `mailer report`: delivery through the ledger.
+
+`mailer send` does one of five jobs, each a small function here: test copies (--test-to), a dry
+run (--dry-run), nothing for a finished campaign, queueing for workers (--enqueue), or sending
+now (a new send or a resumed one). What it decides is mailer.app.sending's (SendJob.plan); this
+module asks, shows progress and reports.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,9 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -23,25 +29,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from mailer.cli.common import console, err_console, print_json, quiet_for_json, state
-from mailer.errors import CampaignError, UsageError
+from mailer.cli.common import command, console, err_console, print_json, quiet_for_json, state
+from mailer.errors import CampaignError, Interrupted, SendDeclined, SendPaused, UsageError
 
 if TYPE_CHECKING:
-    from mailer.app.sending import SendJob
+    from mailer.app.sending import SendJob, SendPlan
     from mailer.delivery.engine import SendOutcome
 
 log = logging.getLogger("mailer.cli.send")
 
-
-def register(app: typer.Typer) -> None:
-    from mailer.cli.campaigns import _flowed
-
-    for name, command in (
-        ("send", send_command),
-        ("worker", worker_command),
-        ("report", report_command),
-    ):
-        app.command(name, help=_flowed(command.__doc__ or ""))(command)
+app = typer.Typer()
 
 
 class _StopFlag:
@@ -80,25 +77,7 @@ class _StopFlag:
         return self.stopped
 
 
-@dataclass(frozen=True)
-class SendReport:
-    """What `mailer send --json` prints. outcome: test-sent, dry-run, already-finished, queued,
-    finished, paused or stopped; counts are the ledger's (sent, failed, skipped, queued...)."""
-
-    campaign: str
-    outcome: str
-    provider: str
-    recipients: int | None = None
-    counts: dict[str, int] = field(default_factory=dict)
-    possible_duplicates: int = 0
-    paused_reason: str | None = None
-    dry_run: dict[str, Any] | None = None
-    test_to: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
+@command(app, "send")
 def send_command(
     campaign: str = typer.Argument(..., help="The campaign file's path or its slug."),
     dry_run: bool = typer.Option(
@@ -136,95 +115,136 @@ def send_command(
 
     quiet_for_json(as_json)
     job = SendJob.open(state.workspace(), state.database(), campaign)
-
-    def report(outcome: str, run_id: int | None = None, **fields: Any) -> None:
-        if not as_json:
-            return
-        if run_id is not None:
-            run = job.ledger.get_run(run_id)
-            fields.update(
-                recipients=run.recipients,
-                counts=job.ledger.counts(run_id),
-                possible_duplicates=run.possible_duplicates,
-            )
-        print_json(SendReport(job.campaign.slug, outcome, job.provider_name, **fields).as_dict())
-
     if test_to:
-        for address in test_to:
-            job.send_test(address)
-            console.print(escape(f"Sent a [TEST] copy of {job.campaign.slug!r} to {address}"))
-        report("test-sent", test_to=list(test_to))
+        _send_test_copies(job, test_to, as_json)
         return
     if dry_run:
-        summary = job.dry_run()
-        report("dry-run", recipients=summary.audience, dry_run=asdict(summary))
-        console.print(f"Dry run of {job.campaign.slug!r}: nothing was sent.")
-        console.print(f"  subject:    {escape(summary.subject)}")
-        console.print(f"  audience:   {summary.audience} active subscribers")
-        console.print(f"  provider:   {summary.provider}")
-        console.print(f"  HTML size:  {summary.html_bytes:,} bytes")
+        _dry_run(job, as_json)
         return
-    run = job.ledger.find_run(job.campaign.slug)
-    if run is not None and run.state == "finished":
-        counts = job.ledger.counts(run.id)
-        console.print(
-            f"{job.campaign.slug!r} finished on {run.finished_at:%Y-%m-%d %H:%M} UTC "
-            f"({counts['sent']:,} sent). Nothing is sent again."
-        )
-        report("already-finished", run.id)
+    plan = job.plan()
+    if plan.finished:
+        _already_finished(job, plan, as_json)
         return
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    interactive = interactive and not as_json  # a question would break the JSON on stdout
-    if run is None and job.campaign.status == "draft":
-        if not interactive or not typer.confirm(
-            f"{job.campaign.slug!r} is a draft and has not been approved. "
-            "Check and approve it now?",
-            default=False,
-        ):
-            raise CampaignError(
-                f"{job.campaign.slug!r} is a draft and has not been approved",
-                hint=f"check and approve it first: mailer approve {job.campaign.slug}",
-            )
-        from mailer.cli.campaigns import approve_command
-
-        approve_command(job.campaign.slug)  # exits 1, changing nothing, if the check fails
-        job = SendJob.open(state.workspace(), state.database(), campaign)
-    if run is None:
-        # Only what staff approved, as it stands now: a changed campaign is refused (exit 1)
-        # and back to draft. A started run sends what it stored, whatever the file says now.
-        _ = job.approved
+    if plan.draft:
+        job = _approve_first(job, campaign, as_json)
+        plan = job.plan()
     if not yes:
-        if not sys.stdin.isatty():  # the question reads stdin: a script or cron cannot answer
-            raise UsageError(
-                "no terminal to confirm on: add --yes to send from a script",
-                hint=f"mailer send {job.campaign.slug} --yes",
-            )
-        what = "Resume" if run is not None else "Send"
-        audience = job.audience_size() if run is None else run.recipients
-        if not typer.confirm(
-            f"{what} {job.campaign.slug!r} to {audience:,} subscribers via {job.provider_name}?",
-            default=False,
-        ):
-            raise typer.Exit(1)
+        _confirm(job, plan)
     if enqueue:
-        run, _ = job.start()
-        console.print(
-            f"{job.campaign.slug!r} is queued for {run.recipients:,} recipients; "
-            "`mailer worker` processes send it."
+        _enqueue(job, as_json)
+    else:
+        _send_now(job, as_json)
+
+
+def _send_test_copies(job: SendJob, addresses: list[str], as_json: bool) -> None:
+    """--test-to: a [TEST] copy to each address, never recorded as a delivery."""
+    for address in addresses:
+        job.send_test(address)
+        console.print(escape(f"Sent a [TEST] copy of {job.campaign.slug!r} to {address}"))
+    if as_json:
+        print_json(job.report("test-sent", test_to=list(addresses)).as_dict())
+
+
+def _dry_run(job: SendJob, as_json: bool) -> None:
+    """--dry-run: who and what, nothing sent."""
+    summary = job.dry_run()
+    if as_json:
+        print_json(
+            job.report("dry-run", recipients=summary.audience, dry_run=asdict(summary)).as_dict()
         )
-        report("queued", run.id)
-        return
+    console.print(f"Dry run of {job.campaign.slug!r}: nothing was sent.")
+    console.print(f"  subject:    {escape(summary.subject)}")
+    console.print(f"  audience:   {summary.audience} active subscribers")
+    console.print(f"  provider:   {summary.provider}")
+    console.print(f"  HTML size:  {summary.html_bytes:,} bytes")
+
+
+def _already_finished(job: SendJob, plan: SendPlan, as_json: bool) -> None:
+    """A finished campaign: nothing is sent again."""
+    run = plan.run
+    assert run is not None and run.finished_at is not None
+    counts = job.ledger.counts(run.id)
+    console.print(
+        f"{job.campaign.slug!r} finished on {run.finished_at:%Y-%m-%d %H:%M} UTC "
+        f"({counts['sent']:,} sent). Nothing is sent again."
+    )
+    if as_json:
+        print_json(job.report("already-finished", run.id).as_dict())
+
+
+def _approve_first(job: SendJob, name: str, as_json: bool) -> SendJob:
+    """A draft: on a terminal, offer to check and approve it now (`mailer approve`, which
+    exits 1 changing nothing if the check fails); elsewhere refuse. The job, reopened."""
+    from mailer.app.sending import SendJob
+    from mailer.cli.campaigns import approve_command
+
+    slug = job.campaign.slug
+    if not _interactive(as_json) or not typer.confirm(
+        f"{slug!r} is a draft and has not been approved. Check and approve it now?",
+        default=False,
+    ):
+        raise CampaignError(
+            f"{slug!r} is a draft and has not been approved",
+            hint=f"check and approve it first: mailer approve {slug}",
+        )
+    approve_command(slug)
+    return SendJob.open(state.workspace(), state.database(), name)
+
+
+def _confirm(job: SendJob, plan: SendPlan) -> None:
+    """Without --yes: ask on a terminal; refuse without one (a script or cron cannot answer)."""
+    if not sys.stdin.isatty():  # the question reads stdin
+        raise UsageError(
+            "no terminal to confirm on: add --yes to send from a script",
+            hint=f"mailer send {job.campaign.slug} --yes",
+        )
+    what = "Resume" if plan.run is not None else "Send"
+    audience = job.recipients(plan)
+    if not typer.confirm(
+        f"{what} {job.campaign.slug!r} to {audience:,} subscribers via {job.provider_name}?",
+        default=False,
+    ):
+        raise SendDeclined(f"{job.campaign.slug!r} was not sent", reported=True)
+
+
+def _interactive(as_json: bool) -> bool:
+    """A person at a terminal, and no --json (a question would break the JSON on stdout)."""
+    return sys.stdin.isatty() and sys.stdout.isatty() and not as_json
+
+
+def _enqueue(job: SendJob, as_json: bool) -> None:
+    """--enqueue: fix the audience; `mailer worker` processes send it."""
+    run, _ = job.start()
+    console.print(
+        f"{job.campaign.slug!r} is queued for {run.recipients:,} recipients; "
+        "`mailer worker` processes send it."
+    )
+    if as_json:
+        print_json(job.report("queued", run.id).as_dict())
+
+
+def _send_now(job: SendJob, as_json: bool) -> None:
+    """Send, or resume, here; SIGTERM and Ctrl-C stop after what is in flight."""
     stop = _StopFlag()
     stop.install()
     outcome = _run_with_progress(job, stop)
     _print_outcome(job, outcome)
-    finished = "finished" if outcome.finished else "stopped"
-    state_name = "paused" if outcome.paused_reason else finished
-    report(state_name, outcome.run_id, paused_reason=outcome.paused_reason or None)
+    document = None
+    if as_json:
+        finished = "finished" if outcome.finished else "stopped"
+        state_name = "paused" if outcome.paused_reason else finished
+        reason = outcome.paused_reason or None
+        document = job.report(state_name, outcome.run_id, paused_reason=reason).as_dict()
     if outcome.paused_reason:
-        raise typer.Exit(1)
+        raise SendPaused(
+            outcome.paused_reason,
+            hint=f"fix the cause, then run `mailer send {job.campaign.slug}` to resume",
+            document=document,
+        )
     if stop.interrupted and not outcome.finished:
-        raise typer.Exit(130)
+        raise Interrupted(document=document, reported=True)
+    if document is not None:
+        print_json(document)
 
 
 def _run_with_progress(job: SendJob, stop: _StopFlag) -> SendOutcome:
@@ -232,9 +252,7 @@ def _run_with_progress(job: SendJob, stop: _StopFlag) -> SendOutcome:
     if not created:
         console.print(f"Resuming {job.campaign.slug!r}.")
     total = run.recipients
-    done_before = sum(
-        n for key, n in job.ledger.counts(run.id).items() if key in {"sent", "failed", "skipped"}
-    )
+    done_before = job.done(run)
     if console.is_terminal:
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -287,16 +305,14 @@ def _print_outcome(job: SendJob, outcome: SendOutcome) -> None:
             "an earlier send stopped abruptly; they may have received this issue twice.[/yellow]"
         )
     if outcome.paused_reason:
-        err_console.print(f"[bold red]paused:[/bold red] {outcome.paused_reason}")
-        err_console.print(
-            f"  hint: fix the cause, then run `mailer send {job.campaign.slug}` to resume"
-        )
-    elif outcome.finished:
+        return  # the error mapper says why, with the hint (SendPaused)
+    if outcome.finished:
         console.print("[green]Finished.[/green]")
     else:
         console.print(f"Stopped; resume with `mailer send {job.campaign.slug}`.")
 
 
+@command(app, "worker")
 def worker_command(
     poll: float = typer.Option(5.0, "--poll", help="Seconds between looks for work."),
     once: bool = typer.Option(False, "--once", help="Exit when no campaign is sending."),
@@ -324,9 +340,10 @@ def worker_command(
         "or `mailer send SLUG`"
     )
     if stop.interrupted:
-        raise typer.Exit(130)
+        raise Interrupted(reported=True)
 
 
+@command(app, "report")
 def report_command(
     campaign: str = typer.Argument(..., help="The campaign file's path or its slug."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),

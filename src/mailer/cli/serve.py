@@ -6,14 +6,16 @@ from urllib.parse import urlsplit
 
 import typer
 
+from mailer.cli.common import command
+
 DEFAULT_PORT = 8000
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def register(app: typer.Typer) -> None:
-    app.command("serve")(serve_command)
+app = typer.Typer()
 
 
+@command(app, "serve", flow_help=False)
 def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int | None = typer.Option(

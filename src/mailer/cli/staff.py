@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mailer.cli.campaigns import _flowed
+from mailer.cli.common import command
 
 if TYPE_CHECKING:
     from mailer.tokens import SecretKey
@@ -54,6 +54,7 @@ class LinkResult:
         }
 
 
+@command(app, "add")
 def add_command(
     email: str = typer.Argument(..., help="The address the person signs in with."),
     role: RoleChoice = typer.Option(
@@ -113,6 +114,7 @@ def add_command(
     _print_link(result, as_json, f"Added {result.email} ({result.role}).")
 
 
+@command(app, "reset")
 def reset_command(
     email: str = typer.Argument(..., help="The address of the account."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document and nothing else."),
@@ -147,6 +149,7 @@ def reset_command(
     _print_link(result, as_json, f"Reset {result.email}: the old password no longer works.")
 
 
+@command(app, "remove")
 def remove_command(
     email: str = typer.Argument(..., help="The address of the account."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document and nothing else."),
@@ -176,6 +179,7 @@ def remove_command(
     )
 
 
+@command(app, "list")
 def list_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document and nothing else."),
 ) -> None:
@@ -269,12 +273,3 @@ def _print_link(result: LinkResult, as_json: bool, first_line: str) -> None:
     console.print(f"Send them this link to set their password (works once, until {until}):")
     # Printed plainly, on a line of its own, so that it can be copied whole.
     sys.stdout.write(result.link + "\n")
-
-
-for _name, _command in (
-    ("add", add_command),
-    ("list", list_command),
-    ("remove", remove_command),
-    ("reset", reset_command),
-):
-    app.command(_name, help=_flowed(_command.__doc__ or ""))(_command)

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
-from mailer.cli.common import console, print_json, state
+from mailer.cli.common import command, console, print_json, state
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -61,7 +61,7 @@ def print_import_report(report: ImportReport) -> None:
         console.print("Dry run: nothing was written.")
 
 
-@app.command("import")
+@command(app, "import", flow_help=False)
 def import_command(
     csv_file: Path = typer.Argument(..., metavar="CSV", help="The CSV file (UTF-8) to import."),
     tag: list[str] = typer.Option(
@@ -128,7 +128,7 @@ def import_command(
     print_import_report(report)
 
 
-@app.command("add")
+@command(app, "add", flow_help=False)
 def add_command(
     email: str = typer.Argument(..., help="The address to add."),
     first_name: str = typer.Option("", "--first-name", help="First name."),
@@ -139,31 +139,25 @@ def add_command(
 
     Example: mailer subscribers add jane@example.com --first-name Jane --tag patients
     """
-    from mailer.store.db import transaction
-    from mailer.subscribers.service import add_subscriber
+    from mailer.app.subscriber_list import add
 
-    with transaction(state.database()) as session:
-        subscriber = add_subscriber(
-            session, email, first_name=first_name, last_name=last_name, tags=tag
-        )
-        console.print(f"Added {escape(subscriber.email)} ({subscriber.status})")
+    added = add(state.database(), email, first_name=first_name, last_name=last_name, tags=tag)
+    console.print(f"Added {escape(added.email)} ({added.status})")
 
 
-@app.command("unsubscribe")
+@command(app, "unsubscribe", flow_help=False)
 def unsubscribe_command(email: str = typer.Argument(..., help="The address.")) -> None:
     """Mark a subscriber unsubscribed: they get no more newsletters (kept in the history)."""
-    from mailer.store.db import transaction
-    from mailer.subscribers.service import unsubscribe
+    from mailer.app.subscriber_list import unsubscribe_by_staff
 
-    with transaction(state.database()) as session:
-        subscriber, changed = unsubscribe(session, email)
-        if changed:
-            console.print(f"{escape(subscriber.email)} is now unsubscribed")
-        else:
-            console.print(f"{escape(subscriber.email)} was already unsubscribed")
+    change = unsubscribe_by_staff(state.database(), email)
+    if change.changed:
+        console.print(f"{escape(change.email)} is now unsubscribed")
+    else:
+        console.print(f"{escape(change.email)} was already unsubscribed")
 
 
-@app.command("resubscribe")
+@command(app, "resubscribe", flow_help=False)
 def resubscribe_command(
     email: str = typer.Argument(..., help="The address."),
     consent: str = typer.Option(
@@ -179,9 +173,8 @@ def resubscribe_command(
 
     Example: mailer subscribers resubscribe jane@example.com --consent "asked by phone 2026-05-04"
     """
+    from mailer.app.subscriber_list import resubscribe_by_staff
     from mailer.errors import UsageError
-    from mailer.store.db import transaction
-    from mailer.subscribers.service import require_subscriber, resubscribe
 
     text = " ".join(consent.split())
     if not text:
@@ -189,45 +182,32 @@ def resubscribe_command(
             "--consent is empty",
             hint='say how the person asked to come back, e.g. --consent "asked by phone today"',
         )
-    with transaction(state.database()) as session:
-        subscriber = require_subscriber(session, email)
-        before = subscriber.status
-        changed = resubscribe(
-            session,
-            subscriber,
-            consent_source="staff",
-            consent_text=text,
-            reason=f"resubscribed by staff: {text}",
-            source="cli",
-        )
-        if changed:
-            console.print(f"{escape(subscriber.email)} is active again (was {before})")
-        else:
-            console.print(f"{escape(subscriber.email)} was already active; nothing changed")
+    change = resubscribe_by_staff(state.database(), email, text)
+    if change.changed:
+        console.print(f"{escape(change.email)} is active again (was {change.before})")
+    else:
+        console.print(f"{escape(change.email)} was already active; nothing changed")
 
 
-@app.command("delete")
+@command(app, "delete", flow_help=False)
 def delete_command(email: str = typer.Argument(..., help="The address.")) -> None:
     """Erase a person's data; only a hash of the address is kept so it is never mailed again."""
-    from mailer.store.db import transaction
-    from mailer.subscribers.service import delete_subscriber, parse_address
+    from mailer.app.subscriber_list import erase
 
-    address = parse_address(email)
-    with transaction(state.database()) as session:
-        existed = delete_subscriber(session, address.email)
+    address, existed = erase(state.database(), email)
     if existed:
         console.print(
-            f"Deleted {escape(address.email)}; only a hash remains, so it is never mailed "
+            f"Deleted {escape(address)}; only a hash remains, so it is never mailed "
             "or imported again"
         )
     else:
         console.print(
-            f"{escape(address.email)} was not on the list; its hash is now kept so it is "
+            f"{escape(address)} was not on the list; its hash is now kept so it is "
             "never mailed or imported"
         )
 
 
-@app.command("list")
+@command(app, "list", flow_help=False)
 def list_command(
     status: str | None = typer.Option(
         None,
@@ -242,13 +222,9 @@ def list_command(
 
     Example: mailer subscribers list --status active --tag patients
     """
-    from mailer.subscribers.service import list_query, subscriber_record
+    from mailer.app.subscriber_list import list_subscribers
 
-    query = list_query(status, tag)
-    if limit is not None:
-        query = query.limit(limit)
-    with state.database()() as session:
-        records = [subscriber_record(s) for s in session.scalars(query)]
+    records = list_subscribers(state.database(), status=status, tag=tag, limit=limit)
     if as_json:
         print_json(records)
         return
@@ -267,7 +243,7 @@ def list_command(
     console.print(f"{len(records):,} subscribers")
 
 
-@app.command("export")
+@command(app, "export", flow_help=False)
 def export_command(
     csv_file: Path = typer.Argument(..., metavar="CSV", help="The CSV file to write."),
 ) -> None:

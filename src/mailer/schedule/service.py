@@ -32,7 +32,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.schedule.crontab import CrontabTrigger
+from mailer.crontab import CrontabTrigger
 from mailer.schedule.slots import SlotHandler, SlotReport
 from mailer.store.leases import DEFAULT_TTL, Lease
 from mailer.store.models import utcnow

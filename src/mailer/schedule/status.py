@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.schedule.crontab import CrontabTrigger
+from mailer.crontab import CrontabTrigger
 from mailer.schedule.service import JOB_TABLE, SLOT_JOB_ID, slot_trigger
 from mailer.schedule.slots import next_due, scan_campaigns
 from mailer.store.leases import Lease

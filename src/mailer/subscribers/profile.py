@@ -175,9 +175,9 @@ def remove_tag(sessions: sessionmaker[Session], subscriber_id: int, raw: str) ->
     """Take the tag off the person; False when they did not have it."""
     tag = _tag(raw)
     with sessions.begin() as session:
-        removed = session.execute(
-            delete(SubscriberTag).where(
-                SubscriberTag.subscriber_id == subscriber_id, SubscriberTag.tag == tag
-            )
-        )
-        return bool(removed.rowcount)
+        removed = session.scalars(
+            delete(SubscriberTag)
+            .where(SubscriberTag.subscriber_id == subscriber_id, SubscriberTag.tag == tag)
+            .returning(SubscriberTag.tag)
+        ).all()
+        return bool(removed)

@@ -303,7 +303,8 @@ async def subscribe(request: Request, background: BackgroundTasks, ctx: Context)
             status_code=422,
             error="Please enter a valid email address, like name@example.com.",
             error_field="email",
-            **echo,
+            email=echo["email"],
+            first_name=echo["first_name"],
         )
     if len(first_name) > MAX_NAME:
         return _form(
@@ -311,7 +312,8 @@ async def subscribe(request: Request, background: BackgroundTasks, ctx: Context)
             status_code=422,
             error=f"Please shorten your first name (at most {MAX_NAME} characters).",
             error_field="first_name",
-            **echo,
+            email=echo["email"],
+            first_name=echo["first_name"],
         )
     if _field(form, "consent") != "yes":
         return _form(
@@ -319,7 +321,8 @@ async def subscribe(request: Request, background: BackgroundTasks, ctx: Context)
             status_code=422,
             error="Please tick the box to confirm you want the newsletter.",
             error_field="consent",
-            **echo,
+            email=echo["email"],
+            first_name=echo["first_name"],
         )
     choice = _field(form, "address_choice")
     suggestion = suggest_address(address.email)
@@ -327,7 +330,13 @@ async def subscribe(request: Request, background: BackgroundTasks, ctx: Context)
         address = normalize_email(suggestion)
     elif suggestion is not None and choice != "as_typed":
         # Almost surely a typo (gmail.con): ask before a confirmation goes nowhere.
-        return _form(ctx, suggestion=suggestion, consent_given=True, **echo)
+        return _form(
+            ctx,
+            suggestion=suggestion,
+            consent_given=True,
+            email=echo["email"],
+            first_name=echo["first_name"],
+        )
     # Counted only once the form is right: a person's typos never lock them out.
     limits, ip = _limits(request), _client_ip(request)
     if not limits.by_ip.allow(ip) or not limits.by_address.allow(address.key):
