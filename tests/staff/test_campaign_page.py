@@ -3,6 +3,7 @@ file as the truth, the live preview, the check, "Send test to me", approve and u
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -19,7 +20,7 @@ from mailer.subscribers.csv_import import import_csv
 from mailer.tokens import signing_key
 from mailer.web.staff.forms import MAX_FORM_BYTES
 from mailer.workspace import Workspace
-from tests.delivery_helpers import run_mailer
+from tests.cli_runner import MAILER
 from tests.staff.conftest import EDITOR, OWNER, hidden_fields, mailer_env, post_form, sign_in_as
 
 SLUG = "2026-11-24-sleep-and-neck-pain"
@@ -44,6 +45,20 @@ TYPED = {
     "preheader": "Three small changes for a better night's sleep.",
     "body": "Hi! How you sleep shapes your morning.\r\n\r\n[[cta]]\r\n",
 }
+
+
+def run_mailer(
+    workspace: Workspace, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """A real `mailer` process on ``workspace`` (the send and report staff compare with)."""
+    return subprocess.run(
+        [MAILER, "--workspace", str(workspace.root), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture
