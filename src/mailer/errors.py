@@ -6,7 +6,9 @@ MailerError                 anything mailer reports to a person; never shown as 
 ├── WorkspaceError          no workspace here, or it is incomplete              (exit 2)
 ├── InputError              a file or value given to mailer cannot be read      (exit 1)
 │   ├── ArticleError        an article source is empty, binary, too big, ...
-│   ├── CampaignError       a campaign file is malformed
+│   ├── CampaignError       a campaign file is malformed, missing, or changed under you
+│   │   ├── CampaignNotFoundError   no campaign file by that name (or not a slug at all)
+│   │   └── StaleCampaignError      the file changed since it was opened: reload, edit again
 │   └── TokenError          a link token is tampered with or foreign
 ├── ApprovalError           the campaign is not approved as it stands now       (exit 1)
 ├── TemplateError           a template failed to render (file and line named)   (exit 1)
@@ -60,6 +62,18 @@ class ArticleError(InputError):
 
 class CampaignError(InputError):
     pass
+
+
+class CampaignNotFoundError(CampaignError):
+    """No campaigns/<slug>.md by that name; also a name that is not a slug (a "/", "..").
+
+    A web face answers it with 404, the command line with exit 1 (as any CampaignError).
+    """
+
+
+class StaleCampaignError(CampaignError):
+    """A save carried the hash of the file as it was opened, and the file has changed since
+    (another person or process saved it): nothing was written. A web face answers 409."""
 
 
 class TokenError(InputError):

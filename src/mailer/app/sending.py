@@ -19,7 +19,8 @@ from mailer.campaigns.approval import (
     record_sent,
     verify_approved,
 )
-from mailer.campaigns.campaign import Campaign, load_campaign, resolve_campaign_path
+from mailer.campaigns.campaign import Campaign
+from mailer.campaigns.files import CampaignFiles
 from mailer.campaigns.personalize import recipient_substitutions
 from mailer.campaigns.render import RenderedCampaign, render_campaign
 from mailer.delivery.engine import OnBounced, Sender, SendOutcome
@@ -73,8 +74,7 @@ class SendJob:
 
     @classmethod
     def open(cls, workspace: Workspace, sessions: sessionmaker[Session], name: str) -> SendJob:
-        path = resolve_campaign_path(workspace.campaigns_dir, name)
-        return cls(workspace, sessions, load_campaign(path))
+        return cls(workspace, sessions, CampaignFiles.of(workspace).load(name))
 
     @cached_property
     def ledger(self) -> Ledger:

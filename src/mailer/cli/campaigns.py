@@ -48,9 +48,9 @@ def _flowed(doc: str) -> str:
 
 
 def _load(workspace: Workspace, name: str) -> Campaign:
-    from mailer.campaigns.campaign import load_campaign, resolve_campaign_path
+    from mailer.campaigns.files import CampaignFiles
 
-    return load_campaign(resolve_campaign_path(workspace.campaigns_dir, name))
+    return CampaignFiles.of(workspace).load(name)
 
 
 def preview_command(

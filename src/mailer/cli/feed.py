@@ -42,6 +42,7 @@ def poll_command(
     """
     from rich.markup import escape
 
+    from mailer.campaigns.files import CampaignFiles
     from mailer.cli.common import console, print_json, state
     from mailer.errors import ConfigError, FeedError
     from mailer.feed.poll import poll_feed
@@ -73,8 +74,9 @@ def poll_command(
         say(escape(result.detail))
     if result.found:
         say(f"{result.found} new article(s).")
+    files = CampaignFiles.of(workspace)
     for slug in result.drafted:
-        path = workspace.campaigns_dir / f"{slug}.md"
+        path = files.path(slug)
         if slug in result.approved:
             say(f"  approved (feed.auto_approve): {escape(str(path))}")
         else:
