@@ -232,7 +232,9 @@ def _save_when_both_ready(
 ) -> None:
     start.wait()
     try:
-        files.save_text("spring", campaign(subject), expected_hash=opened)
+        # A large text: writing it takes a while, the window in which an unguarded check of
+        # the other save would still see the old file.
+        files.save_text("spring", campaign(subject, "x" * 1_000_000), expected_hash=opened)
         out.append("saved")
     except StaleCampaignError:
         out.append("stale")
