@@ -42,6 +42,7 @@ def poll_command(
     """
     from rich.markup import escape
 
+    from mailer.app.mailing import notify_staff
     from mailer.campaigns.files import CampaignFiles
     from mailer.cli.common import console, print_json, state
     from mailer.errors import ConfigError, FeedError
@@ -54,7 +55,7 @@ def poll_command(
             hint='set url = "https://www.yourclinic.example/blog/rss.xml" under [feed] in '
             "mailer.toml (or the variable MAILER_FEED__URL) to your blog's RSS or Atom feed",
         )
-    result = poll_feed(workspace, state.database(), backfill=backfill)
+    result = poll_feed(workspace, state.database(), notify=notify_staff, backfill=backfill)
     if as_json:
         print_json(result.as_dict())
         if result.status == "error":

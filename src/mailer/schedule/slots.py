@@ -30,9 +30,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.app.mailing import notify_staff
 from mailer.campaigns.campaign import Campaign
 from mailer.campaigns.files import CampaignFiles
-from mailer.delivery.notices import notify_staff
 from mailer.errors import ApprovalError, MailerError
 from mailer.store.leases import holder_is_dead_here
 from mailer.store.models import CampaignFileNotice, CampaignRun, ScheduledSlot, SlotOutcome, utcnow
