@@ -21,20 +21,32 @@ MailerError                 anything mailer reports to a person; never shown as 
 
 Library errors are re-raised as one of these ``from err`` so the cause stays visible in logs,
 while the command line prints only the message and the hint.
+
+An error's ``kind`` is the "type" of the --json error document: its class name, except for a
+refinement added later for library callers (CampaignNotFoundError), which keeps the kind of the
+branch it refines so scripts written against that keep working.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 
 class MailerError(Exception):
     """Base of every error mailer reports. ``hint`` says what to do next."""
 
     exit_code = 1
+    # The --json "type" when it is not the class name (see the module docstring).
+    reported_as: ClassVar[str | None] = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+    @property
+    def kind(self) -> str:
+        return self.reported_as or type(self).__name__
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
@@ -69,6 +81,8 @@ class CampaignNotFoundError(CampaignError):
 
     A web face answers it with 404, the command line with exit 1 (as any CampaignError).
     """
+
+    reported_as = "CampaignError"  # what `mailer send --json` said for it before it existed
 
 
 class StaleCampaignError(CampaignError):

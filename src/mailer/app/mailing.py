@@ -8,7 +8,8 @@ Invariants:
 
 - **Never raises** for a provider or configuration failure: the work the message reports on
   (a stored signup, a slot that ran) has already happened, so a failed send is logged and
-  returned in the result, and the caller goes on.
+  returned in the result, and the caller goes on. (Unless the caller asks, for a test copy
+  whose sender waits for the answer: ``raise_failure``.)
 - **Logs no address**: a subscriber is named by id, staff by their number; only the provider's
   error class is logged (its message may quote an address).
 - No retry: a campaign run has the ledger for that; a signup can be asked again, and a notice
@@ -28,6 +29,7 @@ from typing import Any
 from mailer.campaigns.message import NOTICE_SLUG, staff_notice
 from mailer.delivery.providers import make_provider
 from mailer.delivery.types import MessageTemplate, Recipient
+from mailer.errors import DeliveryError
 from mailer.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -57,9 +59,18 @@ class MailResult:
 
 
 def send_message(
-    workspace: Workspace, template: MessageTemplate, recipients: Sequence[Recipient]
+    workspace: Workspace,
+    template: MessageTemplate,
+    recipients: Sequence[Recipient],
+    *,
+    raise_failure: bool = False,
 ) -> MailResult:
-    """Send ``template`` to ``recipients`` (one provider batch) and log the outcome."""
+    """Send ``template`` to ``recipients`` (one provider batch) and log the outcome.
+
+    ``raise_failure``: for a person waiting on the answer (a test copy they asked for): the
+    failure is logged and raised too (the provider's error; a refused address as
+    DeliveryError), so they see why.
+    """
     slug = template.campaign_slug
     addresses = tuple(person.email for person in recipients)
     try:
@@ -67,11 +78,19 @@ def send_message(
             result = provider.send_batch(template, list(recipients))
     except Exception as err:  # any provider or configuration failure: see the docstring
         log.warning("%s email to %s not sent: %s", slug, _who(recipients), type(err).__name__)
+        if raise_failure:
+            raise
         return MailResult(slug, error=type(err).__name__)
     refused_emails = {item.recipient.email for item in result.refused}
     if refused_emails:
         refused = [person for person in recipients if person.email in refused_emails]
         log.warning("%s email to %s refused by the provider", slug, _who(refused))
+        if raise_failure:
+            reasons = "; ".join(f"{f.recipient.email}: {f.reason}" for f in result.refused)
+            raise DeliveryError(
+                f"the provider refused the message ({reasons})",
+                hint="check the address; the provider's reason is quoted",
+            )
     return MailResult(
         slug,
         sent_to=tuple(a for a in addresses if a not in refused_emails),

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import cached_property
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.app.mailing import send_message
 from mailer.campaigns.approval import (
     VerifiedCampaign,
     approval_holds,
@@ -21,6 +22,7 @@ from mailer.campaigns.approval import (
 )
 from mailer.campaigns.campaign import Campaign
 from mailer.campaigns.files import CampaignFiles
+from mailer.campaigns.message import staff_copy
 from mailer.campaigns.personalize import recipient_substitutions
 from mailer.campaigns.render import RenderedCampaign, render_campaign
 from mailer.delivery.engine import OnBounced, Sender, SendOutcome
@@ -41,12 +43,6 @@ class DryRunSummary:
     audience: int
     provider: str
     html_bytes: int
-
-
-def staff_copy_slug(slug: str) -> str:
-    """What a `--test-to` copy is sent as: a "/" is never in a slug (a file name), so no run
-    is ever named so; the outbox provider files these copies apart from the campaign's."""
-    return f"{slug}/test"
 
 
 def substitutions_for(
@@ -113,16 +109,11 @@ class SendJob:
         """A staff copy with "[TEST]" in the subject; not recorded as a delivery, and never
         counted: its links carry the preview identity (they act on nobody, clicks are not
         recorded) and it goes out as ``staff_copy_slug`` (no campaign run has that name, so the
-        provider's events about it count in no report)."""
+        provider's events about it count in no report). A failure or refusal is raised."""
         from mailer.subscribers.service import parse_address
 
         email = parse_address(address).email
-        template = self.template()
-        template = replace(
-            template,
-            subject=f"[TEST] {template.subject}",
-            campaign_slug=staff_copy_slug(self.campaign.slug),
-        )
+        template = staff_copy(self.template(), self.campaign.slug)
         key = signing_key(self.workspace, "send")
         values = recipient_substitutions(
             key,
@@ -130,8 +121,8 @@ class SendJob:
             base_url=self.workspace.settings.web.base_url,
             subscriber_id=None,
         )
-        with self.provider() as provider:
-            provider.send_batch(template, [Recipient(email=email, substitutions=values)])
+        recipient = Recipient(email=email, substitutions=values)
+        send_message(self.workspace, template, [recipient], raise_failure=True)
 
     @cached_property
     def approved(self) -> VerifiedCampaign:

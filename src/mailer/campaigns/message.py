@@ -2,7 +2,8 @@
 
 Three kinds of message, each built here and nowhere else:
 
-- **the campaign** (:func:`message_template`) and **the signup emails** (:func:`signup_message`:
+- **the campaign** (:func:`message_template`; a staff member's :func:`staff_copy` of it) and
+  **the signup emails** (:func:`signup_message`:
   the confirmation and the welcome) go to a subscriber: From and Reply-To from the
   configuration and the list headers of the Contract. ``List-Unsubscribe`` holds the
   per-recipient unsubscribe URL placeholder; RFC 8058's ``List-Unsubscribe-Post`` makes it
@@ -18,7 +19,7 @@ campaign.
 from __future__ import annotations
 
 import html as html_lib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,20 @@ def message_template(rendered: RenderedCampaign, campaign_id: int | None = None)
         html=rendered.html,
         text=rendered.text,
         categories=tuple(settings.sendgrid.categories),
+    )
+
+
+def staff_copy_slug(slug: str) -> str:
+    """What a test copy is sent as: a "/" is never in a slug (a file name), so no run is ever
+    named so; the outbox provider files these copies apart from the campaign's."""
+    return f"{slug}/test"
+
+
+def staff_copy(template: MessageTemplate, slug: str) -> MessageTemplate:
+    """A staff member's copy of the campaign ``slug``: "[TEST]" before the subject, sent as
+    :func:`staff_copy_slug` (so the provider's events about it count in no report)."""
+    return replace(
+        template, subject=f"[TEST] {template.subject}", campaign_slug=staff_copy_slug(slug)
     )
 
 

@@ -132,7 +132,7 @@ def main() -> None:
     except typer.Abort:  # only with --json: a question got no answer
         _fail("Aborted", "aborted", None, 1, as_json)
     except MailerError as err:
-        _fail(type(err).__name__, err.message, err.hint, err.exit_code, as_json)
+        _fail(err.kind, err.message, err.hint, err.exit_code, as_json)
     except KeyboardInterrupt:
         _fail("Interrupted", "interrupted", None, 130, as_json)
     sys.exit(code if isinstance(code, int) else 0)
