@@ -11,7 +11,9 @@ from email.message import EmailMessage
 import pytest
 
 from mailer.app.mailing import notify_staff, send_message
-from mailer.campaigns.message import signup_message
+from mailer.campaigns.message import signup_message, staff_notice
+from mailer.delivery.types import Recipient
+from mailer.errors import DeliveryError
 from mailer.subscribers.signup import Person
 from mailer.workspace import Workspace
 from tests.fakes.smtp_server import FakeSmtp
@@ -99,3 +101,21 @@ def test_a_refused_address_is_reported_and_the_others_still_get_the_message(
     assert [m.rcpt_tos for m in server.messages] == [("ann@summitspine.example",)]
     assert "refused by the provider" in caplog.text and "1 address" in caplog.text
     assert "gone@" not in caplog.text
+
+
+def test_a_test_copy_refused_by_the_provider_is_an_error_for_the_person_waiting(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`send --test-to` (and the staff app's "Send test to me") ask with raise_failure: before,
+    a refused test copy was reported as sent."""
+    template = staff_notice(workspace.settings, "test", "Body.")
+    with FakeSmtp(refuse={"typo@summitspine.example"}) as server:
+        use_smtp(monkeypatch, server.port)
+        with pytest.raises(DeliveryError, match=r"typo@summitspine\.example: .*550"):
+            send_message(
+                Workspace(workspace.root),
+                template,
+                [Recipient(email="typo@summitspine.example")],
+                raise_failure=True,
+            )
+    assert server.messages == []
