@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.app.mailing import notify_staff
 from mailer.campaigns.approval import current_approval, verify_approved
 from mailer.campaigns.campaign import load_campaign, mark_approved, save_campaign
 from mailer.feed.entries import entry_key
@@ -58,7 +59,12 @@ def poll(
 ) -> FeedPollResult:
     """A poll as the scheduler makes it: the workspace's settings read afresh."""
     return poll_feed(
-        Workspace(workspace.root), sessions, now=when, timeout=timeout, backfill=backfill
+        Workspace(workspace.root),
+        sessions,
+        notify=notify_staff,
+        now=when,
+        timeout=timeout,
+        backfill=backfill,
     )
 
 
@@ -469,7 +475,7 @@ def test_backfill_drafts_the_newest_existing_articles_once(
 def test_no_feed_configured_is_reported_not_raised(
     workspace: Workspace, sessions: sessionmaker[Session]
 ) -> None:
-    result = poll_feed(workspace, sessions, now=T0)
+    result = poll_feed(workspace, sessions, notify=notify_staff, now=T0)
     assert result.status == "off" and "feed.url" in result.error
 
 

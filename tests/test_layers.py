@@ -41,6 +41,7 @@ FLOORS: dict[str, int] = {
     "crontab": 1,
     "readiness": 1,
     "logs": 1,
+    "templating": 1,
     "config": 0,
     "errors": 0,
     "__init__": 0,

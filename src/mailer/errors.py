@@ -6,8 +6,9 @@ MailerError                 anything mailer reports to a person; never shown as 
 │   └── WorkspaceError      no workspace here, or it is incomplete              (exit 2)
 ├── InputError              a file or value given to mailer cannot be read      (exit 1)
 │   ├── ArticleError        an article source is empty, binary, too big, ...
-│   ├── CampaignError       a campaign file is malformed
-│   │   └── StaleCampaignError  the file changed since it was read; nothing was written
+│   ├── CampaignError       a campaign file is malformed, missing, or changed under you
+│   │   ├── CampaignNotFoundError   no campaign file by that name (or not a slug at all)
+│   │   └── StaleCampaignError      the file changed since it was opened: reload, edit again
 │   └── TokenError          a link token is tampered with or foreign
 ├── ApprovalError           the campaign is not approved as it stands now       (exit 1)
 ├── TemplateError           a template failed to render (file and line named)   (exit 1)
@@ -34,22 +35,32 @@ message and hint on stderr, and with ``--json`` the error document on stdout. An
 may carry the command's own result ``document`` (then ``--json`` prints that, as on success,
 instead of the error document), and ``reported=True`` when the command has already shown the
 outcome (its report, or the person's own answer): the mapper then adds no message.
+
+An error's ``kind`` is the "type" of the --json error document: its class name, except for a
+refinement added later for library callers (CampaignNotFoundError), which keeps the kind of the
+branch it refines so scripts written against that keep working.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class MailerError(Exception):
     """Base of every error mailer reports. ``hint`` says what to do next."""
 
     exit_code = 1
+    # The --json "type" when it is not the class name (see the module docstring).
+    reported_as: ClassVar[str | None] = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+    @property
+    def kind(self) -> str:
+        return self.reported_as or type(self).__name__
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
@@ -79,8 +90,18 @@ class CampaignError(InputError):
     pass
 
 
+class CampaignNotFoundError(CampaignError):
+    """No campaigns/<slug>.md by that name; also a name that is not a slug (a "/", "..").
+
+    A web face answers it with 404, the command line with exit 1 (as any CampaignError).
+    """
+
+    reported_as = "CampaignError"  # what `mailer send --json` said for it before it existed
+
+
 class StaleCampaignError(CampaignError):
-    """A save based on a campaign file that changed since it was read: nothing was written."""
+    """A save carried the hash of the file as it was opened, and the file has changed since
+    (another person or process saved it): nothing was written. A web face answers 409."""
 
 
 class TokenError(InputError):

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.app.mailing import send_message
 from mailer.campaigns.approval import (
     VerifiedCampaign,
     approval_holds,
     record_sent,
     verify_approved,
 )
-from mailer.campaigns.campaign import Campaign, load_campaign, resolve_campaign_path
+from mailer.campaigns.campaign import Campaign
+from mailer.campaigns.files import CampaignFiles
+from mailer.campaigns.message import staff_copy
 from mailer.campaigns.personalize import recipient_substitutions
 from mailer.campaigns.render import RenderedCampaign, render_campaign
 from mailer.delivery.engine import OnBounced, Sender, SendOutcome
@@ -108,8 +111,7 @@ class SendJob:
 
     @classmethod
     def open(cls, workspace: Workspace, sessions: sessionmaker[Session], name: str) -> SendJob:
-        path = resolve_campaign_path(workspace.campaigns_dir, name)
-        return cls(workspace, sessions, load_campaign(path))
+        return cls(workspace, sessions, CampaignFiles.of(workspace).load(name))
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -148,16 +150,11 @@ class SendJob:
         """A staff copy with "[TEST]" in the subject; not recorded as a delivery, and never
         counted: its links carry the preview identity (they act on nobody, clicks are not
         recorded) and it goes out as ``staff_copy_slug`` (no campaign run has that name, so the
-        provider's events about it count in no report)."""
+        provider's events about it count in no report). A failure or refusal is raised."""
         from mailer.subscribers.service import parse_address
 
         email = parse_address(address).email
-        template = self.template()
-        template = replace(
-            template,
-            subject=f"[TEST] {template.subject}",
-            campaign_slug=staff_copy_slug(self.campaign.slug),
-        )
+        template = staff_copy(self.template(), self.campaign.slug)
         key = signing_key(self.workspace, "send")
         values = recipient_substitutions(
             key,
@@ -165,8 +162,8 @@ class SendJob:
             base_url=self.workspace.settings.web.base_url,
             subscriber_id=None,
         )
-        with self.provider() as provider:
-            provider.send_batch(template, [Recipient(email=email, substitutions=values)])
+        recipient = Recipient(email=email, substitutions=values)
+        send_message(self.workspace, template, [recipient], raise_failure=True)
 
     def plan(self) -> SendPlan:
         """Finished, a draft, resumable or new. A new send must be approved as it stands now:

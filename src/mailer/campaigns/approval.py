@@ -47,6 +47,7 @@ from mailer.campaigns.campaign import (
     save_campaign,
 )
 from mailer.campaigns.check import CheckResult, check_campaign
+from mailer.campaigns.files import CampaignFiles
 from mailer.campaigns.render import RenderedCampaign, render_campaign
 from mailer.errors import ApprovalError, MailerError
 from mailer.store.db import transaction
@@ -327,14 +328,15 @@ def verify_approved(
 def record_sent(workspace: Workspace, slug: str, when: datetime | None = None) -> None:
     """The run finished: status: sent and sent_at in the file. Never raises (the send is done);
     a missing file (a worker on another machine) is left alone."""
-    path = workspace.campaigns_dir / f"{slug}.md"
-    if not path.is_file():
+    files = CampaignFiles.of(workspace)
+    path = files.find(slug)
+    if path is None:
         return
     try:
         campaign = load_campaign(path)
         if campaign.status == "sent":
             return
         mark_sent(campaign, when)
-        save_campaign(campaign, path)
+        files.save(campaign)
     except (MailerError, OSError) as err:
         log.warning("%s was sent, but its file could not be marked sent: %s", slug, err)

@@ -101,20 +101,6 @@ def mark_sent(campaign: Campaign, when: datetime | None = None) -> None:
     campaign.extra["sent_at"] = _stamp(when)
 
 
-def resolve_campaign_path(campaigns_dir: Path, name: str) -> Path:
-    """CAMPAIGN is a path to a campaign file or its slug."""
-    candidate = Path(name)
-    if candidate.suffix == ".md" and candidate.exists():
-        return candidate
-    by_slug = campaigns_dir / f"{name.removesuffix('.md')}.md"
-    if by_slug.exists():
-        return by_slug
-    raise CampaignError(
-        f"no campaign {name!r}: neither a file nor a slug in {campaigns_dir}",
-        hint="list them with `ls campaigns/`, or draft one with `mailer draft ARTICLE`",
-    )
-
-
 def load_campaign(path: Path) -> Campaign:
     """Read a campaign file. Raises CampaignError naming the file, and the line and key when the
     front matter is at fault (never anything else: one bad file must not stop a slot)."""
@@ -122,6 +108,12 @@ def load_campaign(path: Path) -> Campaign:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise CampaignError(f"{path}: cannot be read ({err})") from err
+    return parse_campaign(text, path)
+
+
+def parse_campaign(text: str, path: Path) -> Campaign:
+    """The campaign ``text`` holds, as if read from ``path`` (its slug is the file name's stem;
+    errors name ``path``). Raises CampaignError as :func:`load_campaign` does."""
     try:
         post = frontmatter.loads(_text_values_as_typed(text))
     except yaml.MarkedYAMLError as err:
@@ -316,7 +308,7 @@ def _quoted(value: Any) -> Any:
 
 
 def campaign_text(campaign: Campaign) -> str:
-    """The file's text: front matter (every text value in double quotes) and the body."""
+    """The file's text for ``campaign``: every text value quoted, one line a value."""
     post = frontmatter.Post(campaign.body, **_quoted(campaign.front_matter()))
     # One line a value (width), so a value is edited in one place.
     return (
@@ -327,14 +319,19 @@ def campaign_text(campaign: Campaign) -> str:
 
 def save_campaign(campaign: Campaign, path: Path) -> None:
     """Write atomically: a crash never leaves half a campaign file."""
-    text = campaign_text(campaign)
+    write_atomically(path, campaign_text(campaign))
+    campaign.path = path
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """A temporary file beside ``path``, then os.replace: readers see the old file or the new
+    one, never half of it, and a crash leaves at most a stray ``.<name>.*.tmp``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:  # bytes: the file's sha256 is the text's
+            handle.write(text.encode("utf-8"))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    campaign.path = path

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from mailer.articles.model import Article, Image, ListBlock, Paragraph
 from mailer.campaigns import markdown as md
-from mailer.campaigns.campaign import ArticleRef, Campaign, save_campaign
-from mailer.campaigns.slug import reserve_campaign_path
+from mailer.campaigns.campaign import ArticleRef, Campaign
+from mailer.campaigns.files import CampaignFiles
 from mailer.campaigns.subject import (
     make_article_preheader,
     make_digest_subject,
@@ -203,10 +203,11 @@ def write_draft(
     """Write ``campaigns/<date>-<slug>.md`` (never over an existing one) and return it."""
     if not articles:
         raise ValueError("write_draft needs at least one article")
-    path = reserve_campaign_path(campaigns_dir, articles[0].title, day or date.today())
+    files = CampaignFiles(campaigns_dir)
+    path = files.reserve(articles[0].title, day or date.today())
     try:
         campaign = draft_campaign(articles, cta, slug=path.stem, closing=closing)
-        save_campaign(campaign, path)
+        files.save(campaign)
     except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -3,8 +3,8 @@
 Templates live in the workspace's templates/: ``newsletter.mjml.j2`` (MJML with Jinja2, partials
 ``_header``, ``_cta``, ``_footer``) and ``newsletter.txt.j2``. They run in Jinja2's immutable
 sandbox (no Python internals, no .append or .update) with StrictUndefined; MJML/HTML templates
-are autoescaped, the text template is not. The body Markdown is never run as a template: it is
-data (see markdown_body.py).
+are autoescaped, the text template is not (mailer.templating, the one environment factory). The
+body Markdown is never run as a template: it is data (see markdown_body.py).
 
 Pipeline: body -> blocks (links registered, UTM added) -> Jinja2 -> MJML (mjml-python, once)
 -> css-inline -> HTML; the same context -> text. Per-recipient values are filled afterwards
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import css_inline
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
+from jinja2.sandbox import SandboxedEnvironment
 from mjml import mjml2html
 
 from mailer.campaigns.campaign import Campaign
@@ -44,6 +42,7 @@ from mailer.campaigns.personalize import (
 from mailer.config import Settings
 from mailer.delivery.types import MessageTemplate, fill
 from mailer.errors import TemplateError
+from mailer.templating import render_template, sandboxed_environment
 from mailer.tokens import SecretKey
 from mailer.workspace import Workspace
 
@@ -56,7 +55,6 @@ _INLINER = css_inline.CSSInliner(
     remove_inlined_selectors=True,  # what was inlined leaves the <head>
     load_remote_stylesheets=False,
 )
-_ENVIRONMENTS: dict[Path, SandboxedEnvironment] = {}
 
 
 @dataclass(frozen=True)
@@ -134,24 +132,12 @@ class RenderedCampaign:
 
 
 def template_environment(templates_dir: Path) -> SandboxedEnvironment:
-    """The sandboxed environment for a workspace's templates (cached; reloads edited files)."""
-    key = templates_dir.resolve()
-    environment = _ENVIRONMENTS.get(key)
-    if environment is None:
-        environment = ImmutableSandboxedEnvironment(
-            loader=jinja2.FileSystemLoader(str(key)),
-            autoescape=jinja2.select_autoescape(
-                enabled_extensions=("mjml.j2", "html.j2", "mjml", "html"),
-                default_for_string=True,
-                default=False,  # newsletter.txt.j2: plain text, no HTML escaping
-            ),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-        )
-        _ENVIRONMENTS[key] = environment
-    return environment
+    """The sandboxed environment for a workspace's templates (cached; reloads edited files).
+
+    Strict: a misspelt name fails `mailer check` instead of sending a blank. Trimmed blocks:
+    the newsletter templates are written for them (a ``{% if %}`` line leaves no blank line).
+    """
+    return sandboxed_environment([templates_dir.resolve()], strict=True, trim_blocks=True)
 
 
 def render_campaign(workspace: Workspace, campaign: Campaign) -> RenderedCampaign:
@@ -236,57 +222,16 @@ def _context(
     }
 
 
+# What a template may use, for the hint of an undefined name.
+_NAMES = (
+    "organization, sender, booking, campaign, blocks, first_name, unsubscribe_url, view_url, link()"
+)
+
+
 def _render_template(
     environment: SandboxedEnvironment, templates_dir: Path, name: str, context: dict[str, Any]
 ) -> str:
-    try:
-        return environment.get_template(name).render(context)
-    except jinja2.TemplateSyntaxError as err:
-        where = _where(templates_dir, err.filename or err.name or name, err.lineno)
-        raise TemplateError(
-            f"{where}: template syntax error: {err.message}",
-            hint="fix the {{ }} / {% %} tag on that line (every {% if %} needs {% endif %})",
-        ) from err
-    except jinja2.TemplateNotFound as err:
-        raise TemplateError(
-            f"{templates_dir / str(err.name)}: template not found (needed by {name})",
-            hint="restore it from a fresh `mailer init` folder, or fix the include's name",
-        ) from err
-    except jinja2.exceptions.SecurityError as err:
-        raise TemplateError(
-            f"{_where_from_traceback(templates_dir, err, name)}: not allowed in a template: {err}",
-            hint="templates may use the values mailer passes in, not Python internals",
-        ) from err
-    except jinja2.UndefinedError as err:
-        raise TemplateError(
-            f"{_where_from_traceback(templates_dir, err, name)}: {err.message}",
-            hint="use only the names mailer provides: organization, sender, booking, campaign, "
-            "blocks, first_name, unsubscribe_url, view_url, link()",
-        ) from err
-    except (TypeError, ValueError, AttributeError, ArithmeticError, LookupError) as err:
-        raise TemplateError(
-            f"{_where_from_traceback(templates_dir, err, name)}: template failed: {err}",
-            hint="check the expression on that line",
-        ) from err
-
-
-def _where(templates_dir: Path, filename: str, lineno: int | None) -> str:
-    path = Path(filename)
-    if not path.is_absolute():
-        path = templates_dir / path
-    return f"{path}:{lineno}" if lineno else str(path)
-
-
-def _where_from_traceback(templates_dir: Path, err: BaseException, name: str) -> str:
-    """Jinja rewrites tracebacks to point at template lines: take the innermost template one."""
-    root = str(templates_dir.resolve())
-    found = None
-    for frame in traceback.extract_tb(err.__traceback__):
-        if frame.filename.startswith(root) or frame.filename.endswith(".j2"):
-            found = frame
-    if found is None:
-        return str(templates_dir / name)
-    return _where(templates_dir, found.filename, found.lineno)
+    return render_template(environment, templates_dir, name, context, names=_NAMES)
 
 
 def _compile_mjml(source: str, template_path: Path) -> str:

@@ -156,7 +156,7 @@ def wants_json(args: list[str]) -> bool:
 def _fail_with(err: MailerError, as_json: bool) -> NoReturn:
     if isinstance(err, OutcomeError):
         _fail(
-            type(err).__name__,
+            err.kind,
             err.message,
             err.hint,
             err.exit_code,
@@ -165,7 +165,7 @@ def _fail_with(err: MailerError, as_json: bool) -> NoReturn:
             document=err.document,
             reported=err.reported,
         )
-    _fail(type(err).__name__, err.message, err.hint, err.exit_code, as_json)
+    _fail(err.kind, err.message, err.hint, err.exit_code, as_json)
 
 
 def _fail(

@@ -24,9 +24,9 @@ app = typer.Typer()
 
 
 def _load(workspace: Workspace, name: str) -> Campaign:
-    from mailer.campaigns.campaign import load_campaign, resolve_campaign_path
+    from mailer.campaigns.files import CampaignFiles
 
-    return load_campaign(resolve_campaign_path(workspace.campaigns_dir, name))
+    return CampaignFiles.of(workspace).load(name)
 
 
 @command(app, "preview")

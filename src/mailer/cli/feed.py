@@ -43,6 +43,8 @@ def poll_command(
     """
     from rich.markup import escape
 
+    from mailer.app.mailing import notify_staff
+    from mailer.campaigns.files import CampaignFiles
     from mailer.cli.common import console, print_json, state
     from mailer.errors import ConfigError, PollFailed
     from mailer.feed.poll import poll_feed
@@ -54,7 +56,7 @@ def poll_command(
             hint='set url = "https://www.yourclinic.example/blog/rss.xml" under [feed] in '
             "mailer.toml (or the variable MAILER_FEED__URL) to your blog's RSS or Atom feed",
         )
-    result = poll_feed(workspace, state.database(), backfill=backfill)
+    result = poll_feed(workspace, state.database(), notify=notify_staff, backfill=backfill)
     if result.status == "error":
         raise PollFailed(
             result.error, hint=result.hint or None, document=result.as_dict(), reported=as_json
@@ -74,8 +76,9 @@ def poll_command(
         say(escape(result.detail))
     if result.found:
         say(f"{result.found} new article(s).")
+    files = CampaignFiles.of(workspace)
     for slug in result.drafted:
-        path = workspace.campaigns_dir / f"{slug}.md"
+        path = files.path(slug)
         if slug in result.approved:
             say(f"  approved (feed.auto_approve): {escape(str(path))}")
         else:

@@ -351,9 +351,10 @@ def report_command(
     """The campaign's figures: recipients, sent, failed, clicks, unsubscribes, and (with
     SendGrid's webhook) deliveries, opens, bounces and spam reports; with the outbox or SMTP
     those say "not available with this provider" (null in --json)."""
+    from mailer.campaigns.files import CampaignFiles
     from mailer.delivery.report import campaign_report, table_rows
 
-    slug = campaign.removesuffix(".md").rsplit("/", 1)[-1]
+    slug = CampaignFiles.slug_of(campaign)
     provider = state.workspace().settings.delivery.provider
     figures = campaign_report(state.database(), slug, provider)
     if figures is None:

@@ -33,10 +33,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.articles.model import Article
 from mailer.campaigns.approval import approve
-from mailer.campaigns.campaign import Campaign, load_campaign, save_campaign
+from mailer.campaigns.campaign import Campaign, load_campaign
 from mailer.campaigns.check import check_campaign
 from mailer.campaigns.draft import CallToAction, draft_campaign
-from mailer.campaigns.slug import reserve_campaign_path
+from mailer.campaigns.files import CampaignFiles
 from mailer.errors import CampaignError
 from mailer.feed.entries import (
     Entry,
@@ -84,10 +84,10 @@ def finish_entries(
     drafts: list[Draft] = []
     reserved: dict[str, Path] = {}
     remaining: list[Entry] = []
-    campaigns_dir = workspace.campaigns_dir
+    files = CampaignFiles.of(workspace)
     for entry in pending:
-        path = campaigns_dir / f"{entry.slug}.md"
-        if not entry.slug or not path.is_file():
+        path = files.find(entry.slug)
+        if path is None:
             remaining.append(entry)
             continue
         if path.stat().st_size == 0:  # reserved, never written: fill it
@@ -152,11 +152,12 @@ def write_draft(
 ) -> Draft | None:
     """Reserve (or reuse) the file, record its slug, write it, then mark the entries drafted."""
     settings = workspace.settings
+    files = CampaignFiles.of(workspace)
     reserved_here = path is None
     if path is None:
         newest = max(entries, key=lambda entry: entry.order)
         day = now.astimezone(ZoneInfo(settings.schedule.timezone)).date()
-        path = reserve_campaign_path(workspace.campaigns_dir, newest.article.title, day)
+        path = files.reserve(newest.article.title, day)
     entries = take(sessions, entries, path.stem)
     if not entries:  # another poll drafts them
         if reserved_here:
@@ -167,7 +168,7 @@ def write_draft(
     rebuilt = bool(previous)
     cta = CallToAction(settings.booking.cta_text, settings.booking.url)
     campaign = draft_campaign(articles, cta, slug=path.stem, closing=settings.draft.closing_lines)
-    save_campaign(campaign, path)
+    files.save(campaign)
     draft = Draft(path.stem, path, campaign.subject, len(articles), rebuilt)
     if settings.feed.auto_approve:
         _auto_approve(workspace, sessions, campaign, draft, now)
@@ -201,8 +202,8 @@ def _open_digest(
     latest = latest_draft(sessions, url)
     if latest is None:
         return None
-    path = workspace.campaigns_dir / f"{latest.slug}.md"
-    if latest.sent or not path.is_file() or _sha256(path) != latest.sha256:
+    path = CampaignFiles.of(workspace).find(latest.slug)
+    if latest.sent or path is None or _sha256(path) != latest.sha256:
         return None
     try:
         if load_campaign(path).status != "draft":

@@ -1,17 +1,20 @@
 """What staff read about a feed poll: the one-line detail and the staff notices.
 
-The detail is what `mailer scheduler status` shows of the last poll; the notices go out through
-:func:`mailer.delivery.notices.notify_staff` when the feed is connected and when drafts wait.
+The detail is what `mailer scheduler status` shows of the last poll; the notices go out when
+the feed is connected and when drafts wait, through the ``notify`` the caller passes in
+(:func:`mailer.app.mailing.notify_staff`: sending is a use case, above this domain package).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from mailer.delivery.notices import notify_staff
 from mailer.feed.drafting import Draft
 from mailer.feed.fetch import shown_url
 from mailer.workspace import Workspace
+
+# Emails staff a notice (workspace, subject, body); its result is not needed here.
+StaffNotify = Callable[[Workspace, str, str], object]
 
 
 def poll_detail(
@@ -32,13 +35,15 @@ def poll_detail(
     return "; ".join(parts)
 
 
-def notify_connected(workspace: Workspace, url: str, baseline: int, drafted: int) -> None:
+def notify_connected(
+    notify: StaffNotify, workspace: Workspace, url: str, baseline: int, drafted: int
+) -> None:
     backfilled = (
         f"\n\nAs asked, the newest {drafted} article(s) were drafted: see the next email."
         if drafted
         else ""
     )
-    notify_staff(
+    notify(
         workspace,
         f"feed connected: {baseline} existing articles; new ones will be drafted",
         f"mailer now watches the blog's feed {shown_url(url)}.\n\n"
@@ -49,7 +54,9 @@ def notify_connected(workspace: Workspace, url: str, baseline: int, drafted: int
     )
 
 
-def notify_drafts(workspace: Workspace, url: str, drafts: Sequence[Draft]) -> None:
+def notify_drafts(
+    notify: StaffNotify, workspace: Workspace, url: str, drafts: Sequence[Draft]
+) -> None:
     waiting = [d for d in drafts if not d.approved]
     if len(drafts) == 1:
         subject = (
@@ -87,4 +94,4 @@ def notify_drafts(workspace: Workspace, url: str, drafts: Sequence[Draft]) -> No
         paragraphs.append("\n".join(lines))
     if waiting:
         paragraphs.append("Nothing is sent until it is approved.")
-    notify_staff(workspace, subject, "\n\n".join(paragraphs))
+    notify(workspace, subject, "\n\n".join(paragraphs))

@@ -57,7 +57,7 @@ from mailer.feed.entries import (
     record,
 )
 from mailer.feed.fetch import FETCH_TIMEOUT, fetch_feed, shown_url
-from mailer.feed.messages import notify_connected, notify_drafts, poll_detail
+from mailer.feed.messages import StaffNotify, notify_connected, notify_drafts, poll_detail
 from mailer.store.leases import Lease
 from mailer.workspace import Workspace
 
@@ -95,11 +95,13 @@ def poll_feed(
     workspace: Workspace,
     sessions: sessionmaker[Session],
     *,
+    notify: StaffNotify,
     now: datetime | None = None,
     timeout: float = FETCH_TIMEOUT,
     backfill: int = 0,
 ) -> FeedPollResult:
-    """Poll feed.url once: fetch, claim new entries, draft them, notify staff.
+    """Poll feed.url once: fetch, claim new entries, draft them, notify staff (``notify``:
+    :func:`mailer.app.mailing.notify_staff`, passed in since sending is a use case).
 
     Never raises for a failing poll (it is recorded and returned with status "error"); a
     database that cannot be reached raises StorageError.
@@ -122,7 +124,7 @@ def poll_feed(
                 detail="another poll of this feed is running; it does the work",
             )
         try:
-            return _poll(workspace, sessions, url, now, timeout, max(backfill, 0))
+            return _poll(workspace, sessions, url, now, timeout, max(backfill, 0), notify)
         finally:
             lease.release(now)
     except SQLAlchemyError as err:
@@ -140,6 +142,7 @@ def _poll(
     now: datetime,
     timeout: float,
     backfill: int,
+    notify: StaffNotify,
 ) -> FeedPollResult:
     name = shown_url(url)
     state = ensure_state(sessions, url)
@@ -194,9 +197,9 @@ def _poll(
     )
     record(sessions, url, now, status="ok", found=found, detail=result.detail)
     if not connected:
-        notify_connected(workspace, url, baseline, len(drafts))
+        notify_connected(notify, workspace, url, baseline, len(drafts))
     if drafts:
-        notify_drafts(workspace, url, drafts)
+        notify_drafts(notify, workspace, url, drafts)
     return result
 
 

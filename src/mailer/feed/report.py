@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.campaigns.campaign import load_campaign
+from mailer.campaigns.files import CampaignFiles
 from mailer.errors import CampaignError
 from mailer.feed.entries import DRAFTED
 from mailer.feed.fetch import shown_url
@@ -73,14 +74,15 @@ def feed_report(
             if slugs
             else set()
         )
+    files = CampaignFiles(campaigns_dir) if campaigns_dir is not None else None
     waiting = []
     for slug in slugs:
         if slug in sent:
             continue
-        if campaigns_dir is not None:
-            path = campaigns_dir / f"{slug}.md"
+        if files is not None:
+            path = files.find(slug)
             try:
-                if not path.is_file() or load_campaign(path).status != "draft":
+                if path is None or load_campaign(path).status != "draft":
                     continue
             except CampaignError:
                 continue

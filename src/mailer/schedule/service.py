@@ -225,10 +225,11 @@ class SchedulerService:
             self.say("resumed an unfinished send")
 
     def poll_feed(self) -> None:
+        from mailer.app.mailing import notify_staff
         from mailer.feed.poll import poll_feed
 
         try:
-            result = poll_feed(self.workspace, self.sessions)
+            result = poll_feed(self.workspace, self.sessions, notify=notify_staff)
         except Exception:  # a feed problem (even the database) must never stop the slot
             log.exception("feed poll failed")
             return

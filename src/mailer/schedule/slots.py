@@ -12,7 +12,8 @@ Three guards keep a campaign from going out twice, whatever happens:
 Only campaigns approved as they stand go out (mailer.campaigns.approval): the picked campaign is
 verified before its slot names it; one that changed since approval goes back to draft, staff
 get a notice, and the slot considers the next one in the queue. A campaign file that cannot be
-read is skipped with a message naming file and line; staff are told once per content of it.
+read (or whose name is not a slug: mailer.campaigns.files) is skipped with a message naming file
+and line; staff are told once per content of it.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.campaigns.campaign import Campaign, load_campaign
-from mailer.delivery.notices import notify_staff
+from mailer.app.mailing import notify_staff
+from mailer.campaigns.campaign import Campaign
+from mailer.campaigns.files import CampaignFiles
 from mailer.errors import ApprovalError, MailerError
 from mailer.store.leases import holder_is_dead_here
 from mailer.store.models import CampaignFileNotice, CampaignRun, ScheduledSlot, SlotOutcome, utcnow
@@ -97,12 +99,10 @@ def scan_campaigns(workspace: Workspace, sessions: sessionmaker[Session]) -> Cam
     approvals = current_approvals(sessions)
     scan = CampaignScan()
     queue: list[tuple[tuple[datetime, str], QueuedCampaign]] = []
-    for path in sorted(workspace.campaigns_dir.glob("*.md")):
-        try:
-            campaign = load_campaign(path)
-        except MailerError as err:
-            log.warning("skipping a campaign file that cannot be read: %s", err.message)
-            scan.problems.append(FileProblem(path, err.message, _sha256(path)))
+    for path, campaign in CampaignFiles.of(workspace).scan():
+        if isinstance(campaign, MailerError):
+            log.warning("skipping a campaign file that cannot be read: %s", campaign.message)
+            scan.problems.append(FileProblem(path, campaign.message, _sha256(path)))
             continue
         if campaign.status != "approved" or campaign.slug in started:
             continue

@@ -8,18 +8,15 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import FileSystemLoader, select_autoescape
-from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.config import Settings
+from mailer.templating import sandboxed_environment
 from mailer.tokens import SecretKey
 from mailer.workspace import Workspace
 
-PAGES = SandboxedEnvironment(
-    loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
-    autoescape=select_autoescape(default=True),
-)
+# Not strict: the page templates test optional values (``{% if error %}``) some pages leave out.
+PAGES = sandboxed_environment([Path(__file__).parent / "templates"], strict=False)
 
 
 @dataclass

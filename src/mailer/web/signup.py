@@ -3,7 +3,8 @@
 ``GET/POST /subscribe`` asks for an address and consent and sends a confirmation email;
 ``GET /confirm/{token}`` shows a page with one button and changes nothing (mail scanners follow
 links); its ``POST /confirm/{token}`` activates and sends the welcome email. The rules live in
-mailer.subscribers.signup; this module is forms, pages, rate limits and the two emails.
+mailer.subscribers.signup, the envelopes in mailer.campaigns.message, the sending in
+mailer.app.mailing; this module is forms, pages, rate limits and when the two emails go.
 
 The answer after a signup is the same "check your inbox" page whether the address is new,
 pending, unsubscribed, complained, deleted or a bot's (honeypot): only "already subscribed"
@@ -16,23 +17,20 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import parse_qs
 
-import jinja2
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import HTMLResponse
-from jinja2.sandbox import SandboxedEnvironment
 from starlette.concurrency import run_in_threadpool
 
+from mailer.app.mailing import send_message
 from mailer.campaigns.links import with_utm
-from mailer.campaigns.message import list_headers
-from mailer.campaigns.personalize import UNSUBSCRIBE_URL, clean_first_name
-from mailer.delivery.providers import make_provider
+from mailer.campaigns.message import WELCOME_SLUG, signup_message
 from mailer.delivery.types import MessageTemplate, Recipient
-from mailer.errors import TokenError
+from mailer.errors import MailerError, TokenError
 from mailer.store.models import SubscriberStatus
 from mailer.subscribers.normalize import MAX_NAME, InvalidAddress, normalize_email
 from mailer.subscribers.signup import (
@@ -50,7 +48,6 @@ from mailer.subscribers.typos import suggest_address
 from mailer.tokens import unsubscribe_token
 from mailer.web.context import WebContext, web_context
 from mailer.web.unsubscribe import mask_email
-from mailer.workspace import skeleton_dir
 
 router = APIRouter()
 log = logging.getLogger("mailer.web.signup")
@@ -60,8 +57,6 @@ HONEYPOT = "homepage"
 MAX_BODY = 8_192
 IP_LIMIT = (5, 600.0)  # valid signups per client IP per 10 minutes
 ADDRESS_LIMIT = (3, 3600.0)  # signups (confirmation emails) per address per hour
-CONFIRM_SLUG = "signup-confirm"
-WELCOME_SLUG = "welcome"
 
 
 # --- rate limits ---------------------------------------------------------------------------
@@ -118,103 +113,50 @@ def _client_ip(request: Request) -> str:
 
 # --- emails ----------------------------------------------------------------------------------
 
-_EMAIL_ENVIRONMENTS: dict[Path, SandboxedEnvironment] = {}
-
-
-def _email_environment(templates_dir: Path) -> SandboxedEnvironment:
-    """The workspace's templates/, then the shipped ones (older workspaces lack these files)."""
-    environment = _EMAIL_ENVIRONMENTS.get(templates_dir)
-    if environment is None:
-        environment = SandboxedEnvironment(
-            loader=jinja2.ChoiceLoader(
-                [
-                    jinja2.FileSystemLoader(str(templates_dir)),
-                    jinja2.FileSystemLoader(str(skeleton_dir() / "templates")),
-                ]
-            ),
-            autoescape=jinja2.select_autoescape(
-                enabled_extensions=("html.j2",), default_for_string=False, default=False
-            ),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-        )
-        _EMAIL_ENVIRONMENTS[templates_dir] = environment
-    return environment
-
-
-def signup_email(
-    ctx: WebContext, kind: str, person: Person, subject: str, **values: Any
-) -> tuple[MessageTemplate, Recipient]:
-    """One person's confirmation ("confirm") or welcome ("welcome") email, ready to send."""
-    settings = ctx.settings
-    base = settings.web.base_url
-    unsubscribe_url = f"{base}/u/{unsubscribe_token(ctx.key, person.subscriber_id)}"
-    context = {
-        "organization": settings.organization,
-        "booking": settings.booking,
-        "first_name": clean_first_name(person.first_name),
-        "unsubscribe_url": unsubscribe_url,
-        "subject": subject,
-        **values,
-    }
-    environment = _email_environment(ctx.workspace.templates_dir)
-    text = environment.get_template(f"{kind}.txt.j2").render(context)
-    html = environment.get_template(f"{kind}.html.j2").render(context)
-    template = MessageTemplate(
-        campaign_slug=CONFIRM_SLUG if kind == "confirm" else WELCOME_SLUG,
-        from_email=settings.sender.from_email,
-        from_name=settings.sender.from_name or settings.organization.name,
-        reply_to=settings.sender.reply_to,
-        subject=subject,
-        html=html,
-        text=text,
-        headers=list_headers(settings.organization.name, settings.sender.from_email),
-        categories=("signup",),
-    )
-    recipient = Recipient(
-        email=person.email,
-        name=person.first_name,
-        subscriber_id=person.subscriber_id,
-        substitutions={UNSUBSCRIBE_URL: unsubscribe_url},
-    )
-    return template, recipient
-
 
 def confirmation_email(ctx: WebContext, person: Person) -> tuple[MessageTemplate, Recipient]:
     url = f"{ctx.settings.web.base_url}/confirm/{confirm_token(ctx.key, person)}"
     subject = f"Please confirm your subscription to {ctx.settings.organization.name}"
-    return signup_email(ctx, "confirm", person, subject, confirm_url=url)
+    return _signup_email(ctx, "confirm", person, subject, confirm_url=url)
 
 
 def welcome_email(ctx: WebContext, person: Person) -> tuple[MessageTemplate, Recipient]:
     subject = f"Welcome to the {ctx.settings.organization.name} newsletter"
     booking_url = with_utm(ctx.settings.booking.url, WELCOME_SLUG, "cta")
-    return signup_email(ctx, "welcome", person, subject, booking_url=booking_url)
+    return _signup_email(ctx, "welcome", person, subject, booking_url=booking_url)
 
 
-def send_signup_email(ctx: WebContext, message: tuple[MessageTemplate, Recipient]) -> bool:
-    """Send with the configured provider; a failure is logged (no address) and not raised:
-    the signup is stored and the person can ask again."""
-    template, recipient = message
+def _signup_email(
+    ctx: WebContext, kind: str, person: Person, subject: str, **values: str
+) -> tuple[MessageTemplate, Recipient]:
+    token = unsubscribe_token(ctx.key, person.subscriber_id)
+    unsubscribe_url = f"{ctx.settings.web.base_url}/u/{token}"
+    return signup_message(
+        ctx.settings,
+        ctx.workspace.templates_dir,
+        kind,
+        person,
+        subject=subject,
+        unsubscribe_url=unsubscribe_url,
+        **values,
+    )
+
+
+Build = Callable[[WebContext, Person], tuple[MessageTemplate, Recipient]]
+
+
+def mail_signup(ctx: WebContext, build: Build, person: Person) -> bool:
+    """Build and send one signup email, after the page was answered (a background task).
+
+    A failure is logged (no address) and not raised: the signup is stored and the person can
+    ask again. That holds for a template staff broke too (logged with its file and line).
+    """
     try:
-        with make_provider(ctx.settings, ctx.workspace.secrets, ctx.workspace.root) as provider:
-            result = provider.send_batch(template, [recipient])
-    except Exception as err:  # any provider or configuration failure
-        log.warning(
-            "%s email to subscriber %s not sent: %s",
-            template.campaign_slug,
-            recipient.subscriber_id,
-            type(err).__name__,
-        )
+        template, recipient = build(ctx, person)
+    except MailerError as err:
+        log.warning("signup email to subscriber %s not sent: %s", person.subscriber_id, err.message)
         return False
-    if result.refused:
-        log.warning(
-            "%s email to subscriber %s refused by the provider",
-            template.campaign_slug,
-            recipient.subscriber_id,
-        )
-        return False
-    return True
+    return send_message(ctx.workspace, template, [recipient]).sent
 
 
 # --- pages -----------------------------------------------------------------------------------
@@ -352,7 +294,7 @@ async def subscribe(request: Request, background: BackgroundTasks, ctx: Context)
     if result.outcome is Outcome.ACTIVE:
         return ctx.page("signup_already.html", title="You're already subscribed")
     if result.send_confirmation and result.person is not None:
-        background.add_task(send_signup_email, ctx, confirmation_email(ctx, result.person))
+        background.add_task(mail_signup, ctx, confirmation_email, result.person)
     return _sent(ctx)
 
 
@@ -404,7 +346,7 @@ def confirm_subscription(
     except TokenError:
         return _invalid_confirmation(ctx)
     if result.send_welcome:
-        background.add_task(send_signup_email, ctx, welcome_email(ctx, result.person))
+        background.add_task(mail_signup, ctx, welcome_email, result.person)
     return _no_store(
         ctx.page(
             "confirm.html",
