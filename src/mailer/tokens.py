@@ -41,7 +41,8 @@ from mailer.workspace import Workspace
 MAC_BYTES = 16
 _DOMAIN = b"mailer/token/v1\x00"
 # One letter per kind, so a token of one kind never passes for another. Also taken:
-# "k" (mailer.subscribers.signup's confirmation tokens).
+# "k" (mailer.subscribers.signup's confirmation tokens), "b" (mailer.bookings.refs' click
+# references on booking links).
 KIND_CLICK = "c"
 KIND_UNSUBSCRIBE = "u"
 KIND_UNDO = "r"  # undo of one web unsubscribe, handed out on the page right after it

@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mailer.store.db import open_database
 from mailer.tokens import signing_key
 from mailer.web import archive, clicks, health, signup, unsubscribe, webhooks
+from mailer.web import bookings as booking_webhooks
 from mailer.web.context import WebContext
 from mailer.workspace import Workspace
 
@@ -70,4 +71,5 @@ def create_app(workspace: Workspace, *, host: str) -> FastAPI:
 
     for module in (unsubscribe, clicks, webhooks, signup, archive, health):
         app.include_router(module.router)
+    app.include_router(booking_webhooks.router)  # /webhooks/calendly, /calcom, /booking
     return app
