@@ -407,22 +407,15 @@ def _report_since(since: str, as_json: bool) -> None:
     if as_json:
         print_json(found.as_dict())
         return
-    from rich.table import Table
-
-    table = Table(title=f"Campaigns sent since {start:%Y-%m-%d %H:%M} UTC")
-    for column in ("campaign", "sent", "recipients", "bookings", "cancellations", "per recipient"):
-        table.add_column(column)
-    for row in found.campaigns:
+    console.print(f"Campaigns sent since {start:%Y-%m-%d %H:%M} UTC, newest first:")
+    for row in found.campaigns:  # one line each: a long slug stays whole, ready to copy
         per = row.booking_rate_per_recipient
-        table.add_row(
-            escape(row.campaign),
-            f"{row.sent_at:%Y-%m-%d}",
-            f"{row.recipients:,}",
-            f"{row.bookings:,}" if found.connected or row.bookings else "-",
-            f"{row.cancellations:,}",
-            f"{per:.2%}" if per is not None else "-",
+        booked = f"{row.bookings:,}" if found.connected or row.bookings else "-"
+        console.print(
+            f"  {row.sent_at:%Y-%m-%d}  {escape(row.campaign)}: {booked} bookings"
+            + (f" ({per:.2%} of {row.recipients:,} recipients)" if per is not None else "")
+            + (f", {row.cancellations:,} canceled" if row.cancellations else "")
         )
-    console.print(table)
     if not found.campaigns:
         console.print("No campaign was sent in that span.")
     elif not found.connected:
