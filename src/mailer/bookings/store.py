@@ -23,17 +23,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Insert, select, update
+from sqlalchemy import Connection, Engine, Row, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.bookings.attribution import Attribution, attribute
+from mailer.bookings.attribution import Attribution, attribute, email_key
 from mailer.bookings.model import BookingEvent, Kind
 from mailer.bookings.refs import read_ref
 from mailer.store.models import Booking, BookingState, CampaignRun, utcnow
-from mailer.subscribers.normalize import InvalidAddress, email_hash, guess_key, normalize_email
+from mailer.subscribers.normalize import email_hash
 from mailer.tokens import SecretKey
 
 
@@ -62,39 +61,61 @@ def external_key(source: str, external_id: str) -> str:
     return hashlib.sha256(f"{source}\x00{external_id}".encode()).hexdigest()
 
 
-def _address_hash(email: str) -> str | None:
-    if not email.strip():
-        return None
-    try:
-        return email_hash(normalize_email(email).key)
-    except InvalidAddress:
-        return email_hash(guess_key(email))
-
-
 def _stored_params(key: SecretKey, params: dict[str, str]) -> dict[str, str]:
     """The utm_* as passed back, a click reference replaced by "ref" (it names a subscriber)."""
     return {name: "ref" if read_ref(key, value) else value for name, value in params.items()}
 
 
-def _insert(session: Session) -> Insert:
-    dialect = session.get_bind().dialect.name
-    table = Booking.__table__
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(
-            index_elements=["source", "external_key"]
-        )
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing(
-            index_elements=["source", "external_key"]
-        )
-    raise RuntimeError(f"bookings support SQLite and PostgreSQL, not {dialect}")
-
-
-def _row(source: str, key: str) -> Any:
-    return select(
+BOOKINGS = cast(Table, Booking.__table__)
+# Built once (bound parameters), as in attribution.py: compiled once, reused.
+_ROW = (
+    select(
         Booking.id, Booking.state, Booking.campaign_id, Booking.place, Booking.article,
         Booking.subscriber_id, Booking.email_hash, Booking.matched_by, Booking.params,
-    ).where(Booking.source == source, Booking.external_key == key)  # fmt: skip
+        CampaignRun.slug,
+    )
+    .outerjoin(CampaignRun, CampaignRun.id == Booking.campaign_id)
+    .where(Booking.source == bindparam("source"), Booking.external_key == bindparam("key"))
+)  # fmt: skip
+_REPLACED = (
+    select(Booking.id)
+    .where(Booking.source == bindparam("source"), Booking.replaces_key == bindparam("key"))
+    .limit(1)
+)
+_SET_STATE = (
+    update(Booking)
+    .where(Booking.id == bindparam("row_id"), Booking.state == BookingState.BOOKED)
+    .values(state=bindparam("new_state"), changed_at=bindparam("now"))
+)
+_INSERTS = {
+    "postgresql": postgresql.insert(BOOKINGS).on_conflict_do_nothing(
+        index_elements=["source", "external_key"]
+    ),
+    "sqlite": sqlite.insert(BOOKINGS).on_conflict_do_nothing(
+        index_elements=["source", "external_key"]
+    ),
+}
+
+
+def _insert(connection: Connection, values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; False when the booking was already there."""
+    statement = _INSERTS.get(connection.dialect.name)
+    if statement is None:
+        raise RuntimeError(f"bookings support SQLite and PostgreSQL, not {connection.dialect.name}")
+    return bool(connection.execute(statement, values).rowcount)
+
+
+@dataclass(frozen=True)
+class _Booker:
+    """The booker's address, as far as it is used: to attribute, and hashed to be erasable."""
+
+    key: str  # Subscriber.email_key form; never stored
+    hash: str | None
+
+
+def _booker(email: str) -> _Booker:
+    key = email_key(email)
+    return _Booker(key, email_hash(key) if key else None)
 
 
 def _values(
@@ -107,6 +128,7 @@ def _values(
     now: datetime,
     replaces: str = "",
 ) -> dict[str, Any]:
+    attributed = found.campaign_id is not None  # else: nothing about the person is kept
     return {
         "source": event.source,
         "external_key": key,
@@ -116,111 +138,98 @@ def _values(
         "article": found.article,
         "matched_by": found.matched_by,
         "subscriber_id": found.subscriber_id,
-        "email_hash": address if found.campaign_id is not None else None,
+        "email_hash": address if attributed else None,
         "event_name": event.event_name,
         "booked_at": event.booked_at or now,
         "received_at": now,
         "changed_at": now,
-        "params": params if found.campaign_id is not None else {},
+        "params": params if attributed else {},
         "replaces_key": replaces,
     }
 
 
-def _set_state(session: Session, row_id: int, state: str, now: datetime) -> bool:
+def _set_state(connection: Connection, row_id: int, state: str, now: datetime) -> bool:
     """Move a booked row to ``state``; False when it was no longer booked."""
-    result = session.execute(
-        update(Booking)
-        .where(Booking.id == row_id, Booking.state == BookingState.BOOKED)
-        .values(state=state, changed_at=now)
-    )
-    return bool(getattr(result, "rowcount", 0))
+    result = connection.execute(_SET_STATE, {"row_id": row_id, "new_state": state, "now": now})
+    return bool(result.rowcount)
 
 
-def _slug(session: Session, campaign_id: int | None) -> str:
-    if campaign_id is None:
-        return ""
-    return session.scalar(select(CampaignRun.slug).where(CampaignRun.id == campaign_id)) or ""
+def _find(connection: Connection, source: str, key: str) -> Row[Any] | None:
+    return connection.execute(_ROW, {"source": source, "key": key}).first()
 
 
 def _created(
-    session: Session, key: SecretKey, event: BookingEvent, booking_url: str, now: datetime
+    connection: Connection, key: SecretKey, event: BookingEvent, booking_url: str, now: datetime
 ) -> RecordResult:
     own = external_key(event.source, event.external_id)
-    existing = session.execute(_row(event.source, own)).first()
+    existing = _find(connection, event.source, own)
     if existing is not None:
         return RecordResult(
             Outcome.DUPLICATE,
             existing.state,
-            _slug(session, existing.campaign_id),
+            existing.slug or "",
             existing.place,
             existing.matched_by,
         )
     old_key = external_key(event.source, event.replaces) if event.replaces else ""
-    old = (
-        session.execute(_row(event.source, old_key)).first() if old_key != own and old_key else None
-    )
-    address = _address_hash(event.email)
-    params = _stored_params(key, event.params)
+    if old_key == own:
+        old_key = ""  # "rescheduled from itself": the same booking, nothing replaced
+    old = _find(connection, event.source, old_key) if old_key else None
+    booker = _booker(event.email)
+    address, params = booker.hash, _stored_params(key, event.params)
     if old is not None and old.campaign_id is not None:
         # The same consultation, moved: what brought it does not change.
         found = Attribution(
-            old.campaign_id, "", old.place, old.article, old.subscriber_id, old.matched_by
+            old.campaign_id,
+            old.slug or "",
+            old.place,
+            old.article,
+            old.subscriber_id,
+            old.matched_by,
         )
         address, params = old.email_hash, dict(old.params or {})
     else:
-        found = attribute(session, key, event, booking_url, now)
+        found = attribute(connection, key, event, booker.key, booking_url, now)
     # A later reschedule of this booking may have arrived first: then this half never counts.
-    replaced = session.scalar(
-        select(Booking.id).where(Booking.source == event.source, Booking.replaces_key == own)
-    )
+    replaced = connection.scalar(_REPLACED, {"source": event.source, "key": own})
     state = BookingState.RESCHEDULED if replaced is not None else BookingState.BOOKED
-    values = _values(
-        event, own, state, found, params, address, now, old_key if old_key != own else ""
-    )
-    inserted = session.execute(_insert(session).values(**values))
-    if not getattr(inserted, "rowcount", 1):  # a concurrent delivery of the same booking won
-        return RecordResult(Outcome.DUPLICATE, state, _slug(session, found.campaign_id))
+    values = _values(event, own, state, found, params, address, now, old_key)
+    if not _insert(connection, values):  # a concurrent delivery of the same booking won
+        return RecordResult(Outcome.DUPLICATE, state, found.slug)
     if old is not None:
-        _set_state(session, old.id, BookingState.RESCHEDULED, now)
-    return RecordResult(
-        Outcome.STORED, state, _slug(session, found.campaign_id), found.place, found.matched_by
-    )
+        _set_state(connection, old.id, BookingState.RESCHEDULED, now)
+    return RecordResult(Outcome.STORED, state, found.slug, found.place, found.matched_by)
 
 
 def _canceled(
-    session: Session, key: SecretKey, event: BookingEvent, booking_url: str, now: datetime
+    connection: Connection, key: SecretKey, event: BookingEvent, booking_url: str, now: datetime
 ) -> RecordResult:
     own = external_key(event.source, event.external_id)
     state = BookingState.RESCHEDULED if event.rescheduled else BookingState.CANCELED
     outcome = Outcome.RESCHEDULED if event.rescheduled else Outcome.CANCELED
-    existing = session.execute(_row(event.source, own)).first()
+    existing = _find(connection, event.source, own)
     if existing is None:
         # Cancellation before creation: stored canceled, attributed as its creation would be
         # (it counts among the campaign's cancellations); the creation then changes nothing.
-        found = attribute(session, key, event, booking_url, now)
-        values = _values(
-            event, own, state, found, _stored_params(key, event.params),
-            _address_hash(event.email), now,
-        )  # fmt: skip
-        if getattr(session.execute(_insert(session).values(**values)), "rowcount", 1):
-            return RecordResult(
-                Outcome.STORED, state, _slug(session, found.campaign_id), found.place,
-                found.matched_by,
-            )  # fmt: skip
-        existing = session.execute(_row(event.source, own)).first()  # its creation just won
+        booker = _booker(event.email)
+        found = attribute(connection, key, event, booker.key, booking_url, now)
+        params = _stored_params(key, event.params)
+        if _insert(connection, _values(event, own, state, found, params, booker.hash, now)):
+            return RecordResult(Outcome.STORED, state, found.slug, found.place, found.matched_by)
+        existing = _find(connection, event.source, own)  # its creation just won
         assert existing is not None
-    changed = _set_state(session, existing.id, state, now)
+    changed = _set_state(connection, existing.id, state, now)
     return RecordResult(
         outcome if changed else Outcome.DUPLICATE,
         state if changed else existing.state,
-        _slug(session, existing.campaign_id),
+        existing.slug or "",
         existing.place,
         existing.matched_by,
     )
 
 
 def record_booking(
-    sessions: sessionmaker[Session],
+    engine: Engine,
     key: SecretKey,
     event: BookingEvent,
     booking_url: str,
@@ -228,12 +237,12 @@ def record_booking(
 ) -> RecordResult:
     """Store ``event`` (verified and parsed) in one transaction; what it did."""
     now = now or utcnow()
-    with sessions() as session:
-        if session.get_bind().dialect.name == "sqlite":  # take the write lock before reading
-            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":  # the write lock before the first read
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         if event.kind == Kind.CREATED:
-            result = _created(session, key, event, booking_url, now)
+            result = _created(connection, key, event, booking_url, now)
         else:
-            result = _canceled(session, key, event, booking_url, now)
-        session.commit()
+            result = _canceled(connection, key, event, booking_url, now)
+        connection.commit()
     return result

@@ -89,7 +89,7 @@ async def receive(request: Request, source: BookingSource) -> JSONResponse:
     if isinstance(event, Ignored):
         return _answer(202, ignored=event.event_type[:100])
     result = await run_in_threadpool(
-        record_booking, ctx.sessions, ctx.key, event, ctx.settings.booking.url
+        record_booking, ctx.sessions.kw["bind"], ctx.key, event, ctx.settings.booking.url
     )
     return _answer(200, **result.as_dict())
 
