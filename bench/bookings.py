@@ -196,7 +196,14 @@ async def _probe_clicks(port: int, paths: list[str], stop: asyncio.Event) -> lis
     return latencies
 
 
-async def _phase(port: int, bodies: list[bytes], clicks: list[str]) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _phase(port: int, pid: int, bodies: list[bytes], clicks: list[str]) -> dict[str, Any]:
+    cpu = _cpu_seconds(pid)
     stop = asyncio.Event()
     probe = asyncio.create_task(_probe_clicks(port, clicks, stop))
     outcomes: dict[str, int] = {}
@@ -207,7 +214,9 @@ async def _phase(port: int, bodies: list[bytes], clicks: list[str]) -> dict[str,
         elapsed = 2.0
     stop.set()
     latencies = sorted(await probe)
+    cpu = _cpu_seconds(pid) - cpu
     return {
+        "cpu_per_request_ms": cpu / max(1, len(bodies) + len(latencies)) * 1000,
         "rate": len(bodies) / elapsed,
         "outcomes": outcomes,
         "click_p50_ms": statistics.median(latencies) * 1000,
@@ -244,11 +253,13 @@ def booking_rates(people: int) -> dict[str, dict[str, Any]]:
                     time.sleep(0.05)
 
             async def phases() -> dict[str, dict[str, Any]]:
+                pid = server.pid
+                assert pid is not None
                 return {
-                    "clicks alone": await _phase(port, [], clicks),
-                    "new bookings": await _phase(port, created, clicks),
-                    "retried": await _phase(port, created, clicks),
-                    "cancellations": await _phase(port, canceled, clicks),
+                    "clicks alone": await _phase(port, pid, [], clicks),
+                    "new bookings": await _phase(port, pid, created, clicks),
+                    "retried": await _phase(port, pid, created, clicks),
+                    "cancellations": await _phase(port, pid, canceled, clicks),
                 }
 
             return asyncio.run(phases())
@@ -267,6 +278,8 @@ def main() -> None:
             line += (
                 f"{figures['rate']:,.0f} signed events/s (target >= {TARGET:,.0f}: {verdict}); "
                 f"outcomes {figures['outcomes']}; "
+                f"server CPU {figures['cpu_per_request_ms']:.2f} ms per request "
+                f"(one free core: about {1000 / figures['cpu_per_request_ms']:,.0f}/s); "
             )
         line += (
             f"click redirects meanwhile: p50 {figures['click_p50_ms']:.1f} ms, "

@@ -112,7 +112,15 @@ _RUN_BY_ID = select(CampaignRun.slug, CampaignRun.links).where(
 _RUN_BY_SLUG = select(CampaignRun.id, CampaignRun.links).where(
     CampaignRun.slug == bindparam("slug")
 )
-_SUBSCRIBER = select(Subscriber.id).where(Subscriber.id == bindparam("subscriber_id"))
+# A reference's run and whether its subscriber still exists (None: erased since), in one query.
+_RUN_AND_SUBSCRIBER = select(
+    CampaignRun.slug,
+    CampaignRun.links,
+    select(Subscriber.id)
+    .where(Subscriber.id == bindparam("subscriber_id"))
+    .scalar_subquery()
+    .label("subscriber_id"),
+).where(CampaignRun.id == bindparam("run_id"))
 _SUBSCRIBER_BY_KEY = select(Subscriber.id).where(Subscriber.email_key == bindparam("key"))
 _LATEST_ARTICLE = (
     select(Click.link_index)
@@ -184,11 +192,13 @@ def _by_ref(
         ref = read_ref(key, value)
         if ref is None:
             continue
-        run = _run_by_id(connection, ref.run_id)
-        if run is None:
+        row = connection.execute(
+            _RUN_AND_SUBSCRIBER, {"run_id": ref.run_id, "subscriber_id": ref.subscriber_id}
+        ).first()
+        if row is None:
             continue  # its campaign run was deleted since
-        known = connection.scalar(_SUBSCRIBER, {"subscriber_id": ref.subscriber_id})
-        subscriber_id = int(known) if known is not None else None  # None: erased since
+        run = _Run(ref.run_id, row.slug, _links(row.links))
+        subscriber_id = row.subscriber_id  # None: erased since
         return Attribution(
             campaign_id=run.id,
             slug=run.slug,

@@ -9,6 +9,7 @@ text cut to the length its column holds.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -157,8 +158,11 @@ def ref_candidates(params: Mapping[str, str], *extra: Any) -> tuple[str, ...]:
     return tuple(seen)
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _clean(value: str) -> str:
     """No NUL or lone surrogate (PostgreSQL refuses both; no booking tool sends them)."""
-    if "\x00" in value or any("\ud800" <= char <= "\udfff" for char in value):
+    if _UNSTORABLE.search(value):
         raise PayloadError("a string holds a NUL character or a lone surrogate")
     return value

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Row, Table, bindparam, select, update
+from sqlalchemy import Connection, Engine, Row, Table, bindparam, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mailer.bookings.attribution import Attribution, attribute, email_key
@@ -68,19 +68,28 @@ def _stored_params(key: SecretKey, params: dict[str, str]) -> dict[str, str]:
 
 BOOKINGS = cast(Table, Booking.__table__)
 # Built once (bound parameters), as in attribution.py: compiled once, reused.
+_COLUMNS = (
+    Booking.id, Booking.state, Booking.campaign_id, Booking.place, Booking.article,
+    Booking.subscriber_id, Booking.email_hash, Booking.matched_by, Booking.params,
+    Booking.external_key, Booking.replaces_key, CampaignRun.slug,
+)  # fmt: skip
 _ROW = (
-    select(
-        Booking.id, Booking.state, Booking.campaign_id, Booking.place, Booking.article,
-        Booking.subscriber_id, Booking.email_hash, Booking.matched_by, Booking.params,
-        CampaignRun.slug,
-    )
+    select(*_COLUMNS)
     .outerjoin(CampaignRun, CampaignRun.id == Booking.campaign_id)
     .where(Booking.source == bindparam("source"), Booking.external_key == bindparam("key"))
-)  # fmt: skip
-_REPLACED = (
-    select(Booking.id)
-    .where(Booking.source == bindparam("source"), Booking.replaces_key == bindparam("key"))
-    .limit(1)
+)
+# A creation's relatives in one query: itself (a retry), the booking it replaces, and a
+# booking that already replaced it (the later half of a reschedule, arrived first).
+_RELATED = union_all(  # two indexed lookups (an OR made SQLite scan the source's rows)
+    select(*_COLUMNS)
+    .outerjoin(CampaignRun, CampaignRun.id == Booking.campaign_id)
+    .where(
+        Booking.source == bindparam("source"),
+        Booking.external_key.in_([bindparam("key"), bindparam("old")]),
+    ),
+    select(*_COLUMNS)
+    .outerjoin(CampaignRun, CampaignRun.id == Booking.campaign_id)
+    .where(Booking.source == bindparam("source"), Booking.replaces_key == bindparam("key")),
 )
 _SET_STATE = (
     update(Booking)
@@ -162,7 +171,13 @@ def _created(
     connection: Connection, key: SecretKey, event: BookingEvent, booking_url: str, now: datetime
 ) -> RecordResult:
     own = external_key(event.source, event.external_id)
-    existing = _find(connection, event.source, own)
+    old_key = external_key(event.source, event.replaces) if event.replaces else ""
+    if old_key == own:
+        old_key = ""  # "rescheduled from itself": the same booking, nothing replaced
+    related = connection.execute(
+        _RELATED, {"source": event.source, "key": own, "old": old_key or "-"}
+    ).all()
+    existing = next((row for row in related if row.external_key == own), None)
     if existing is not None:
         return RecordResult(
             Outcome.DUPLICATE,
@@ -171,10 +186,7 @@ def _created(
             existing.place,
             existing.matched_by,
         )
-    old_key = external_key(event.source, event.replaces) if event.replaces else ""
-    if old_key == own:
-        old_key = ""  # "rescheduled from itself": the same booking, nothing replaced
-    old = _find(connection, event.source, old_key) if old_key else None
+    old = next((row for row in related if old_key and row.external_key == old_key), None)
     booker = _booker(event.email)
     address, params = booker.hash, _stored_params(key, event.params)
     if old is not None and old.campaign_id is not None:
@@ -191,8 +203,8 @@ def _created(
     else:
         found = attribute(connection, key, event, booker.key, booking_url, now)
     # A later reschedule of this booking may have arrived first: then this half never counts.
-    replaced = connection.scalar(_REPLACED, {"source": event.source, "key": own})
-    state = BookingState.RESCHEDULED if replaced is not None else BookingState.BOOKED
+    replaced = any(row.replaces_key == own for row in related)
+    state = BookingState.RESCHEDULED if replaced else BookingState.BOOKED
     values = _values(event, own, state, found, params, address, now, old_key)
     if not _insert(connection, values):  # a concurrent delivery of the same booking won
         return RecordResult(Outcome.DUPLICATE, state, found.slug)
