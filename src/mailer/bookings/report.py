@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from mailer.bookings.attribution import Match
@@ -31,6 +31,12 @@ class BookingFigures:
     unmatched: int = 0
     by_place: dict[str, int] = field(default_factory=dict)
     by_article: dict[str, int] = field(default_factory=dict)
+
+
+def connected(session: Session, key_set: bool) -> bool:
+    """Bookings are being reported: a booking webhook key is set here, or one was ever
+    recorded (a command run without the server's keys still counts them)."""
+    return key_set or bool(session.scalar(select(exists().where(Booking.id.is_not(None)))))
 
 
 def rate(part: int | None, whole: int | None) -> float | None:
@@ -96,8 +102,9 @@ class BookingsSince:
         }
 
 
-def bookings_since(session: Session, since: datetime, connected: bool) -> BookingsSince:
-    """Campaigns whose send started at or after ``since``, newest first, with their bookings."""
+def bookings_since(session: Session, since: datetime, key_set: bool) -> BookingsSince:
+    """Campaigns whose send started at or after ``since``, newest first, with their bookings;
+    ``key_set``: a booking webhook key is set (config.Secrets.bookings_connected)."""
     counts = (
         select(
             Booking.campaign_id,
@@ -126,4 +133,4 @@ def bookings_since(session: Session, since: datetime, connected: bool) -> Bookin
         )
         for slug, created, recipients, booked, canceled in rows
     ]
-    return BookingsSince(since, campaigns, connected)
+    return BookingsSince(since, campaigns, connected(session, key_set))

@@ -331,7 +331,9 @@ def worker_command(
 
 def report_command(
     campaign: str = typer.Argument(
-        None, help="The campaign file's path or its slug (or give --since instead)."
+        None,
+        metavar="CAMPAIGN",
+        help="The campaign file's path or its slug (or give --since instead).",
     ),
     since: str = typer.Option(
         None,

@@ -15,7 +15,8 @@ undid it and later unsubscribed through another issue counts for both.)
 Bookings (mailer.bookings.report): the consultations booked through the campaign, as the booking
 tool's signed webhook reported them, current (cancellations subtracted), by place and by article,
 and per recipient and per clicker. ``bookings`` is None ("no booking webhook connected") while no
-booking webhook key is set and none was recorded: a 0 there would read as "nobody booked".
+booking webhook key is set and no booking was ever recorded: a 0 there would read as "nobody
+booked".
 
 Figures only a provider's events can tell (delivered, bounced, opened_unique, complaints) are
 None, shown as "not available with this provider", when the campaign's provider sends no events
@@ -32,7 +33,7 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select, union
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.bookings.report import BookingFigures, campaign_bookings, rate
+from mailer.bookings.report import BookingFigures, campaign_bookings, connected, rate
 from mailer.delivery.ledger import Ledger
 from mailer.store.models import CampaignRun, Click, Event, EventKind, Subscriber, SubscriberStatus
 
@@ -203,7 +204,8 @@ def campaign_report(
     """The Contract's figures for one campaign, or None if it was never sent.
 
     ``provider`` is the delivery provider the campaign went through (delivery.provider);
-    ``bookings_connected``: a booking webhook key is set (config.Secrets.bookings_connected).
+    ``bookings_connected``: a booking webhook key is set (config.Secrets.bookings_connected);
+    a booking recorded in the database counts as connected too.
     """
     with sessions() as session:
         run = session.scalars(select(CampaignRun).where(CampaignRun.slug == slug)).first()
@@ -215,6 +217,7 @@ def campaign_report(
         by_link = _clicks_by_link(session, run)
         reported = provider in PROVIDERS_WITH_EVENTS or _has_provider_events(session, run.id)
         booked = campaign_bookings(session, run.id)
+        bookings_connected = connected(session, bookings_connected)
     not_available = [] if reported else list(PROVIDER_FIGURES)
     for name in not_available:
         people[name] = None
@@ -250,10 +253,9 @@ def campaign_report(
 
 
 def _booking_fields(
-    booked: BookingFigures, connected: bool, recipients: int, clickers: int
+    booked: BookingFigures, reported: bool, recipients: int, clickers: int
 ) -> dict[str, Any]:
-    known = connected or booked.bookings or booked.cancellations
-    count = booked.bookings if known else None
+    count = booked.bookings if reported else None
     return {
         "bookings": count,
         "booking_cancellations": booked.cancellations,
