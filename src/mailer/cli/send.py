@@ -414,7 +414,8 @@ def _report_since(since: str, as_json: bool) -> None:
         per = row.booking_rate_per_recipient
         booked = f"{row.bookings:,}" if found.connected or row.bookings else "-"
         console.print(
-            f"  {row.sent_at:%Y-%m-%d}  {escape(row.campaign)}: {booked} bookings"
+            f"  {row.sent_at:%Y-%m-%d}  {escape(row.campaign)}: {booked} "
+            + ("booking" if row.bookings == 1 else "bookings")
             + (f" ({per:.2%} of {row.recipients:,} recipients)" if per is not None else "")
             + (f", {row.cancellations:,} canceled" if row.cancellations else "")
         )
