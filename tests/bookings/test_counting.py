@@ -3,6 +3,10 @@ reschedules in either order, on SQLite and PostgreSQL (through the real endpoint
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
 from tests.bookings import payloads
 from tests.bookings.conftest import ANA, Loop
 
@@ -120,3 +124,28 @@ def test_the_same_id_from_two_tools_is_two_bookings(loop: Loop) -> None:
     loop.generic(payloads.generic(external_id="bFJeNb2uX8ANpT3JL5EfXw", **query))
     loop.calcom(payloads.calcom(uid="bFJeNb2uX8ANpT3JL5EfXw", metadata=query))
     assert loop.states() == ["booked", "booked"]
+
+
+def test_concurrent_deliveries_of_one_booking_store_it_once(loop: Loop) -> None:
+    """Calendly's retry racing the first delivery (and a cancellation racing its creation):
+    the unique index decides; one row, counted once or canceled."""
+    tracking = loop.follow(ANA, "cta-top")
+    created = payloads.body(payloads.calendly(invitee="INVRACE000000001", tracking=tracking))
+    canceled = payloads.body(
+        payloads.calendly("invitee.canceled", invitee="INVRACE000000002", tracking=tracking)
+    )
+    created2 = payloads.body(payloads.calendly(invitee="INVRACE000000002", tracking=tracking))
+    jobs = [created] * 6 + [canceled, created2] * 3
+
+    def post(raw: bytes) -> str:
+        with httpx.Client(base_url=loop.server.url, timeout=30) as client:
+            response = client.post(
+                "/webhooks/calendly", content=raw, headers=payloads.calendly_headers(raw)
+            )
+            assert response.status_code == 200, response.text
+            return str(response.json()["outcome"])
+
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        outcomes = list(pool.map(post, jobs))
+    assert outcomes[:6].count("stored") == 1
+    assert sorted(loop.states()) == ["booked", "canceled"]

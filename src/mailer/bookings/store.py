@@ -95,14 +95,17 @@ _SET_STATE = (
     update(Booking)
     .where(Booking.id == bindparam("row_id"), Booking.state == BookingState.BOOKED)
     .values(state=bindparam("new_state"), changed_at=bindparam("now"))
+    .returning(Booking.id)
 )
+# RETURNING tells whether the row went in: psycopg reports rowcount -1 for these INSERTs, which
+# let two racing deliveries of one booking both say "stored" (caught by a test).
 _INSERTS = {
-    "postgresql": postgresql.insert(BOOKINGS).on_conflict_do_nothing(
-        index_elements=["source", "external_key"]
-    ),
-    "sqlite": sqlite.insert(BOOKINGS).on_conflict_do_nothing(
-        index_elements=["source", "external_key"]
-    ),
+    "postgresql": postgresql.insert(BOOKINGS)
+    .on_conflict_do_nothing(index_elements=["source", "external_key"])
+    .returning(BOOKINGS.c.id),
+    "sqlite": sqlite.insert(BOOKINGS)
+    .on_conflict_do_nothing(index_elements=["source", "external_key"])
+    .returning(BOOKINGS.c.id),
 }
 
 
@@ -111,7 +114,7 @@ def _insert(connection: Connection, values: dict[str, Any]) -> bool:
     statement = _INSERTS.get(connection.dialect.name)
     if statement is None:
         raise RuntimeError(f"bookings support SQLite and PostgreSQL, not {connection.dialect.name}")
-    return bool(connection.execute(statement, values).rowcount)
+    return connection.execute(statement, values).first() is not None
 
 
 @dataclass(frozen=True)
@@ -159,8 +162,8 @@ def _values(
 
 def _set_state(connection: Connection, row_id: int, state: str, now: datetime) -> bool:
     """Move a booked row to ``state``; False when it was no longer booked."""
-    result = connection.execute(_SET_STATE, {"row_id": row_id, "new_state": state, "now": now})
-    return bool(result.rowcount)
+    moved = connection.execute(_SET_STATE, {"row_id": row_id, "new_state": state, "now": now})
+    return moved.first() is not None
 
 
 def _find(connection: Connection, source: str, key: str) -> Row[Any] | None:
