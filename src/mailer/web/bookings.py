@@ -20,14 +20,22 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from mailer.bookings import calcom, calendly, generic
-from mailer.bookings.model import BookingSource, Ignored, PayloadError, SignatureError
-from mailer.bookings.store import record_booking
+from mailer.bookings.model import (
+    BookingEvent,
+    BookingSource,
+    Ignored,
+    PayloadError,
+    SignatureError,
+)
+from mailer.bookings.store import RecordResult, record_booking
+from mailer.web.clicks import sqlite_write_lock
 from mailer.web.context import WebContext
 
 router = APIRouter()
@@ -88,10 +96,15 @@ async def receive(request: Request, source: BookingSource) -> JSONResponse:
         return _answer(400, error=str(err))
     if isinstance(event, Ignored):
         return _answer(202, ignored=event.event_type[:100])
-    result = await run_in_threadpool(
-        record_booking, ctx.sessions.kw["bind"], ctx.key, event, ctx.settings.booking.url
-    )
+    result = await run_in_threadpool(_record, ctx, event)
     return _answer(200, **result.as_dict())
+
+
+def _record(ctx: WebContext, event: BookingEvent) -> RecordResult:
+    """In a worker thread. On SQLite, queued on the lock the click redirects' writes take too:
+    without it, concurrent deliveries spun in SQLite's busy handler (sleeps of 1 ms and more)."""
+    with sqlite_write_lock(ctx.sessions) or nullcontext():
+        return record_booking(ctx.sessions.kw["bind"], ctx.key, event, ctx.settings.booking.url)
 
 
 @router.post("/webhooks/calendly")

@@ -129,7 +129,7 @@ def record_click(
         "raw": {"link_index": link_index, "place": target.place},
     }
     engine: Engine = sessions.kw["bind"]
-    with _write_lock(sessions) or nullcontext(), engine.begin() as connection:
+    with sqlite_write_lock(sessions) or nullcontext(), engine.begin() as connection:
         connection.execute(_INSERT_CLICK, params)
         connection.execute(_INSERT_EVENT, params)
 
@@ -160,7 +160,9 @@ def _is_sqlite(sessions: sessionmaker[Session]) -> bool:
     return bind is not None and getattr(bind.dialect, "name", "") == "sqlite"
 
 
-def _write_lock(sessions: sessionmaker[Session]) -> threading.Lock | None:
+def sqlite_write_lock(sessions: sessionmaker[Session]) -> threading.Lock | None:
+    """On SQLite, the lock this process's writers queue on (clicks, booking webhooks); None
+    on a server database."""
     if not _is_sqlite(sessions):
         return None
     with _guard:
