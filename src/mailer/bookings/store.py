@@ -11,8 +11,11 @@ count right:
   the old one becomes ``rescheduled`` (not counted, not a cancellation), in whichever order the
   two halves arrive;
 - concurrent deliveries of one booking meet at the unique index (INSERT ... ON CONFLICT DO
-  NOTHING); on SQLite the transaction takes the write lock first (BEGIN IMMEDIATE), so a read
-  followed by a write never fails on a snapshot another writer (a click) moved on.
+  NOTHING RETURNING: only the one that inserted says "stored"); on SQLite the transaction takes
+  the write lock first (BEGIN IMMEDIATE), so a read followed by a write never fails on a
+  snapshot another writer (a click) moved on. (On PostgreSQL, the two halves of one reschedule
+  arriving in the same few milliseconds could still both count: Calendly sends them one after
+  the other, and Cal.com sends one.)
 
 The booker's address is used to attribute and then dropped; only its sha256 is kept, and only for
 a booking attributed to a campaign (so that erasing the person can find it).
