@@ -68,28 +68,33 @@ def test_bad_signatures_are_refused_and_store_nothing(loop: Loop, endpoint: str)
     raw = payloads.body(document)
     good = _headers(endpoint, raw)
     name = next(iter(k for k in good if k != "Content-Type"))
-    now = int(time.time())
-    cases: dict[str, dict[str, str]] = {
-        "missing": {"Content-Type": "application/json"},
-        "wrong key": _headers(endpoint, raw, key="not-the-key"),
-        "empty": {**good, name: ""},
-        "garbage": {**good, name: "t=abc,v1=zz"},
-        "other body": {**good, name: _headers(endpoint, raw + b" ")[name]},
+    # Timed cases are signed as they are sent (a slow machine must not move them in or out of
+    # the window): offsets from now, in seconds.
+    cases: dict[str, Callable[[], dict[str, str]]] = {
+        "missing": lambda: {"Content-Type": "application/json"},
+        "wrong key": lambda: _headers(endpoint, raw, key="not-the-key"),
+        "empty": lambda: {**good, name: ""},
+        "garbage": lambda: {**good, name: "t=abc,v1=zz"},
+        "other body": lambda: {**good, name: _headers(endpoint, raw + b" ")[name]},
     }
     if endpoint != "calcom":  # Calendly's form carries the time; Cal.com's has none
-        cases["stale (181 s)"] = _headers(endpoint, raw, stamp=now - 181)
-        cases["an hour old"] = _headers(endpoint, raw, stamp=now - 3600)
-        cases["future (181 s)"] = _headers(endpoint, raw, stamp=now + 181)
-        cases["no v1"] = {**good, name: f"t={now}"}
-        cases["no t"] = {**good, name: good[name].split(",", 1)[1]}
+
+        def signed(offset: int) -> Callable[[], dict[str, str]]:
+            return lambda: _headers(endpoint, raw, stamp=int(time.time()) + offset)
+
+        cases["stale (185 s)"] = signed(-185)
+        cases["an hour old"] = signed(-3600)
+        cases["future (185 s)"] = signed(185)
+        cases["no v1"] = lambda: {**good, name: f"t={int(time.time())}"}
+        cases["no t"] = lambda: {**good, name: good[name].split(",", 1)[1]}
     for case, headers in cases.items():
-        response = loop.client.post(f"/webhooks/{endpoint}", content=raw, headers=headers)
+        response = loop.client.post(f"/webhooks/{endpoint}", content=raw, headers=headers())
         assert response.status_code == 403, (case, response.text)
         assert "refused" in response.json()["error"]
     assert loop.bookings() == []
     # The same body, signed right, within the window on either side: accepted.
-    for stamp in (now - 170, now + 170) if endpoint != "calcom" else (None,):
-        sign = {"stamp": stamp} if stamp is not None else {}
+    for offset in (-170, 170) if endpoint != "calcom" else (None,):
+        sign = {"stamp": int(time.time()) + offset} if offset is not None else {}
         response = loop.client.post(
             f"/webhooks/{endpoint}", content=raw, headers=_headers(endpoint, raw, **sign)
         )
