@@ -1,7 +1,7 @@
 """The layering of src/mailer, read from the code's own imports (an ast import graph).
 
 Faces (cli, web) -> use cases (app, schedule) -> the domain (articles, subscribers, campaigns,
-delivery, events, feed) -> the ground (store, tokens, workspace, config, logs, readiness,
+delivery, events, feed, bookings) -> the ground (store, tokens, workspace, config, logs, readiness,
 errors). An import may point down or stay on its floor, never up; no two packages import each
 other, even through others. Imports under ``if TYPE_CHECKING:`` are annotations only and do not
 count.
@@ -34,6 +34,7 @@ FLOORS: dict[str, int] = {
     "events": 2,
     "feed": 2,
     "staff": 2,
+    "bookings": 2,
     # the ground
     "store": 1,
     "tokens": 1,

@@ -1,4 +1,5 @@
-"""Click-through from a real .eml: recorded, then redirected to the link exactly as sent."""
+"""Click-through from a real .eml: recorded, then redirected to the link exactly as sent (a
+booking link: plus its signed click reference, mailer.bookings.refs)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
+from mailer.bookings.refs import Ref, read_ref
 from mailer.store.models import CampaignRun, Click, Event, EventKind
 from mailer.subscribers.service import delete_subscriber
 from mailer.tokens import SecretKey, click_token
@@ -42,6 +44,11 @@ def _links(sent: Sent) -> list[dict[str, object]]:
         return list(run.links)
 
 
+def _run_id(sent: Sent) -> int:
+    with sent.sessions() as session:
+        return session.scalars(select(CampaignRun.id).where(CampaignRun.slug == sent.slug)).one()
+
+
 def test_click_from_the_eml_is_recorded_and_redirects_exactly(sent: Sent) -> None:
     urls = sent.click_urls(ANA)
     assert urls, "the .eml has tracked links"
@@ -50,7 +57,14 @@ def test_click_from_the_eml_is_recorded_and_redirects_exactly(sent: Sent) -> Non
         response = httpx.get(url)
         assert response.status_code == 302
         index = int(url.rsplit(".", 1)[1])
-        assert response.headers["location"] == links[index]["url"]
+        location = response.headers["location"]
+        if str(links[index]["place"]).startswith("cta"):  # a booking link: plus the reference
+            sent_url, ref = location.split("&utm_term=")
+            assert sent_url == links[index]["url"]
+            key = SecretKey.for_workspace(sent.workspace)
+            assert read_ref(key, ref) == Ref(sent.ids[ANA], _run_id(sent), index)
+        else:
+            assert location == links[index]["url"]
     first = httpx.get(urls[0]).headers["location"]
     query = parse_qs(urlsplit(first).query)
     assert query["utm_source"] == ["newsletter"] and query["utm_medium"] == ["email"]
@@ -168,4 +182,5 @@ def test_fuzzed_click_tokens_are_a_redirect_or_a_404_never_a_500(
     response = client.get(f"/c/{quote(token[:keep] + tail, safe='')}")
     assert response.status_code in (302, 404), (token[:keep] + tail, response.status_code)
     if response.status_code == 302:
-        assert response.headers["location"] in {str(link["url"]) for link in _links(sent)}
+        as_sent = response.headers["location"].split("&utm_term=")[0]  # a booking link's ref
+        assert as_sent in {str(link["url"]) for link in _links(sent)}

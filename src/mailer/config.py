@@ -2,8 +2,9 @@
 
 Every key ``section.key`` of mailer.toml can be overridden by ``MAILER_<SECTION>__<KEY>``.
 Secrets never come from the file: ``MAILER_SECRET_KEY`` (and ``MAILER_SECRET_KEY_PREVIOUS``
-during a key rotation), ``SENDGRID_API_KEY`` and ``MAILER_SMTP__PASSWORD`` are read from the
-environment only.
+during a key rotation), ``SENDGRID_API_KEY``, ``MAILER_SMTP__PASSWORD`` and the booking tools'
+webhook keys (``MAILER_CALENDLY_SIGNING_KEY``, ``MAILER_CALCOM_WEBHOOK_SECRET``,
+``MAILER_BOOKING_WEBHOOK_SECRET``) are read from the environment only.
 
 Each of these variables may instead name a file holding the value, as ``<NAME>_FILE`` (Docker
 secrets under /run/secrets, systemd credentials under $CREDENTIALS_DIRECTORY): the file's text
@@ -40,11 +41,19 @@ _log = logging.getLogger("mailer.config")
 CONFIG_FILE = "mailer.toml"
 ENV_PREFIX = "MAILER_"
 WORKSPACE_ENV = "MAILER_WORKSPACE"
+# The keys that sign the booking tools' webhooks (mailer.bookings): without one, that endpoint
+# answers 503.
+BOOKING_SECRET_ENV = (
+    "MAILER_CALENDLY_SIGNING_KEY",
+    "MAILER_CALCOM_WEBHOOK_SECRET",
+    "MAILER_BOOKING_WEBHOOK_SECRET",
+)
 SECRET_ENV = (
     "MAILER_SECRET_KEY",
     "MAILER_SECRET_KEY_PREVIOUS",
     "SENDGRID_API_KEY",
     "MAILER_SMTP__PASSWORD",
+    *BOOKING_SECRET_ENV,
 )
 FILE_SUFFIX = "_FILE"
 LOG_FORMAT_ENV = "MAILER_LOG_FORMAT"
@@ -282,11 +291,41 @@ class Secrets(BaseSettings):
     smtp_password: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("MAILER_SMTP__PASSWORD")
     )
+    # Booking webhooks (docs/bookings.md): Calendly's webhook signing key, Cal.com's webhook
+    # secret, and the key a clinic's own forwarder signs /webhooks/booking with.
+    calendly_signing_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("MAILER_CALENDLY_SIGNING_KEY")
+    )
+    calcom_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("MAILER_CALCOM_WEBHOOK_SECRET")
+    )
+    booking_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("MAILER_BOOKING_WEBHOOK_SECRET")
+    )
 
     def values(self) -> list[str]:
         """Every secret that is set, in clear: for masking them wherever they might appear."""
-        fields = (self.secret_key, self.secret_key_previous, self.sendgrid_api_key)
-        return [s.get_secret_value() for s in (*fields, self.smtp_password) if s is not None]
+        fields = (
+            self.secret_key,
+            self.secret_key_previous,
+            self.sendgrid_api_key,
+            self.smtp_password,
+            *self.booking_secrets(),
+        )
+        return [s.get_secret_value() for s in fields if s is not None]
+
+    def booking_secrets(self) -> tuple[SecretStr | None, ...]:
+        return (self.calendly_signing_key, self.calcom_webhook_secret, self.booking_webhook_secret)
+
+    def booking_secret(self, variable: str) -> str:
+        """The value of one of BOOKING_SECRET_ENV, '' when it is not set."""
+        value = dict(zip(BOOKING_SECRET_ENV, self.booking_secrets(), strict=True))[variable]
+        return value.get_secret_value() if value is not None else ""
+
+    @property
+    def bookings_connected(self) -> bool:
+        """A booking webhook key is set: `mailer report` then counts bookings (0 is a figure)."""
+        return any(s is not None and s.get_secret_value() for s in self.booking_secrets())
 
 
 def _parse_duration(value: Any) -> Any:

@@ -42,7 +42,8 @@ MAC_BYTES = 16
 _DOMAIN = b"mailer/token/v1\x00"
 # One letter per kind, so a token of one kind never passes for another. Also taken:
 # "k" (mailer.subscribers.signup's confirmation tokens), "w" (mailer.staff.invites' set-password
-# links), "s" and "f" (mailer.web.staff.auth's session and sign-in form cookies).
+# links), "s" and "f" (mailer.web.staff.auth's session and sign-in form cookies), "b"
+# (mailer.bookings.refs' click references on booking links).
 KIND_CLICK = "c"
 KIND_UNSUBSCRIBE = "u"
 KIND_UNDO = "r"  # undo of one web unsubscribe, handed out on the page right after it

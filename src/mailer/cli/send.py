@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -345,18 +347,50 @@ def worker_command(
 
 @command(app, "report")
 def report_command(
-    campaign: str = typer.Argument(..., help="The campaign file's path or its slug."),
+    campaign: str = typer.Argument(
+        None,
+        metavar="CAMPAIGN",
+        help="The campaign file's path or its slug (or give --since instead).",
+    ),
+    since: str = typer.Option(
+        None,
+        "--since",
+        metavar="DURATION",
+        help='Every campaign sent in this past span, with its bookings: "90d", "12w", "48h".',
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """The campaign's figures: recipients, sent, failed, clicks, unsubscribes, and (with
-    SendGrid's webhook) deliveries, opens, bounces and spam reports; with the outbox or SMTP
-    those say "not available with this provider" (null in --json)."""
+    """The campaign's figures: recipients, sent, failed, clicks, unsubscribes, bookings, and
+    (with SendGrid's webhook) deliveries, opens, bounces and spam reports; with the outbox or
+    SMTP those say "not available with this provider" (null in --json).
+
+    Bookings come from the booking tool's webhook (docs/bookings.md): current bookings
+    (cancellations subtracted), by button place and by article, and per recipient and per
+    clicker. `mailer report --since 90d` lists the campaigns sent in the last 90 days with
+    their bookings.
+    """
     from mailer.campaigns.files import CampaignFiles
     from mailer.delivery.report import campaign_report, table_rows
 
+    if since is not None:
+        if campaign is not None:
+            raise UsageError(
+                "give a campaign or --since, not both",
+                hint="`mailer report SLUG` for one campaign, `mailer report --since 90d` for all",
+            )
+        _report_since(since, as_json)
+        return
+    if campaign is None:
+        raise UsageError(
+            "which campaign?",
+            hint="`mailer report SLUG`, or `mailer report --since 90d` for every recent one",
+        )
     slug = CampaignFiles.slug_of(campaign)
-    provider = state.workspace().settings.delivery.provider
-    figures = campaign_report(state.database(), slug, provider)
+    workspace = state.workspace()
+    provider = workspace.settings.delivery.provider
+    figures = campaign_report(
+        state.database(), slug, provider, workspace.secrets.bookings_connected
+    )
     if figures is None:
         raise UsageError(
             f"{slug!r} has not been sent yet", hint=f"send it with `mailer send {slug}`"
@@ -370,3 +404,40 @@ def report_command(
     for label, value in table_rows(figures):
         table.add_row(escape(label), escape(value))
     console.print(table)
+
+
+_SPAN = {"h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _report_since(since: str, as_json: bool) -> None:
+    """`mailer report --since DURATION`: campaigns sent since, with their bookings."""
+    from mailer.bookings.report import bookings_since
+    from mailer.store.models import utcnow
+
+    match = re.fullmatch(r"\s*(\d{1,6})\s*([hdw])\s*", since)
+    if not match:
+        raise UsageError(
+            f"--since {since!r} is not a span of time",
+            hint='a number and h, d or w: "90d" (90 days), "12w", "48h"',
+        )
+    start = utcnow() - timedelta(seconds=int(match[1]) * _SPAN[match[2]])
+    workspace = state.workspace()
+    with state.database()() as session:
+        found = bookings_since(session, start, workspace.secrets.bookings_connected)
+    if as_json:
+        print_json(found.as_dict())
+        return
+    console.print(f"Campaigns sent since {start:%Y-%m-%d %H:%M} UTC, newest first:")
+    for row in found.campaigns:  # one line each: a long slug stays whole, ready to copy
+        per = row.booking_rate_per_recipient
+        booked = f"{row.bookings:,}" if found.connected or row.bookings else "-"
+        console.print(
+            f"  {row.sent_at:%Y-%m-%d}  {escape(row.campaign)}: {booked} "
+            + ("booking" if row.bookings == 1 else "bookings")
+            + (f" ({per:.2%} of {row.recipients:,} recipients)" if per is not None else "")
+            + (f", {row.cancellations:,} canceled" if row.cancellations else "")
+        )
+    if not found.campaigns:
+        console.print("No campaign was sent in that span.")
+    elif not found.connected:
+        console.print("No booking webhook is connected: see docs/bookings.md.")

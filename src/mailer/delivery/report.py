@@ -12,6 +12,12 @@ on the unsubscribe page, or by signing up again, no longer counts. (Provider eve
 own history are different clocks, so "still off" is read from the status now; someone who
 undid it and later unsubscribed through another issue counts for both.)
 
+Bookings (mailer.bookings.report): the consultations booked through the campaign, as the booking
+tool's signed webhook reported them, current (cancellations subtracted), by place and by article,
+and per recipient and per clicker. ``bookings`` is None ("no booking webhook connected") while no
+booking webhook key is set and no booking was ever recorded: a 0 there would read as "nobody
+booked".
+
 Figures only a provider's events can tell (delivered, bounced, opened_unique, complaints) are
 None, shown as "not available with this provider", when the campaign's provider sends no events
 back (the outbox, SMTP) and no provider event was recorded for the run: a 0 there would read as
@@ -28,6 +34,7 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select, union
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.bookings.report import BookingFigures, campaign_bookings, connected, rate
 from mailer.delivery.ledger import Ledger
 from mailer.store.models import (
     CampaignRun,
@@ -62,6 +69,7 @@ PROVIDERS_WITH_EVENTS = frozenset({"sendgrid"})
 # Events our own endpoints record (clicks, unsubscribes): not a provider's.
 OWN_SOURCE = "web"
 NOT_AVAILABLE = "not available with this provider"
+NOT_CONNECTED = "no booking webhook connected (see docs/bookings.md)"
 
 
 @dataclass
@@ -90,6 +98,14 @@ class CampaignReport:
     # The figures above that are None: the provider cannot report them.
     not_available: list[str] = field(default_factory=list)
     pause_reason: str = ""
+    # Consultations booked (mailer.bookings): None while no booking webhook is connected.
+    bookings: int | None = None
+    booking_cancellations: int = 0
+    bookings_unmatched: int = 0  # found through utm_campaign alone: no person known
+    bookings_by_place: dict[str, int] = field(default_factory=dict)
+    bookings_by_article: dict[str, int] = field(default_factory=dict)
+    booking_rate_per_recipient: float | None = None
+    booking_rate_per_clicker: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -193,11 +209,13 @@ def _clicks_by_link(session: Session, run: CampaignRun) -> list[dict[str, Any]]:
 
 
 def campaign_report(
-    sessions: sessionmaker[Session], slug: str, provider: str
+    sessions: sessionmaker[Session], slug: str, provider: str, bookings_connected: bool = False
 ) -> CampaignReport | None:
     """The Contract's figures for one campaign, or None if it was never sent.
 
-    ``provider`` is the delivery provider the campaign went through (delivery.provider).
+    ``provider`` is the delivery provider the campaign went through (delivery.provider);
+    ``bookings_connected``: a booking webhook key is set (config.Secrets.bookings_connected);
+    a booking recorded in the database counts as connected too.
     """
     with sessions() as session:
         run = session.scalars(select(CampaignRun).where(CampaignRun.slug == slug)).first()
@@ -208,6 +226,8 @@ def campaign_report(
         clicked_unique = _clickers(session, run.id)
         by_link = _clicks_by_link(session, run)
         reported = provider in PROVIDERS_WITH_EVENTS or _has_provider_events(session, run.id)
+        booked = campaign_bookings(session, run.id)
+        bookings_connected = connected(session, bookings_connected)
     not_available = [] if reported else list(PROVIDER_FIGURES)
     for name in not_available:
         people[name] = None
@@ -238,6 +258,7 @@ def campaign_report(
         clicks_by_link=by_link,
         not_available=not_available,
         pause_reason=run.pause_reason,
+        **_booking_fields(booked, bookings_connected, run.recipients, clicked_unique),
     )
 
 
@@ -298,6 +319,21 @@ def run_figures(sessions: sessionmaker[Session]) -> dict[str, RunFigures]:
     }
 
 
+def _booking_fields(
+    booked: BookingFigures, reported: bool, recipients: int, clickers: int
+) -> dict[str, Any]:
+    count = booked.bookings if reported else None
+    return {
+        "bookings": count,
+        "booking_cancellations": booked.cancellations,
+        "bookings_unmatched": booked.unmatched,
+        "bookings_by_place": booked.by_place,
+        "bookings_by_article": booked.by_article,
+        "booking_rate_per_recipient": rate(count, recipients),
+        "booking_rate_per_clicker": rate(count, clickers),
+    }
+
+
 def _link_line(row: dict[str, Any]) -> str:
     people = row["unique"]
     where = row["url"].split("?", 1)[0].split("://", 1)[-1]  # the UTM tail is the same everywhere
@@ -314,10 +350,14 @@ def table_rows(report: CampaignReport) -> list[tuple[str, str]]:
         label = key.replace("_", " ")
         if key == "not_available" or (key == "pause_reason" and not value):
             continue
-        if value is None:
+        if value is None and key.startswith(("bookings", "booking_rate")):
+            text = NOT_CONNECTED if report.bookings is None else "no one to count by"
+        elif value is None:
             text = NOT_AVAILABLE
-        elif key == "clicks_by_place":
+        elif key in {"clicks_by_place", "bookings_by_place", "bookings_by_article"}:
             text = ", ".join(f"{place} {n:,}" for place, n in value.items()) or "none"
+        elif isinstance(value, float):
+            text = f"{value:.2%}"
         elif key == "clicks_by_link":
             text = "\n".join(_link_line(row) for row in value) or "no links"
         elif isinstance(value, int) and not isinstance(value, bool):

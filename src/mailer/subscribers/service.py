@@ -2,7 +2,8 @@
 
 Every status change goes through subscribers.status (the transition table), which writes a
 StatusChange row. Deleting erases the person and keeps only the
-sha256 of their email key in `suppressions`, so the address is never mailed or imported again.
+sha256 of their email key in `suppressions`, so the address is never mailed or imported again;
+their bookings keep only the anonymous count.
 
 Bringing someone back after an unsubscribe, bounce or complaint always records new consent
 (``resubscribe``): staff with the person's words, or the person's own "undo" press on our
@@ -14,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, select
+from sqlalchemy import Select, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailer.errors import InputError, UsageError
 from mailer.store.models import (
+    Booking,
     StatusChange,
     Subscriber,
     SubscriberStatus,
@@ -216,8 +218,20 @@ def delete_subscriber(session: Session, email: str) -> bool:
         session.execute(delete(StatusChange).where(StatusChange.subscriber_id == subscriber_id))
         session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))
         session.expunge_all()
+    _erase_bookings(session, subscriber_id, email_hash(address.key))
     suppress_hash(session, address.key, "deleted")
     return subscriber_id is not None
+
+
+def _erase_bookings(session: Session, subscriber_id: int | None, digest: str) -> None:
+    """Their bookings (as subscriber, or by address) keep only the anonymous count: campaign,
+    place, article, state. (Booked by someone never on the list, too: the request holds.)"""
+    mine = Booking.email_hash == digest
+    if subscriber_id is not None:
+        mine = or_(mine, Booking.subscriber_id == subscriber_id)
+    session.execute(
+        update(Booking).where(mine).values(subscriber_id=None, email_hash=None, params={})
+    )
 
 
 def subscriber_record(subscriber: Subscriber) -> dict[str, Any]:

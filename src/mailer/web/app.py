@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mailer.store.db import open_database
 from mailer.tokens import signing_key
 from mailer.web import archive, clicks, health, signup, staff, unsubscribe, webhooks
+from mailer.web import bookings as booking_webhooks
 from mailer.web.context import WebContext
 from mailer.workspace import Workspace
 
@@ -70,8 +71,9 @@ def create_app(workspace: Workspace, *, host: str) -> FastAPI:
     def healthz() -> str:
         return "ok"
 
-    # webhooks last: its /webhooks/{source} would shadow any fixed /webhooks/... route after it.
-    for module in (unsubscribe, clicks, signup, archive, health, webhooks):
+    # webhooks last: its /webhooks/{source} would shadow any fixed /webhooks/... route after it
+    # (the booking tools' /webhooks/calendly, /calcom and /booking come before it).
+    for module in (unsubscribe, clicks, signup, archive, health, booking_webhooks, webhooks):
         app.include_router(module.router)
     staff.install(app)
     return app

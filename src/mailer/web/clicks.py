@@ -7,9 +7,13 @@ index is the target (what the preview showed, unless the file was edited since).
 
 The target is looked up by index in the campaign run's stored links, never taken from the URL,
 so a changed token or index can only be a 404 (with no Location header), never a redirect
-elsewhere. The write is two INSERTs in one short transaction; a campaign's links are cached in
-memory because they never change once the run exists. On SQLite the writes of one process are
-queued on a lock rather than spinning in SQLite's busy handler.
+elsewhere. A booking link (a call to action, or the booking page) redirects to the link as sent
+plus a signed click reference the booking tool passes back (mailer.bookings.refs): one HMAC
+and a cached template, nothing more written.
+
+The write is two INSERTs in one short transaction; a campaign's links are cached in memory
+because they never change once the run exists. On SQLite the writes of one process are queued
+on a lock rather than spinning in SQLite's busy handler.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from mailer.bookings.refs import Ref, booking_redirect
 from mailer.campaigns.campaign import load_campaign
 from mailer.campaigns.files import CampaignFiles
 from mailer.campaigns.render import render_campaign
@@ -47,6 +52,7 @@ class Target:
     campaign_id: int
     url: str
     place: str
+    slug: str = ""
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,8 @@ def resolve(ctx: WebContext, token: str) -> tuple[Target, int] | None:
     link = run.links.get(found.link_index)
     if link is None:
         return None
-    return Target(run.id, str(link["url"]), str(link.get("place") or "")[:100]), found.subscriber_id
+    place = str(link.get("place") or "")[:100]
+    return Target(run.id, str(link["url"]), place, found.campaign), found.subscriber_id
 
 
 def record_click(
@@ -125,7 +132,7 @@ def record_click(
         "raw": {"link_index": link_index, "place": target.place},
     }
     engine: Engine = sessions.kw["bind"]
-    with _write_lock(sessions) or nullcontext(), engine.begin() as connection:
+    with sqlite_write_lock(sessions) or nullcontext(), engine.begin() as connection:
         connection.execute(_INSERT_CLICK, params)
         connection.execute(_INSERT_EVENT, params)
 
@@ -156,7 +163,9 @@ def _is_sqlite(sessions: sessionmaker[Session]) -> bool:
     return bind is not None and getattr(bind.dialect, "name", "") == "sqlite"
 
 
-def _write_lock(sessions: sessionmaker[Session]) -> threading.Lock | None:
+def sqlite_write_lock(sessions: sessionmaker[Session]) -> threading.Lock | None:
+    """On SQLite, the lock this process's writers queue on (clicks, booking webhooks); None
+    on a server database."""
     if not _is_sqlite(sessions):
         return None
     with _guard:
@@ -187,7 +196,15 @@ def click_now(ctx: WebContext, token: str) -> Response:
     except IntegrityError:  # the run was deleted since it was cached
         forget_runs(ctx.sessions)
         return not_found(ctx)
-    response = RedirectResponse(target.url, status_code=302)
+    url = booking_redirect(
+        ctx.key,
+        target.url,
+        target.place,
+        ctx.settings.booking.url,
+        target.slug,
+        Ref(subscriber_id, target.campaign_id, index),
+    )
+    response = RedirectResponse(url, status_code=302)
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -7,7 +7,7 @@ each. PostgreSQL also gets (status, id), for "the newest bounced" without sortin
 bounced row; SQLite's status index already holds the rowid in order.
 
 Revision ID: 0650
-Revises: 0500
+Revises: 0600
 Create Date: 2026-12-01 17:30:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = "0650"
-down_revision = "0500"
+down_revision = "0600"
 branch_labels = None
 depends_on = None
 
