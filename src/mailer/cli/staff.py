@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import enum
 import sys
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from mailer.cli.common import command
 
 if TYPE_CHECKING:
-    from mailer.tokens import SecretKey
-    from mailer.workspace import Workspace
+    from mailer.app.staff_accounts import LinkResult
 
 app = typer.Typer(
     help="Staff accounts for the web app (mailer serve, /staff): add, list, remove, reset.",
@@ -32,26 +29,6 @@ app = typer.Typer(
 class RoleChoice(enum.StrEnum):
     owner = "owner"
     editor = "editor"
-
-
-@dataclass(frozen=True)
-class LinkResult:
-    """What `mailer staff add` and `reset` made: the account and its one-time link."""
-
-    email: str
-    role: str
-    link: str | None  # None when the password was given (--password-stdin)
-    valid_until: datetime | None
-    sessions_ended: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "email": self.email,
-            "role": self.role,
-            "link": self.link,
-            "valid_until": self.valid_until.isoformat() if self.valid_until else None,
-            "sessions_ended": self.sessions_ended,
-        }
 
 
 @command(app, "add")
@@ -83,34 +60,25 @@ def add_command(
       mailer staff add maria@yourclinic.example --role owner --name "Maria Lopez"
       printf '%s' "$PW" | mailer staff add desk@yourclinic.example --role editor --password-stdin
     """
+    from mailer.app.staff_accounts import add_account, link_key
     from mailer.cli.campaigns import cli_user
     from mailer.cli.common import quiet_for_json, state
-    from mailer.staff import accounts, invites
-    from mailer.store.db import transaction
-    from mailer.store.models import utcnow
+    from mailer.staff.accounts import Role
 
     quiet_for_json(as_json)
     workspace = state.workspace()
+    if not password_stdin:
+        link_key(workspace)  # no key for the link: refuse before asking for anything
     password = _read_password() if password_stdin else None
-    key = None if password_stdin else _link_key(workspace)
-    now = utcnow()
-    with transaction(state.database()) as db:
-        account = accounts.add(
-            db,
-            email,
-            accounts.Role(role.value),
-            now=now,
-            name=name,
-            password=password,
-            by=cli_user(),
-        )
-        token = invites.issue(db, account, key, now=now) if key is not None else None
-        result = LinkResult(
-            account.email,
-            account.role,
-            invites.url(workspace.settings.web.base_url, token) if token else None,
-            account.invite_expires_at if token else None,
-        )
+    result = add_account(
+        workspace,
+        state.database(),
+        email,
+        Role(role.value),
+        name=name,
+        password=password,
+        by=cli_user(),
+    )
     _print_link(result, as_json, f"Added {result.email} ({result.role}).")
 
 
@@ -126,26 +94,11 @@ def reset_command(
 
     Example: mailer staff reset maria@yourclinic.example
     """
+    from mailer.app.staff_accounts import reset_account
     from mailer.cli.common import quiet_for_json, state
-    from mailer.staff import accounts, invites
-    from mailer.store.db import transaction
-    from mailer.store.models import utcnow
 
     quiet_for_json(as_json)
-    workspace = state.workspace()
-    key = _link_key(workspace)
-    now = utcnow()
-    with transaction(state.database()) as db:
-        account = accounts.get(db, email)
-        ended = accounts.clear_password(db, account)
-        token = invites.issue(db, account, key, now=now)
-        result = LinkResult(
-            account.email,
-            account.role,
-            invites.url(workspace.settings.web.base_url, token),
-            account.invite_expires_at,
-            ended,
-        )
+    result = reset_account(state.workspace(), state.database(), email)
     _print_link(result, as_json, f"Reset {result.email}: the old password no longer works.")
 
 
@@ -162,16 +115,13 @@ def remove_command(
     """
     from rich.markup import escape
 
+    from mailer.app.staff_accounts import remove_account
     from mailer.cli.common import console, print_json, state
-    from mailer.staff import accounts
-    from mailer.store.db import transaction
 
-    with transaction(state.database()) as db:
-        account = accounts.get(db, email)
-        address = account.email
-        ended = accounts.remove(db, address)
+    removed = remove_account(state.database(), email)
+    address, ended = removed.email, removed.sessions_ended
     if as_json:
-        print_json({"email": address, "removed": True, "sessions_ended": ended})
+        print_json(removed.as_dict())
         return
     console.print(
         f"Removed {escape(address)}; {ended} signed-in browser{'s' if ended != 1 else ''} "
@@ -191,14 +141,10 @@ def list_command(
     from rich.markup import escape
     from rich.table import Column, Table
 
+    from mailer.app.staff_accounts import list_accounts
     from mailer.cli.common import console, print_json, state
-    from mailer.staff import accounts
-    from mailer.store.db import transaction
-    from mailer.store.models import utcnow
 
-    workspace = state.workspace()
-    with transaction(state.database()) as db:
-        found = accounts.list_accounts(db, now=utcnow(), idle=workspace.settings.staff.session_idle)
+    found = list_accounts(state.workspace(), state.database())
     if as_json:
         print_json({"accounts": [account.as_dict() for account in found]})
         return
@@ -242,17 +188,6 @@ def _read_password() -> str:
         return value
     text = sys.stdin.read()
     return text[:-1] if text.endswith("\n") else text
-
-
-def _link_key(workspace: Workspace) -> SecretKey:
-    """The key the link is signed with: the one `mailer serve` at web.base_url checks it with
-    (mailer.tokens.signing_key: without MAILER_SECRET_KEY, only a server on this computer)."""
-    from urllib.parse import urlsplit
-
-    from mailer.tokens import signing_key
-
-    host = urlsplit(workspace.settings.web.base_url).hostname or ""
-    return signing_key(workspace, "serve", host=host)
 
 
 def _print_link(result: LinkResult, as_json: bool, first_line: str) -> None:
