@@ -411,7 +411,7 @@ _SPAN = {"h": 3600, "d": 86400, "w": 7 * 86400}
 
 def _report_since(since: str, as_json: bool) -> None:
     """`mailer report --since DURATION`: campaigns sent since, with their bookings."""
-    from mailer.bookings.report import bookings_since
+    from mailer.bookings.report import bookings_since_in
     from mailer.store.models import utcnow
 
     match = re.fullmatch(r"\s*(\d{1,6})\s*([hdw])\s*", since)
@@ -422,8 +422,7 @@ def _report_since(since: str, as_json: bool) -> None:
         )
     start = utcnow() - timedelta(seconds=int(match[1]) * _SPAN[match[2]])
     workspace = state.workspace()
-    with state.database()() as session:
-        found = bookings_since(session, start, workspace.secrets.bookings_connected)
+    found = bookings_since_in(state.database(), start, workspace.secrets.bookings_connected)
     if as_json:
         print_json(found.as_dict())
         return
