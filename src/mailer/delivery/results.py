@@ -158,6 +158,8 @@ class TrendRow:
     cta_click_rate: float | None
     unsubscribe_rate: float | None
     bounced: int | None
+    clicks: int = 0
+    cta_clicks: int = 0  # clicks on the booking buttons (the report's cta_clicks)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -169,6 +171,8 @@ class TrendRow:
             "cta_click_rate": self.cta_click_rate,
             "unsubscribe_rate": self.unsubscribe_rate,
             "bounced": self.bounced,
+            "clicks": self.clicks,
+            "cta_clicks": self.cta_clicks,
         }
 
 
@@ -199,6 +203,8 @@ def trends(
                 cta_click_rate=results.rates["cta_click_rate"],
                 unsubscribe_rate=results.rates["unsubscribe_rate"],
                 bounced=results.report.bounced,
+                clicks=results.report.clicks,
+                cta_clicks=results.report.cta_clicks,
             )
         )
     return rows

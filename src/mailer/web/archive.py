@@ -46,9 +46,7 @@ _GREETING = re.compile(
     "|".join(_PARAGRAPH.format(re.escape(name)) for name in (FIRST_NAME_HTML, FIRST_NAME)),
     re.DOTALL,
 )
-_EMAIL_ONLY = re.compile(
-    r"<p\b[^>]*\bclass=\"[^\"]*\bemail-only\b[^\"]*\"[^>]*>.*?</p>", re.DOTALL
-)
+_EMAIL_ONLY = re.compile(r"<p\b[^>]*\bclass=\"[^\"]*\bemail-only\b[^\"]*\"[^>]*>.*?</p>", re.DOTALL)
 _UNSUBSCRIBE_PARAGRAPH = re.compile(
     r"(<p\b[^>]*>)(?:(?!</p>).)*?" + re.escape(UNSUBSCRIBE_URL) + r"(?:(?!</p>).)*?</p>",
     re.DOTALL,
