@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -177,7 +177,8 @@ def test_no_file_or_a_broken_form_is_a_400_not_a_500(staff_server: StaffServer) 
         "/staff/subscribers/import",
         content=b'--b\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
         + token.encode()
-        + b'\r\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\nEmail\r\n',
+        + b"\r\n--b\r\n"
+        + b'Content-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\nEmail\r\n',
         headers={"Content-Type": "multipart/form-data; boundary=b"},
     )
     assert cut.status_code == 400 and "cut short" in cut.text
@@ -198,8 +199,10 @@ def test_a_file_over_the_cap_is_refused_before_it_is_stored(
         declared = upload(http, big)
         assert declared.status_code == 413 and "bigger than 1 MB" in declared.text
 
-        def chunks():  # no Content-Length: the reader counts the bytes itself
-            token = csrf_token(http.get("/staff/subscribers"))
+        token = csrf_token(http.get("/staff/subscribers"))
+
+        def chunks(big: bytes = big, token: str = token) -> Iterator[bytes]:
+            # No Content-Length: the reader counts the bytes itself.
             yield b'--b\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
             yield token.encode() + b"\r\n--b\r\n"
             yield b'Content-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'

@@ -124,9 +124,9 @@ def test_did_mrs_lee_unsubscribe_and_when_the_page_and_the_history_say_who(
     assert "unsubscribed by owner@clinic.example on the staff pages" in page.text
     with staff_server.sessions() as session:
         last = session.scalars(
-            select(StatusChange).where(StatusChange.subscriber_id == person).order_by(
-                StatusChange.id.desc()
-            )
+            select(StatusChange)
+            .where(StatusChange.subscriber_id == person)
+            .order_by(StatusChange.id.desc())
         ).first()
         assert last is not None
         assert (last.new_status, last.source) == ("unsubscribed", "staff:owner@clinic.example")
@@ -252,9 +252,10 @@ def test_editors_look_but_every_change_is_refused_with_nothing_changed(
     http = staff_server.signed_in("editor@clinic.example", Role.EDITOR)
     page = http.get(f"/staff/subscribers/{person}")
     assert page.status_code == 200 and "Only an owner" in page.text
-    assert "Unsubscribe</button>" not in page.text and "CSV file" not in http.get(
-        "/staff/subscribers"
-    ).text
+    assert (
+        "Unsubscribe</button>" not in page.text
+        and "CSV file" not in http.get("/staff/subscribers").text
+    )
     token = csrf_token(page)
     before = database_state(staff_server.sessions, staff_server.workspace)
     changes = [
