@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.errors import InputError
@@ -180,4 +180,4 @@ def remove_tag(sessions: sessionmaker[Session], subscriber_id: int, raw: str) ->
                 SubscriberTag.subscriber_id == subscriber_id, SubscriberTag.tag == tag
             )
         )
-        return bool(removed.rowcount)
+        return bool(cast("CursorResult[Any]", removed).rowcount)

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, sessionmaker
 
 from mailer.store.models import Subscriber, SubscriberTag
 from mailer.subscribers.normalize import normalize_tag
@@ -115,7 +115,7 @@ def where_clause(query: str = "", *, status: str = "", tag: str = "") -> ColumnE
     if query:
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         carries_query = aliased(SubscriberTag)
-        found = [
+        found: list[ColumnElement[bool]] = [
             Subscriber.email_key.like(escaped, escape="\\"),
             func.lower(Subscriber.last_name).like(escaped, escape="\\"),
             func.lower(Subscriber.first_name).like(escaped, escape="\\"),
@@ -170,11 +170,13 @@ def _starts_with(column: ColumnElement[str], prefix: str, dialect: str) -> Colum
     return (column >= prefix) & (column < prefix + _HIGHEST) & like
 
 
-def _byte_order(column: ColumnElement[str], dialect: str) -> ColumnElement[str]:
+def _byte_order(
+    column: ColumnElement[str] | InstrumentedAttribute[str], dialect: str
+) -> ColumnElement[str]:
     """On PostgreSQL, the column in the "C" collation its search index is built in: byte order,
     so a prefix is one index range and the index order is the ORDER BY (under a language
     collation the database sorts every match instead: 95 ms for "garcia" among 100,000)."""
-    return column.collate("C") if dialect == "postgresql" else column
+    return column.collate("C") if dialect == "postgresql" else column.expression
 
 
 def _matching_ids(session: Session, prefix: str, status: str, tag: str, wanted: int) -> list[int]:

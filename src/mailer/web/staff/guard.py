@@ -146,7 +146,8 @@ async def _pass_streamed(
 
 async def _read_head(receive: Receive) -> tuple[bytes, bool]:
     """The body's first FIRST_FIELD_MAX bytes (or all of it), and whether it ended there."""
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while size < FIRST_FIELD_MAX:
         message = await receive()
         if message["type"] != "http.request":
