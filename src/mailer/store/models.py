@@ -321,7 +321,12 @@ class Click(Base):
     url: Mapped[str] = mapped_column(Text)
     clicked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (Index("ix_clicks_campaign", "campaign_id", "subscriber_id"),)
+    __table_args__ = (
+        Index("ix_clicks_campaign", "campaign_id", "subscriber_id"),
+        # The results page (migration 0660): clicks per link and per day from the index alone.
+        Index("ix_clicks_campaign_link", "campaign_id", "link_index", "subscriber_id"),
+        Index("ix_clicks_campaign_time", "campaign_id", "clicked_at"),
+    )
 
 
 class SchedulerLease(Base):
