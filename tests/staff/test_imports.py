@@ -11,19 +11,21 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from mailer.app.imports import read_job
+from mailer.app.imports import ImportRunner, read_job
 from mailer.store.db import transaction
 from mailer.store.models import ImportJob, Subscriber, utcnow
 from mailer.subscribers.service import add_subscriber, delete_subscriber
 from mailer.workspace import Workspace
 from tests.staff.conftest import Clock, Run, StaffServer, csrf_token, database_state, start_server
 
+DAY = timedelta(days=1)
 LIST = (
     "Email,First Name,Last Name,Tags\r\n"
     "margaret.lee@example.com,Margaret,Lee,patient\r\n"
@@ -260,3 +262,22 @@ def test_a_job_whose_server_stopped_shows_as_stopped(staff_server: StaffServer) 
     assert "the server was restarted while it ran" in page.text
     assert http.get("/staff/subscribers/imports/" + "0" * 32).status_code == 404
     assert http.get("/staff/subscribers/imports/nonsense").status_code == 404
+
+
+def test_uploads_and_rejects_are_not_kept_longer_than_the_page_needs_them(
+    staff_server: StaffServer,
+) -> None:
+    http = staff_server.signed_in("owner@clinic.example")
+    answer = upload(http, b"Email\r\nana@example.com\r\n")
+    job_id = answer.headers["location"].rsplit("/", 1)[1]
+    finished(http, answer.headers["location"])
+    folder = staff_server.workspace.subscribers_dir / "web-imports" / job_id
+    assert (folder / "patients.csv").is_file()  # kept for "Import now"
+    later = ImportRunner(staff_server.workspace, staff_server.sessions, lambda: utcnow() + DAY * 2)
+    later.remove_old()
+    assert not (folder / "patients.csv").exists(), "a dry run left alone: its file goes"
+    assert read_job(staff_server.sessions, job_id, utcnow()) is not None
+    week = ImportRunner(staff_server.workspace, staff_server.sessions, lambda: utcnow() + DAY * 8)
+    week.remove_old()
+    assert not folder.exists()
+    assert read_job(staff_server.sessions, job_id, utcnow()) is None

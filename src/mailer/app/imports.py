@@ -14,7 +14,8 @@ Invariants: one import at a time per server process (a second waits its turn, sh
 queued); an import runs at most once per dry run (``follow_up`` is claimed with a conditional
 UPDATE, so a double click starts one); a job ends ``done`` or ``failed`` with the reason in
 words, never with a traceback on the page; the uploaded file (personal data) is deleted when
-the real import ends, and each folder with its rejects after KEEP_FOR. ``updated_at`` is a
+the real import ends (a dry run's file after UPLOAD_KEPT without an import), and each folder
+with its rejects after KEEP_FOR. ``updated_at`` is a
 heartbeat: a job not updated for STALE_AFTER ran in a server that stopped (``JobView.stopped``);
 importing the file again finishes it (the import is idempotent).
 """
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 FOLDER = "web-imports"  # under the workspace's subscribers/
 KEEP_FOR = timedelta(days=7)
+UPLOAD_KEPT = timedelta(days=1)  # a dry run's file, when "Import now" was never pressed
 # Longer than any chunk takes (a 5,000-row chunk: about 0.2 s, a few seconds on a busy server).
 STALE_AFTER = timedelta(minutes=5)
 DRY_RUN = "dry-run"
@@ -201,7 +203,6 @@ class ImportRunner:
         self.sessions = sessions
         self.clock = clock
         self._one_at_a_time = threading.Lock()
-        self.threads: dict[str, threading.Thread] = {}
 
     def start_dry_run(self, folder_id: str, file_name: str, tags: list[str], by: str) -> str:
         """The dry run of the file uploaded into ``folder_id`` (its id is the job's)."""
@@ -265,7 +266,6 @@ class ImportRunner:
             )
         thread = threading.Thread(target=self._run, args=(job_id,), name=f"import-{job_id[:8]}")
         thread.daemon = True  # a stopped server leaves the job to show as stopped
-        self.threads[job_id] = thread
         thread.start()
 
     def _update(self, job_id: str, **values: Any) -> None:
@@ -329,13 +329,25 @@ class ImportRunner:
             path.unlink(missing_ok=True)  # the list holds what it had to; keep no copy
 
     def remove_old(self) -> None:
-        """Forget jobs older than KEEP_FOR, with their folders (uploads and rejects)."""
-        cutoff = self.clock() - KEEP_FOR
+        """Forget jobs older than KEEP_FOR, with their folders (uploads and rejects), and
+        delete the file of a dry run left without an import for UPLOAD_KEPT (personal data
+        kept no longer than the page needs it)."""
+        now = self.clock()
         with self.sessions.begin() as session:
-            old = list(session.scalars(select(ImportJob).where(ImportJob.created_at < cutoff)))
+            old = list(
+                session.scalars(select(ImportJob).where(ImportJob.created_at < now - KEEP_FOR))
+            )
             for row in old:
                 discard_folder(self.workspace, row.folder)
                 session.delete(row)
+            for row in session.scalars(
+                select(ImportJob).where(
+                    ImportJob.kind == DRY_RUN,
+                    ImportJob.follow_up == "",
+                    ImportJob.created_at < now - UPLOAD_KEPT,
+                )
+            ):
+                (jobs_root(self.workspace) / row.folder / row.file_name).unlink(missing_ok=True)
 
 
 def _counts(report: ImportReport) -> dict[str, int]:
