@@ -187,16 +187,16 @@ def _clicks_by_link(session: Session, run: CampaignRun) -> list[dict[str, Any]]:
         if url in by_url:
             clicks[by_url[url]] += 1
             from_events[by_url[url]].add(subscriber)
-    for index, people in from_events.items():
+    for index, clickers in from_events.items():
         # The distinct people of both sources: our clickers of this link join the set.
-        people |= set(
+        clickers |= set(
             session.scalars(
                 select(Click.subscriber_id)
                 .where(Click.campaign_id == run.id, Click.link_index == index)
                 .distinct()
             )
         )
-        unique[index] = len(people - {None})
+        unique[index] = len(clickers - {None})
     rows = [
         {**link, "clicks": clicks[index], "unique": unique[index]} for index, link in links.items()
     ]
