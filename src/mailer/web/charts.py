@@ -27,8 +27,11 @@ WIDTH = 440
 ROW = 28
 TOP = 22  # room above the highest column for its number
 PLOT_HEIGHT = 160
-LABEL_WIDTH = 150
-LABEL_CHARS = 17  # what fits in LABEL_WIDTH at font-size 15; the table has the whole label
+LABEL_WIDTH = 170
+FONT = 15
+# Rough glyph widths of a sans-serif, in ems: enough to cut a label before it leaves the picture
+# (the table beside the chart has the whole label).
+_NARROW, _WIDE = set("fijlrt.,:;'|!()[] "), set("mwMW@%")
 
 
 @dataclass(frozen=True)
@@ -59,12 +62,12 @@ def columns(title: str, labels: Sequence[str], values: Sequence[float], colour: 
         )
         parts.append(
             f'<text x="{x + step * 0.35:.1f}" y="{TOP + PLOT_HEIGHT + 20}" text-anchor="middle" '
-            f'font-size="15">{escape(label)}</text>'
+            f'font-size="{FONT}">{escape(label)}</text>'
         )
         if value:
             parts.append(
                 f'<text x="{x + step * 0.35:.1f}" y="{top - 6:.1f}" '
-                f'text-anchor="middle" font-size="15">{escape(_number(value))}</text>'
+                f'text-anchor="middle" font-size="{FONT}">{escape(_number(value))}</text>'
             )
     parts.append("</svg>")
     return Chart(title, "".join(parts), rows, not any(values))
@@ -80,9 +83,9 @@ def bars(title: str, items: Sequence[tuple[str, float]], colour: str) -> Chart:
     parts = [_open(title, WIDTH, height)]
     for n, (label, value) in enumerate(ordered):
         y = 5 + n * ROW
-        shown = label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+        shown = _fit(label, LABEL_WIDTH - 14)
         parts.append(
-            f'<text x="{LABEL_WIDTH - 8}" y="{y + 19}" text-anchor="end" font-size="15">'
+            f'<text x="{LABEL_WIDTH - 8}" y="{y + 19}" text-anchor="end" font-size="{FONT}">'
             f"{escape(shown)}</text>"
         )
         parts.append(
@@ -91,10 +94,26 @@ def bars(title: str, items: Sequence[tuple[str, float]], colour: str) -> Chart:
         )
         parts.append(
             f'<text x="{LABEL_WIDTH + room * value / highest + 6:.1f}" y="{y + 19}" '
-            f'font-size="15">{escape(_number(value))}</text>'
+            f'font-size="{FONT}">{escape(_number(value))}</text>'
         )
     parts.append("</svg>")
     return Chart(title, "".join(parts), rows, not any(value for _, value in ordered))
+
+
+def _fit(label: str, room: float) -> str:
+    """``label``, cut with an ellipsis where it would be wider than ``room`` units."""
+
+    def width(text: str) -> float:
+        return FONT * sum(
+            0.32 if c in _NARROW else 0.95 if c in _WIDE else 0.68 if c.isupper() else 0.58
+            for c in text
+        )
+
+    if width(label) <= room:
+        return label
+    while label and width(label + "…") > room:
+        label = label[:-1]
+    return label.rstrip() + "…"
 
 
 def _open(title: str, width: int, height: int) -> str:
