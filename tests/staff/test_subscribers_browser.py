@@ -142,9 +142,14 @@ def test_search_tag_import_and_results(
             expect(page.get_by_role("table").nth(1)).to_contain_text("invalid address")
             check("4-dry-run")
             page.get_by_role("button", name="Import now").click()
-            expect(page.get_by_role("heading", level=1)).to_contain_text("Importing")
-            progress = page.get_by_role("progressbar")
-            if progress.count():  # shown while it runs (a fast machine may finish first)
+            expect(page.get_by_role("heading", level=1)).to_contain_text("Import of")
+            # The bar moves while it runs (a fast machine may finish first).
+            page.wait_for_function(
+                "() => { const bar = document.querySelector('#import-progress');"
+                " return !bar || Number(bar.value) > 0; }",
+                timeout=60_000,
+            )
+            if page.get_by_role("progressbar").count():
                 page.screenshot(path=f"{shot}-5-import-progress.png", full_page=True)
             expect(page.get_by_text("Import finished.")).to_be_visible(timeout=120_000)
             expect(page.locator('[data-count="imported"]')).to_have_text(f"{ROWS:,}")
