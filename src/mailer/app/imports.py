@@ -225,9 +225,12 @@ class ImportRunner:
                 .where(ImportJob.id == dry_run_id, ImportJob.follow_up == "")
                 .values(follow_up=job_id)
             )
-            if not claimed.rowcount:  # type: ignore[attr-defined]
-                return None
             folder, name, tags = dry.folder, dry.file_name, list(dry.tags or [])
+        if not claimed.rowcount:  # type: ignore[attr-defined]
+            # Another press won the claim between our read and our write: its import.
+            with self.sessions() as session:
+                winner = session.get(ImportJob, dry_run_id)
+                return winner.follow_up if winner is not None and winner.follow_up else None
         if not (jobs_root(self.workspace) / folder / name).is_file():
             return None
         self._create(job_id, IMPORT, folder, name, tags, by)
