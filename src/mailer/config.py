@@ -241,6 +241,9 @@ class StaffSettings(_Section):
     # The staff web app (`mailer serve`, /staff): a signed-in browser that shows no activity
     # for this long is signed out (its session row is no longer accepted).
     session_idle: timedelta = timedelta(hours=8)
+    # The biggest CSV file the staff pages accept for an import, in MB (a 1,000,000-row
+    # export is about 75 MB; bigger lists import with `mailer subscribers import`).
+    upload_max_mb: int = Field(default=50, ge=1, le=2000)
 
     @field_validator("session_idle", mode="before")
     @classmethod

@@ -27,3 +27,11 @@ def test_bars_are_longest_first_escaped_and_empty_says_so() -> None:
     ET.fromstring(chart.svg)  # well-formed XML after escaping
     assert [label for label, _ in chart.rows] == ["<script>alert(1)</script>", "read-more"]
     assert bars("Nothing", [], "#000").empty and columns("None", ["1"], [0], "#000").empty
+
+
+def test_a_long_label_is_cut_in_the_picture_and_whole_in_the_table() -> None:
+    label = "www.summitspine.example/blog/why-headaches-start-in-the-upper-neck (read more)"
+    chart = bars("By link", [(label, 3)], "#1b6ca8")
+    shown = [t.text or "" for t in ET.fromstring(chart.svg).iter(f"{SVG}text")]
+    assert shown[0].endswith("…") and len(shown[0]) < 20
+    assert chart.rows == [(label, "3")]

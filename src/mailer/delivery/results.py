@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.delivery.report import CampaignReport, campaign_report, is_cta
@@ -73,28 +74,52 @@ def _bare(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), "", ""))
 
 
-def _click_times(session: Session, run: CampaignRun) -> list[datetime]:
-    """When each counted click happened: Click rows, and provider click events on links as
-    sent (the report's rule: a provider event on a /c/ link would be counted twice)."""
-    times = list(session.scalars(select(Click.clicked_at).where(Click.campaign_id == run.id)))
+def _clicks_by_day(session: Session, run: CampaignRun, started: datetime) -> list[int]:
+    """Counted clicks per day over the first TIMELINE_DAYS days after ``started``: Click rows,
+    and provider click events on links as sent (the report's rule: a provider event on a /c/
+    link would be counted twice). Each day of our clicks is one range count on the index
+    (campaign, time) of migration 0660; reading 20,000 click times into Python took 280 ms of
+    a 100,000-recipient results page."""
+    bounds = [started + timedelta(days=n) for n in range(TIMELINE_DAYS + 1)]
+    ours = session.execute(
+        select(
+            *(
+                select(func.count())
+                .where(
+                    Click.campaign_id == run.id, Click.clicked_at >= low, Click.clicked_at < high
+                )
+                .scalar_subquery()
+                for low, high in pairwise(bounds)
+            )
+        )
+    ).one()
+    counts = [int(n) for n in ours]
     sent_urls = {str(link.get("url", "")) for link in run.links or []}
     for url, occurred_at in session.execute(
         select(Event.raw["url"].as_string(), Event.occurred_at).where(
             Event.campaign_id == run.id, Event.kind == EventKind.CLICKED
         )
     ):
-        if url in sent_urls:
-            times.append(occurred_at)
-    return times
+        day = int((occurred_at - started) / timedelta(days=1))
+        if url in sent_urls and 0 <= day < TIMELINE_DAYS:
+            counts[day] += 1
+    return counts
 
 
-def _cta_clickers(session: Session, run: CampaignRun) -> int:
-    places = session.execute(
-        select(Click.place, Click.subscriber_id)
-        .where(Click.campaign_id == run.id, Click.subscriber_id.is_not(None))
-        .distinct()
+def _cta_clickers(session: Session, run: CampaignRun, cta_links: list[int]) -> int:
+    """People who clicked a booking button: a link whose place is ``cta`` or ``cta-...``."""
+    if not cta_links:
+        return 0
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(Click.subscriber_id))).where(
+                Click.campaign_id == run.id,
+                Click.link_index.in_(cta_links),
+                Click.subscriber_id.is_not(None),
+            )
+        )
+        or 0
     )
-    return len({subscriber for place, subscriber in places if is_cta(place)})
 
 
 def campaign_results(
@@ -111,12 +136,11 @@ def campaign_results(
     with sessions() as session:
         run = session.scalars(select(CampaignRun).where(CampaignRun.slug == slug)).one()
         started = run.created_at
-        by_day = [0] * TIMELINE_DAYS
-        for when in _click_times(session, run):
-            day = int((when - started) / timedelta(days=1))
-            if 0 <= day < TIMELINE_DAYS:
-                by_day[day] += 1
-        cta_clickers = _cta_clickers(session, run)
+        by_day = _clicks_by_day(session, run, started)
+        cta_links = [
+            int(row["index"]) for row in report.clicks_by_link if is_cta(str(row["place"]))
+        ]
+        cta_clickers = _cta_clickers(session, run, cta_links)
         subject = run.subject
     per_article = []
     for article in articles or []:
@@ -158,6 +182,8 @@ class TrendRow:
     cta_click_rate: float | None
     unsubscribe_rate: float | None
     bounced: int | None
+    clicks: int = 0
+    cta_clicks: int = 0  # clicks on the booking buttons (the report's cta_clicks)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -169,6 +195,8 @@ class TrendRow:
             "cta_click_rate": self.cta_click_rate,
             "unsubscribe_rate": self.unsubscribe_rate,
             "bounced": self.bounced,
+            "clicks": self.clicks,
+            "cta_clicks": self.cta_clicks,
         }
 
 
@@ -199,6 +227,8 @@ def trends(
                 cta_click_rate=results.rates["cta_click_rate"],
                 unsubscribe_rate=results.rates["unsubscribe_rate"],
                 bounced=results.report.bounced,
+                clicks=results.report.clicks,
+                cta_clicks=results.report.cta_clicks,
             )
         )
     return rows

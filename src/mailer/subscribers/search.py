@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, sessionmaker
 
 from mailer.store.models import Subscriber, SubscriberTag
@@ -104,6 +104,39 @@ def search(
         shown = ids[(page - 1) * page_size : page * page_size]
         people = _people(session, shown)
     return SearchPage(query, status, tag, page, page_size, people, len(ids) > page * page_size)
+
+
+def where_clause(query: str = "", *, status: str = "", tag: str = "") -> ColumnElement[bool]:
+    """Everyone ``search`` would list for these (every page, not one), as one WHERE clause on
+    Subscriber for a read of the whole list such as the export. The OR the pages avoid costs
+    nothing extra there: the export reads every row by id anyway."""
+    query = " ".join(query.split())[:MAX_QUERY].lower()
+    clauses: list[ColumnElement[bool]] = []
+    if query:
+        escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        carries_query = aliased(SubscriberTag)
+        found: list[ColumnElement[bool]] = [
+            Subscriber.email_key.like(escaped, escape="\\"),
+            func.lower(Subscriber.last_name).like(escaped, escape="\\"),
+            func.lower(Subscriber.first_name).like(escaped, escape="\\"),
+        ]
+        if as_tag := normalize_tag(query):
+            found.append(
+                exists().where(
+                    carries_query.subscriber_id == Subscriber.id, carries_query.tag == as_tag
+                )
+            )
+        clauses.append(or_(*found))
+    if status:
+        clauses.append(Subscriber.status == status)
+    if tag:
+        carries = aliased(SubscriberTag)
+        clauses.append(
+            exists().where(
+                carries.subscriber_id == Subscriber.id, carries.tag == normalize_tag(tag)
+            )
+        )
+    return and_(true(), *clauses)
 
 
 def _filtered(

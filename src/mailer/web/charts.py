@@ -21,10 +21,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-WIDTH = 600
+# Drawn at about the size they are shown (a column of the results page is 400-500 px wide at
+# 1280 px, 310 px on a 375 px phone), so 15-unit text reads as 11-15 px, never tiny.
+WIDTH = 440
 ROW = 28
-PLOT_HEIGHT = 180
-LABEL_WIDTH = 190
+TOP = 22  # room above the highest column for its number
+PLOT_HEIGHT = 160
+LABEL_WIDTH = 170
+FONT = 15
+# Rough glyph widths of a sans-serif, in ems: enough to cut a label before it leaves the picture
+# (the table beside the chart has the whole label).
+_NARROW, _WIDE = set("fijlrt.,:;'|!()[] "), set("mwMW@%")
 
 
 @dataclass(frozen=True)
@@ -44,22 +51,23 @@ def columns(title: str, labels: Sequence[str], values: Sequence[float], colour: 
     rows = [(label, _number(value)) for label, value in zip(labels, values, strict=True)]
     highest = max(values, default=0) or 1
     step = WIDTH / max(len(values), 1)
-    parts = [_open(title, WIDTH, PLOT_HEIGHT + 40)]
+    parts = [_open(title, WIDTH, TOP + PLOT_HEIGHT + 30)]
     for n, (label, value) in enumerate(zip(labels, values, strict=True)):
         height = PLOT_HEIGHT * value / highest
         x = n * step + step * 0.15
+        top = TOP + PLOT_HEIGHT - height
         parts.append(
-            f'<rect x="{x:.1f}" y="{PLOT_HEIGHT - height + 10:.1f}" width="{step * 0.7:.1f}" '
+            f'<rect x="{x:.1f}" y="{top:.1f}" width="{step * 0.7:.1f}" '
             f'height="{height:.1f}" fill="{escape(colour)}"/>'
         )
         parts.append(
-            f'<text x="{x + step * 0.35:.1f}" y="{PLOT_HEIGHT + 32}" text-anchor="middle" '
-            f'font-size="13">{escape(label)}</text>'
+            f'<text x="{x + step * 0.35:.1f}" y="{TOP + PLOT_HEIGHT + 20}" text-anchor="middle" '
+            f'font-size="{FONT}">{escape(label)}</text>'
         )
         if value:
             parts.append(
-                f'<text x="{x + step * 0.35:.1f}" y="{PLOT_HEIGHT - height + 4:.1f}" '
-                f'text-anchor="middle" font-size="13">{escape(_number(value))}</text>'
+                f'<text x="{x + step * 0.35:.1f}" y="{top - 6:.1f}" '
+                f'text-anchor="middle" font-size="{FONT}">{escape(_number(value))}</text>'
             )
     parts.append("</svg>")
     return Chart(title, "".join(parts), rows, not any(values))
@@ -70,14 +78,14 @@ def bars(title: str, items: Sequence[tuple[str, float]], colour: str) -> Chart:
     ordered = sorted(items, key=lambda item: -item[1])
     rows = [(label, _number(value)) for label, value in ordered]
     highest = max((value for _, value in ordered), default=0) or 1
-    room = WIDTH - LABEL_WIDTH - 60
+    room = WIDTH - LABEL_WIDTH - 50  # the number after the longest bar
     height = max(len(ordered), 1) * ROW + 10
     parts = [_open(title, WIDTH, height)]
     for n, (label, value) in enumerate(ordered):
         y = 5 + n * ROW
-        shown = label if len(label) <= 28 else label[:27] + "…"
+        shown = _fit(label, LABEL_WIDTH - 14)
         parts.append(
-            f'<text x="{LABEL_WIDTH - 8}" y="{y + 18}" text-anchor="end" font-size="13">'
+            f'<text x="{LABEL_WIDTH - 8}" y="{y + 19}" text-anchor="end" font-size="{FONT}">'
             f"{escape(shown)}</text>"
         )
         parts.append(
@@ -85,11 +93,27 @@ def bars(title: str, items: Sequence[tuple[str, float]], colour: str) -> Chart:
             f'height="{ROW - 10}" fill="{escape(colour)}"/>'
         )
         parts.append(
-            f'<text x="{LABEL_WIDTH + room * value / highest + 6:.1f}" y="{y + 18}" '
-            f'font-size="13">{escape(_number(value))}</text>'
+            f'<text x="{LABEL_WIDTH + room * value / highest + 6:.1f}" y="{y + 19}" '
+            f'font-size="{FONT}">{escape(_number(value))}</text>'
         )
     parts.append("</svg>")
     return Chart(title, "".join(parts), rows, not any(value for _, value in ordered))
+
+
+def _fit(label: str, room: float) -> str:
+    """``label``, cut with an ellipsis where it would be wider than ``room`` units."""
+
+    def width(text: str) -> float:
+        return FONT * sum(
+            0.32 if c in _NARROW else 0.95 if c in _WIDE else 0.68 if c.isupper() else 0.58
+            for c in text
+        )
+
+    if width(label) <= room:
+        return label
+    while label and width(label + "…") > room:
+        label = label[:-1]
+    return label.rstrip() + "…"
 
 
 def _open(title: str, width: int, height: int) -> str:

@@ -7,7 +7,9 @@ request under /staff before any route runs.
 
 Modules: auth (who is signed in, render, the interface every page builds on), guard, look
 (static files, the clinic's colour), login (sign in and out, set a password), team (the staff
-list), campaigns (the campaign list).
+list), campaigns (the campaign list), subscribers (search, a person's page, owners' changes,
+export), uploads and imports (a CSV import in the background), results (a campaign's results,
+the last issues side by side).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from mailer.web.staff import campaigns, login, team
+from mailer.web.staff import campaigns, imports, login, results, subscribers, team
 from mailer.web.staff.auth import StaffRefusal, refusal_handler
 from mailer.web.staff.guard import StaffGuard
 from mailer.web.staff.look import STATIC_DIR, STATIC_PATH
@@ -27,6 +29,9 @@ router = APIRouter()  # each module's routes under PREFIX ("" is /staff itself)
 router.include_router(login.router, prefix=PREFIX)
 router.include_router(team.router, prefix=PREFIX)
 router.include_router(campaigns.router, prefix=PREFIX)
+router.include_router(subscribers.router, prefix=PREFIX)
+router.include_router(imports.router, prefix=PREFIX)
+router.include_router(results.router, prefix=PREFIX)
 
 
 def install(app: FastAPI) -> None:

@@ -1,4 +1,4 @@
-"""The staff pages' campaigns: the list at /staff, a new campaign from articles, the results.
+"""The staff pages' campaigns: the list at /staff and a new campaign from articles.
 
 - ``GET /staff`` (campaigns_page; its path "" is /staff itself, as web/staff/__init__.py
   includes this router under the /staff prefix): every campaign with its status, who approved
@@ -7,7 +7,7 @@
   sideways scroll at 375 px).
 - ``GET/POST /staff/campaigns/new``: pasted text, addresses and files to a draft through
   app/drafting.py, exactly as `mailer draft` drafts; then the campaign page.
-- ``GET /staff/campaigns/{slug}/results``: the figures of a sent campaign (delivery/report.py).
+(A sent campaign's results, ``GET /staff/campaigns/{slug}/results``, are web/staff/results.py.)
 
 The campaign page itself (edit, test, approve) is web/staff/campaign_page.py, its preview and
 check web/staff/campaign_preview.py; this router includes theirs. Signing in, roles and the
@@ -28,12 +28,10 @@ from mailer.app.campaign_list import list_campaigns
 from mailer.app.drafting import draft_from_articles, load_sources, load_upload
 from mailer.articles import Article
 from mailer.articles.source import MAX_BYTES as MAX_ARTICLE_BYTES
-from mailer.delivery.report import campaign_report, table_rows
 from mailer.errors import ArticleError, MailerError
 from mailer.web.context import WebContext, web_context
 from mailer.web.staff import campaign_page, campaign_preview
 from mailer.web.staff.auth import StaffUser, current_staff, render
-from mailer.web.staff.campaign_preview import not_found, usable_slug
 from mailer.web.staff.display import clinic_zone, figures, formatter
 from mailer.web.staff.forms import MAX_FILES, Form, Upload, read_form
 
@@ -159,20 +157,6 @@ def _upload_name(upload: Upload) -> str:
             "(.html), then choose that file",
         )
     return name
-
-
-@router.get("/campaigns/{slug}/results", response_class=HTMLResponse)
-def results_page(
-    slug: str,
-    request: Request,
-    user: StaffUser = Depends(current_staff),
-    ctx: WebContext = Depends(web_context),
-) -> HTMLResponse:
-    if not usable_slug(slug):
-        return not_found(request)
-    report = campaign_report(ctx.sessions, slug, ctx.settings.delivery.provider)
-    rows = table_rows(report) if report is not None else []
-    return render(request, "staff/campaign_results.html", {"slug": slug, "rows": rows})
 
 
 # After /campaigns/new: the campaign page's /campaigns/{slug} would otherwise take "new".

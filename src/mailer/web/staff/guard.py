@@ -11,7 +11,11 @@ under /staff, those added later included, before FastAPI runs any of them:
   the header ``X-CSRF-Token`` (htmx sends it from the layout's ``hx-headers``), equal to the
   signed-in session's token; on the sign-in and set-password pages, before there is a session,
   to the form cookie's (double submit). Otherwise 403 (mailer.web.staff.auth).
-- Its body is read here (at most MAX_BODY bytes, else 413) and handed on unchanged.
+- Its body is read here (at most MAX_BODY bytes, else 413) and handed on unchanged; except
+  on the STREAMED paths (the CSV upload, up to ``[staff] upload_max_mb``), whose body is never
+  buffered: the token comes from the header or the form's first field (the page's form puts
+  it first), read from the start of the stream, and the rest streams on to the route, whose
+  reader (web/staff/uploads.py) caps the bytes it reads.
 - Every response under /staff gets STAFF_HEADERS where the route did not set the header
   itself: a route may send a stricter policy of its own (the campaign preview, an HTML email
   in a same-origin frame, sets its own CSP and ``X-Frame-Options: SAMEORIGIN``).
@@ -34,10 +38,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.web.staff import auth
 from mailer.web.staff.look import STATIC_PATH
+from mailer.web.staff.uploads import boundary_of
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_BODY = 12 * 1024 * 1024  # an uploaded article export is well under this
 PREFIX = "/staff"
+STREAMED = frozenset({"/staff/subscribers/import"})
+FIRST_FIELD_MAX = 64 * 1024  # the form's first field (the token) is within this many bytes
+FORM_OVERHEAD = 64 * 1024  # the fields and part headers beside an upload's file
 STAFF_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
@@ -90,6 +98,9 @@ class StaffGuard:
         if _foreign(request):
             await _refuse(request, 403, FOREIGN)(scope, receive, send_with_headers)
             return
+        if path in STREAMED:
+            await _pass_streamed(self.app, request, scope, receive, send_with_headers)
+            return
         body = await _read_body(request, receive)
         if body is None:
             await _refuse(request, 413, "What was sent is too big.")(
@@ -105,6 +116,75 @@ class StaffGuard:
             await _refuse(request, 403, NO_TOKEN)(scope, receive, send_with_headers)
             return
         await self.app(scope, _replay(body, receive), send_with_headers)
+
+
+async def _pass_streamed(
+    app: ASGIApp, request: Request, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """A STREAMED upload: the CSRF check without buffering the body."""
+    limit = auth.web_context(request).settings.staff.upload_max_mb * 1024 * 1024
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
+        size = limit // (1024 * 1024)
+        await _refuse(request, 413, f"The file is bigger than {size} MB, so nothing was done.")(
+            scope, receive, send
+        )
+        return
+    live = await run_in_threadpool(auth.lookup_session, request)
+    sent = request.headers.get(auth.CSRF_HEADER) or ""
+    head, ended = b"", False
+    if not sent:
+        content_type = request.headers.get("content-type", "")
+        head, ended = await _read_head(receive)
+        sent = _token_in_body(content_type, _first_part(head, boundary_of(content_type)))
+    expected = auth.expected_tokens(request, live)
+    if not sent or not any(hmac.compare_digest(sent, token) for token in expected):
+        await _refuse(request, 403, NO_TOKEN)(scope, receive, send)
+        return
+    await app(scope, _replay_then_stream(head, ended, receive), send)
+
+
+async def _read_head(receive: Receive) -> tuple[bytes, bool]:
+    """The body's first FIRST_FIELD_MAX bytes (or all of it), and whether it ended there."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < FIRST_FIELD_MAX:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), True
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+    return b"".join(chunks), False
+
+
+def _first_part(head: bytes, boundary: bytes | None) -> bytes:
+    """The head of a multipart body cut after its first part and closed: a whole form of one
+    field, for _token_in_body."""
+    if boundary is None:
+        return b""
+    delimiter = b"\r\n--" + boundary
+    first = head.find(b"--" + boundary)
+    second = head.find(delimiter, first + 1) if first >= 0 else -1
+    if second < 0:
+        return b""
+    return head[:second] + delimiter + b"--\r\n"
+
+
+def _replay_then_stream(head: bytes, ended: bool, receive: Receive) -> Receive:
+    """What _read_head took, then the rest of the body as the client sends it."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": head, "more_body": not ended}
+        return await receive()
+
+    return replay
 
 
 def _origin(url: str) -> str:
