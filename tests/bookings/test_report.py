@@ -6,14 +6,30 @@ brings it back to 0. Erasing the subscriber keeps the anonymous count."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
+from subprocess import CompletedProcess
 from typing import Any
 
+from mailer.workspace import Workspace
 from tests.bookings import payloads
 from tests.bookings.conftest import ANA, Loop
-from tests.delivery_helpers import mailer_env, run_mailer
+from tests.cli_runner import MAILER
+from tests.delivery_helpers import mailer_env
 
 SLEEP_ARTICLE = "https://www.summitspine.example/blog/sleep"
+
+
+def run_mailer(workspace: Workspace, env: dict[str, str], *args: str) -> CompletedProcess[str]:
+    """A real `mailer` process on ``workspace``, as the clinic runs the report."""
+    return subprocess.run(
+        [MAILER, "--workspace", str(workspace.root), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _report(loop: Loop, *args: str, connected: bool = True) -> Any:
