@@ -2,9 +2,9 @@
 
 Faces (cli, web) -> use cases (app, schedule) -> the domain (articles, subscribers, campaigns,
 delivery, events, feed) -> the ground (store, tokens, workspace, config, logs, readiness,
-errors). An import may point down or stay on its floor, never up; no two packages import each
-other, even through others. Imports under ``if TYPE_CHECKING:`` are annotations only and do not
-count.
+errors, states). An import may point down or stay on its floor, never up; no two packages import
+each other, even through others. Imports under ``if TYPE_CHECKING:`` are annotations only and do
+not count.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ FLOORS: dict[str, int] = {
     "logs": 1,
     "config": 0,
     "errors": 0,
+    "states": 0,
     "__init__": 0,
 }
 

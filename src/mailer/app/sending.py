@@ -181,7 +181,7 @@ def send_run(
     run started): otherwise the run is withdrawn and ApprovalError raised. When the run
     finishes, the campaign file says status: sent.
     """
-    from mailer.store.models import SendState
+    from mailer.states import SendState
 
     settings = workspace.settings
     key = signing_key(workspace, "send")

@@ -52,7 +52,7 @@ from mailer.delivery.providers.base import (
     TransientProviderError,
 )
 from mailer.delivery.types import MessageTemplate, Recipient
-from mailer.store.models import SendState
+from mailer.states import SendState
 
 log = logging.getLogger("mailer.delivery")
 

@@ -28,7 +28,8 @@ from sqlalchemy import exists, func, or_, select, union
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.delivery.ledger import Ledger
-from mailer.store.models import CampaignRun, Click, Event, EventKind, Subscriber, SubscriberStatus
+from mailer.states import EventKind, SubscriberStatus
+from mailer.store.models import CampaignRun, Click, Event, Subscriber
 
 # Filled from provider events and clicks (Event and Click rows).
 EVENT_FIGURES = (

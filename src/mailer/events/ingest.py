@@ -20,8 +20,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.events.sendgrid_events import MappedEvent, map_event
+from mailer.states import EventKind, SubscriberStatus
 from mailer.store.db import transaction
-from mailer.store.models import CampaignRun, Event, EventKind, Subscriber, SubscriberStatus, utcnow
+from mailer.store.models import CampaignRun, Event, Subscriber, utcnow
 from mailer.subscribers.service import find_subscriber
 from mailer.subscribers.status import RANK, By, may_move, move
 
@@ -124,7 +125,7 @@ def _suppress(session: Session, events: list[MappedEvent], source: str) -> int:
     """Each person named moves to the strongest suppression of their events, as far as the
     transition table (subscribers.status) lets a provider's event move them: up only."""
     by = By.SMTP_BOUNCE if source == "smtp" else By.PROVIDER
-    strongest: dict[int, str] = {}
+    strongest: dict[int, EventKind] = {}
     for event in events:
         if event.kind in SUPPRESS_AS and event.subscriber_id is not None:
             current = strongest.get(event.subscriber_id)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mailer.store.models import EventKind
+from mailer.states import EventKind
 
 KINDS = {
     "processed": EventKind.PROCESSED,
@@ -48,7 +48,7 @@ class PayloadError(Exception):
 
 @dataclass(frozen=True)
 class MappedEvent:
-    kind: str
+    kind: EventKind
     source_event_id: str | None
     subscriber_id: int | None
     campaign_id: int | None  # as the custom_args say; checked against campaign_runs on ingest

@@ -47,6 +47,7 @@ from mailer.feed.entries import (
     unfinished,
 )
 from mailer.feed.fetch import shown_url
+from mailer.states import CampaignStatus
 from mailer.store.models import FeedEntry
 from mailer.workspace import Workspace
 
@@ -105,7 +106,7 @@ def finish_entries(
         mark_drafted(sessions, url, [entry.id], entry.slug, _sha256(path))
         if all(draft.slug != entry.slug for draft in drafts):
             drafts.append(Draft(entry.slug, path, campaign.subject, len(campaign.articles), False))
-            drafts[-1].approved = campaign.status == "approved"
+            drafts[-1].approved = campaign.status == CampaignStatus.APPROVED
     remaining.sort(key=lambda entry: entry.order)  # oldest first
     if not remaining:
         return drafts
@@ -205,7 +206,7 @@ def _open_digest(
     if latest.sent or not path.is_file() or _sha256(path) != latest.sha256:
         return None
     try:
-        if load_campaign(path).status != "draft":
+        if load_campaign(path).status != CampaignStatus.DRAFT:
             return None
     except CampaignError:
         return None

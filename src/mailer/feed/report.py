@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.campaigns.campaign import load_campaign
 from mailer.errors import CampaignError
-from mailer.feed.entries import DRAFTED
 from mailer.feed.fetch import shown_url
+from mailer.states import CampaignStatus, FeedEntryState
 from mailer.store.models import CampaignRun, FeedEntry, FeedState
 
 REPORT_DRAFTS = 20  # feed drafts looked at by feed_report
@@ -60,7 +60,7 @@ def feed_report(
                     select(FeedEntry.campaign_slug)
                     .where(
                         FeedEntry.feed_url == url,
-                        FeedEntry.state == DRAFTED,
+                        FeedEntry.state == FeedEntryState.DRAFTED,
                         FeedEntry.campaign_slug != "",
                     )
                     .order_by(FeedEntry.id.desc())
@@ -80,7 +80,7 @@ def feed_report(
         if campaigns_dir is not None:
             path = campaigns_dir / f"{slug}.md"
             try:
-                if not path.is_file() or load_campaign(path).status != "draft":
+                if not path.is_file() or load_campaign(path).status != CampaignStatus.DRAFT:
                     continue
             except CampaignError:
                 continue

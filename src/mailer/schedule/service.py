@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.schedule.crontab import CrontabTrigger
 from mailer.schedule.slots import SlotHandler, SlotReport
+from mailer.states import PollStatus, SlotOutcome
 from mailer.store.leases import DEFAULT_TTL, Lease
 from mailer.store.models import utcnow
 from mailer.workspace import Workspace
@@ -232,7 +233,7 @@ class SchedulerService:
         except Exception:  # a feed problem (even the database) must never stop the slot
             log.exception("feed poll failed")
             return
-        if result.status == "error":
+        if result.status == PollStatus.ERROR:
             self.say(f"feed poll failed: {result.error} {result.hint}".strip())
         elif result.drafted or result.baseline:
             drafted = ", ".join(result.drafted) or "none"
@@ -246,7 +247,7 @@ def _never_called() -> None:
 def _describe(report: SlotReport, handler: SlotHandler) -> str:
     when = handler.when(report.slot_at)
     missed = f" ({len(report.missed)} older slot(s) missed, staff told)" if report.missed else ""
-    if report.outcome == "sent":
+    if report.outcome == SlotOutcome.SENT:
         return f"slot {when}: sent {report.campaign_slug} ({report.sent} messages){missed}"
     if report.outcome == "nothing-approved":
         return f"slot {when}: no approved campaign was due; staff told{missed}"

@@ -32,8 +32,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.campaigns.campaign import Campaign, load_campaign
 from mailer.delivery.notices import notify_staff
 from mailer.errors import ApprovalError, MailerError
+from mailer.states import CampaignStatus, SlotOutcome
 from mailer.store.leases import holder_is_dead_here
-from mailer.store.models import CampaignFileNotice, CampaignRun, ScheduledSlot, SlotOutcome, utcnow
+from mailer.store.models import CampaignFileNotice, CampaignRun, ScheduledSlot, utcnow
 from mailer.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def scan_campaigns(workspace: Workspace, sessions: sessionmaker[Session]) -> Cam
             log.warning("skipping a campaign file that cannot be read: %s", err.message)
             scan.problems.append(FileProblem(path, err.message, _sha256(path)))
             continue
-        if campaign.status != "approved" or campaign.slug in started:
+        if campaign.status != CampaignStatus.APPROVED or campaign.slug in started:
             continue
         approval = approvals.get(campaign.slug)
         if approval is None:
@@ -228,7 +229,9 @@ class SlotHandler:
         detail = f"seen {_duration(now - slot_at)} late, beyond misfire_grace"
         return self._insert(slot_at, now, SlotOutcome.MISSED, detail)
 
-    def _insert(self, slot_at: datetime, now: datetime, outcome: str, detail: str = "") -> bool:
+    def _insert(
+        self, slot_at: datetime, now: datetime, outcome: SlotOutcome, detail: str = ""
+    ) -> bool:
         """The slot's row; False when it already has one (somebody handled or reported it)."""
         try:
             with self.sessions.begin() as session:
@@ -259,7 +262,7 @@ class SlotHandler:
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
-    def _set(self, slot_at: datetime, outcome: str, **values: object) -> None:
+    def _set(self, slot_at: datetime, outcome: SlotOutcome, **values: object) -> None:
         with self.sessions.begin() as session:
             session.execute(
                 update(ScheduledSlot)

@@ -41,13 +41,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.errors import InputError
-from mailer.store.models import (
-    StatusChange,
-    Subscriber,
-    SubscriberStatus,
-    SubscriberTag,
-    Suppression,
-)
+from mailer.states import SubscriberStatus
+from mailer.store.models import StatusChange, Subscriber, SubscriberTag, Suppression
 from mailer.store.models import utcnow as _utcnow
 from mailer.subscribers.bulk import bulk_insert, inserted_ids, one_of
 from mailer.subscribers.csv_export import safe_row

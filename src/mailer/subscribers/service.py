@@ -18,14 +18,8 @@ from sqlalchemy import Select, delete, exists, select
 from sqlalchemy.orm import Session
 
 from mailer.errors import InputError, UsageError
-from mailer.store.models import (
-    StatusChange,
-    Subscriber,
-    SubscriberStatus,
-    SubscriberTag,
-    Suppression,
-    utcnow,
-)
+from mailer.states import SubscriberStatus
+from mailer.store.models import StatusChange, Subscriber, SubscriberTag, Suppression, utcnow
 from mailer.subscribers.normalize import (
     MAX_NAME,
     MAX_TAG,

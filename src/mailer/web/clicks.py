@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from mailer.errors import MailerError, TokenError
-from mailer.store.models import CampaignRun, Click, Event, EventKind, Subscriber, utcnow
+from mailer.states import EventKind
+from mailer.store.models import CampaignRun, Click, Event, Subscriber, utcnow
 from mailer.tokens import read_click_token
 from mailer.web.context import WebContext
 from mailer.web.unsubscribe import not_found

@@ -33,7 +33,7 @@ from mailer.campaigns.personalize import UNSUBSCRIBE_URL, clean_first_name
 from mailer.delivery.providers import make_provider
 from mailer.delivery.types import MessageTemplate, Recipient
 from mailer.errors import TokenError
-from mailer.store.models import SubscriberStatus
+from mailer.states import SubscriberStatus
 from mailer.subscribers.normalize import MAX_NAME, InvalidAddress, normalize_email
 from mailer.subscribers.signup import (
     ConfirmResult,
