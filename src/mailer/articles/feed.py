@@ -11,6 +11,8 @@ import hashlib
 from datetime import date
 from typing import Any
 
+import feedparser
+
 from mailer.articles.html_blocks import html_to_sections, without_title_heading
 from mailer.articles.model import Article, Image, Paragraph, Section
 from mailer.articles.sanitize import is_tracker_image
@@ -21,8 +23,6 @@ _HTML_TYPES = {"text/html", "application/xhtml+xml", "html", "xhtml"}
 
 
 def parse_feed(data: bytes, *, name: str = "", limit: int | None = None) -> list[Article]:
-    import feedparser  # lazy: page exports never pay for it
-
     parsed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=False)
     if not parsed.get("version") and not parsed.entries:
         problem = parsed.get("bozo_exception")

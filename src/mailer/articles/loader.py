@@ -1,15 +1,18 @@
 """The one entry point: any article source (file or http(s) address) to Article(s).
 
 The importer is chosen from the extension, else the content type, else the first bytes
-(see ``source.read_source``). Heavy importers (trafilatura, feedparser) are imported only
-when their kind of source is met, so a page export loads fast.
+(see ``source.read_source``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from mailer.articles.feed import parse_feed
+from mailer.articles.html_page import parse_html_page
+from mailer.articles.markdown import parse_markdown
 from mailer.articles.model import Article, ListBlock
+from mailer.articles.page_export import parse_page_export
 from mailer.articles.source import Source, read_source, sniff
 from mailer.errors import ArticleError
 
@@ -51,8 +54,6 @@ def load_feed(source: str | Path, limit: int | None = None) -> list[Article]:
 
 
 def _feed(raw: Source, limit: int | None) -> list[Article]:
-    from mailer.articles.feed import parse_feed
-
     articles = parse_feed(raw.data, name=raw.name, limit=limit)
     if not articles:
         raise ArticleError(
@@ -68,16 +69,10 @@ def _feed(raw: Source, limit: int | None) -> list[Article]:
 def _single(raw: Source, url: str | None) -> Article:
     text = raw.text
     if raw.kind == "markdown":
-        from mailer.articles.markdown import parse_markdown
-
         article = parse_markdown(text, name=raw.name)
     elif raw.kind == "html":
-        from mailer.articles.html_page import parse_html_page
-
         article = parse_html_page(text, name=raw.name, url=raw.url)
     else:
-        from mailer.articles.page_export import parse_page_export
-
         article = parse_page_export(text, name=raw.name)
     if url:
         article.url = url

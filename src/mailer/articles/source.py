@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import httpx
+
 from mailer.errors import ArticleError
 
 Kind = Literal["page", "markdown", "html", "feed"]
@@ -97,8 +99,6 @@ def read_file(path: Path) -> Source:
 
 def fetch(address: str) -> Source:
     """GET an address with a timeout and a size cap; the kind comes from its content type."""
-    import httpx  # lazy: page exports never pay for it
-
     try:
         with (
             httpx.Client(

@@ -48,6 +48,7 @@ from mailer.campaigns.campaign import (
 )
 from mailer.campaigns.check import CheckResult, check_campaign
 from mailer.campaigns.render import RenderedCampaign, render_campaign
+from mailer.delivery.ledger import Ledger
 from mailer.errors import ApprovalError, MailerError
 from mailer.states import CampaignStatus
 from mailer.store.db import transaction
@@ -224,8 +225,6 @@ def unapprove(
     A run that has sent nothing yet is withdrawn with it. Raises ApprovalError if the campaign
     has begun to go out. True when anything changed.
     """
-    from mailer.delivery.ledger import Ledger
-
     slug = campaign.slug
     run = _run(sessions, slug)
     if run is not None and not Ledger(sessions).withdraw(run.id):

@@ -38,6 +38,7 @@ from mailer.campaigns.check import check_campaign
 from mailer.campaigns.draft import CallToAction, draft_campaign
 from mailer.campaigns.slug import reserve_campaign_path
 from mailer.errors import CampaignError
+from mailer.feed.address import shown_url
 from mailer.feed.entries import (
     Entry,
     entry_key,
@@ -46,7 +47,6 @@ from mailer.feed.entries import (
     take,
     unfinished,
 )
-from mailer.feed.fetch import shown_url
 from mailer.states import CampaignStatus
 from mailer.store.models import FeedEntry
 from mailer.workspace import Workspace

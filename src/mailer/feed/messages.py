@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mailer.delivery.notices import notify_staff
+from mailer.feed.address import shown_url
 from mailer.feed.drafting import Draft
-from mailer.feed.fetch import shown_url
 from mailer.workspace import Workspace
 
 

@@ -47,6 +47,7 @@ from mailer.articles.feed import parse_feed
 from mailer.articles.loader import finish_article
 from mailer.articles.model import Article
 from mailer.errors import ArticleError, FeedError, MailerError, StorageError
+from mailer.feed.address import shown_url
 from mailer.feed.drafting import finish_entries
 from mailer.feed.entries import (
     claim,
@@ -56,7 +57,7 @@ from mailer.feed.entries import (
     has_unfinished,
     record,
 )
-from mailer.feed.fetch import FETCH_TIMEOUT, fetch_feed, shown_url
+from mailer.feed.fetch import FETCH_TIMEOUT, fetch_feed
 from mailer.feed.messages import notify_connected, notify_drafts, poll_detail
 from mailer.states import PollStatus
 from mailer.store.leases import Lease

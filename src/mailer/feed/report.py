@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.campaigns.campaign import load_campaign
 from mailer.errors import CampaignError
-from mailer.feed.fetch import shown_url
+from mailer.feed.address import shown_url
 from mailer.states import CampaignStatus, FeedEntryState
 from mailer.store.models import CampaignRun, FeedEntry, FeedState
 

@@ -28,6 +28,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from mailer.campaigns.campaign import load_campaign
+from mailer.campaigns.render import render_campaign
 from mailer.errors import MailerError, TokenError
 from mailer.states import EventKind
 from mailer.store.models import CampaignRun, Click, Event, Subscriber, utcnow
@@ -214,9 +216,6 @@ def preview_target(ctx: WebContext, slug: str, index: int) -> str | None:
     if run is not None:
         link = run.links.get(index)
         return str(link["url"]) if link is not None else None
-    from mailer.campaigns.campaign import load_campaign
-    from mailer.campaigns.render import render_campaign
-
     path = ctx.workspace.campaigns_dir / f"{slug}.md"
     if not slug or "/" in slug or "\\" in slug or slug.startswith(".") or not path.is_file():
         return None
