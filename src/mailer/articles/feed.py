@@ -1,7 +1,7 @@
 """RSS and Atom feeds: one Article per entry, newest first, each with its stable entry id.
 
 The entry's HTML (full content, else its summary) is sanitized and read like any HTML
-fragment. feedparser only ever gets bytes: fetching is done by ``source.fetch``, with its
+fragment. feedparser only ever gets bytes: fetching is done by ``fetch.fetch``, with its
 timeout and size cap, never by feedparser itself.
 """
 

@@ -21,7 +21,6 @@ from enum import Enum
 from pathlib import Path
 
 from mailer.articles.model import Article, Image, ListBlock, Paragraph
-from mailer.campaigns import article_markdown
 from mailer.campaigns import markdown as md
 from mailer.campaigns.campaign import ArticleRef, Campaign, save_campaign
 from mailer.campaigns.slug import reserve_campaign_path
@@ -80,7 +79,7 @@ def _top(article: Article) -> list[str]:
     if hero and not any(
         isinstance(b, Image) and b.src == hero.src for s in article.sections for b in s.blocks
     ):
-        parts.append(article_markdown.image(hero))
+        parts.append(md.image(hero))
     return parts
 
 
@@ -92,9 +91,7 @@ def _teaser_parts(article: Article) -> list[str]:
         if not isinstance(block, Image)
     ]
     teaser = make_teaser(opening) or [article.summary]
-    return [
-        md.escape_inline(p) if isinstance(p, str) else article_markdown.block(p) for p in teaser
-    ]
+    return [md.escape_inline(p) if isinstance(p, str) else md.block(p) for p in teaser]
 
 
 def contents(article: Article) -> list[str]:
@@ -128,7 +125,7 @@ def _whole(article: Article, *, cta_after_opening: bool = True) -> list[str]:
                 opening_end = len(parts)
             parts.append(md.heading(section.heading, min(6, 1 + section.level)))
         for item in section.blocks:
-            parts.append(article_markdown.block(item))
+            parts.append(md.block(item))
             if isinstance(item, Paragraph):
                 seen += 1
                 if seen == 2 and opening_end is None:

@@ -1,17 +1,16 @@
-"""Text to Markdown that renders as written, and the body's block shortcodes.
+"""Article text to Markdown that renders as written, and the body's block shortcodes.
 
 BODY CONVENTION (shared with campaigns/render.py): standard Markdown plus shortcodes alone on
 their own line: ``[[cta]]`` (the consultation call to action) and
 ``[[button "Label" https://...]]`` (a button to a link). Article text is escaped so that it
-never turns into markup or a shortcode by accident. An article's blocks are written with these
-by :mod:`mailer.campaigns.article_markdown`; this module knows nothing of articles, so rendering
-a campaign does not load the article importers.
+never turns into markup or a shortcode by accident.
 """
 
 from __future__ import annotations
 
 import re
 
+from mailer.articles.model import Block, Image, ListBlock, Paragraph
 from mailer.campaigns.text import squash
 
 CTA = "[[cta]]"
@@ -49,10 +48,37 @@ def heading(text: str, level: int) -> str:
     return "#" * level + " " + _TRAILING_HASHES.sub(r"\1\\\2", escape_inline(text))
 
 
+def image(block: Image) -> str:
+    src = block.src.strip().replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    return f"![{escape_inline(block.alt)}]({src})"
+
+
 def button(label: str, url: str) -> str:
     """A button shortcode; the label may not hold a double quote, the url no space."""
     label = squash(label).replace('"', "'").replace("“", "'").replace("”", "'")
     return f'[[button "{label}" {url.strip().replace(" ", "%20")}]]'
+
+
+def block(item: Block) -> str:
+    """One article block as Markdown."""
+    if isinstance(item, Paragraph):
+        return escape_inline(item.text)
+    if isinstance(item, ListBlock):
+        return "\n".join(_list_lines(item, ""))
+    return image(item)
+
+
+def _list_lines(item: ListBlock, indent: str) -> list[str]:
+    """A list's lines; its numbers as the article wrote them, nested lists indented under
+    their item (as far as the item's text starts, which CommonMark needs to nest them)."""
+    lines = []
+    for position, text in enumerate(item.items):
+        marker = f"{item.start + position}." if item.ordered else "-"
+        lines.append(f"{indent}{marker} {escape_inline(text)}")
+        nested = item.nested.get(position)
+        if nested is not None:
+            lines.extend(_list_lines(nested, indent + " " * (len(marker) + 1)))
+    return lines
 
 
 def join_blocks(parts: list[str]) -> str:
