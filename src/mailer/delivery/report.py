@@ -28,7 +28,7 @@ from sqlalchemy import exists, func, or_, select, union
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.delivery.ledger import Ledger
-from mailer.states import EventKind, SubscriberStatus
+from mailer.states import DeliveryState, EventKind, SubscriberStatus
 from mailer.store.models import CampaignRun, Click, Event, Subscriber
 
 # Filled from provider events and clicks (Event and Click rows).
@@ -212,10 +212,10 @@ def campaign_report(
         state=run.state,
         provider=provider,
         recipients=run.recipients,
-        sent=counts["sent"],
-        failed=counts["failed"],
-        skipped=counts["skipped"],
-        pending=counts["queued"] + counts["claimed"] + counts["sending"],
+        sent=counts[DeliveryState.SENT],
+        failed=counts[DeliveryState.FAILED],
+        skipped=counts[DeliveryState.SKIPPED],
+        pending=sum(counts[state] for state in DeliveryState.OPEN),
         possible_duplicates=run.possible_duplicates,
         delivered=people["delivered"],
         bounced=people["bounced"],
