@@ -33,7 +33,11 @@ from mailer.delivery.ledger import ClaimedRecipient, Ledger, template_from_json
 from mailer.delivery.providers import Provider, RecipientFailure, make_provider
 from mailer.delivery.types import MessageTemplate, Recipient
 from mailer.errors import ApprovalError
-from mailer.store.models import CampaignRun, SendState
+from mailer.events.ingest import RefusedAddress, record_smtp_bounces
+from mailer.states import SendState
+from mailer.store.models import CampaignRun
+from mailer.subscribers.segments import audience_count
+from mailer.subscribers.service import parse_address
 from mailer.tokens import SecretKey, signing_key
 from mailer.workspace import Workspace
 
@@ -132,8 +136,6 @@ class SendJob:
         return make_provider(self.workspace.settings, self.workspace.secrets, self.workspace.root)
 
     def audience_size(self) -> int:
-        from mailer.subscribers.segments import audience_count
-
         with self.sessions() as session:
             return audience_count(session, self.campaign.audience)
 
@@ -151,8 +153,6 @@ class SendJob:
         counted: its links carry the preview identity (they act on nobody, clicks are not
         recorded) and it goes out as ``staff_copy_slug`` (no campaign run has that name, so the
         provider's events about it count in no report). A failure or refusal is raised."""
-        from mailer.subscribers.service import parse_address
-
         email = parse_address(address).email
         template = staff_copy(self.template(), self.campaign.slug)
         key = signing_key(self.workspace, "send")
@@ -243,8 +243,6 @@ def send_run(
     run started): otherwise the run is withdrawn and ApprovalError raised. When the run
     finishes, the campaign file says status: sent.
     """
-    from mailer.store.models import SendState
-
     settings = workspace.settings
     key = signing_key(workspace, "send")
     if (
@@ -281,7 +279,6 @@ def send_run(
 
 def _suppress_bounces(ledger: Ledger, slug: str) -> OnBounced:
     """Addresses the SMTP server refused for good: bounced events, suppressed as SendGrid's."""
-    from mailer.events.ingest import RefusedAddress, record_smtp_bounces
 
     def record(run_id: int, failures: list[RecipientFailure]) -> None:
         refused = [

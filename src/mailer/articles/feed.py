@@ -1,7 +1,7 @@
 """RSS and Atom feeds: one Article per entry, newest first, each with its stable entry id.
 
 The entry's HTML (full content, else its summary) is sanitized and read like any HTML
-fragment. feedparser only ever gets bytes: fetching is done by ``source.fetch``, with its
+fragment. feedparser only ever gets bytes: fetching is done by ``fetch.fetch``, with its
 timeout and size cap, never by feedparser itself.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 from typing import Any
+
+import feedparser
 
 from mailer.articles.html_blocks import html_to_sections, without_title_heading
 from mailer.articles.model import Article, Image, Paragraph, Section
@@ -21,8 +23,6 @@ _HTML_TYPES = {"text/html", "application/xhtml+xml", "html", "xhtml"}
 
 
 def parse_feed(data: bytes, *, name: str = "", limit: int | None = None) -> list[Article]:
-    import feedparser  # lazy: page exports never pay for it
-
     parsed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=False)
     if not parsed.get("version") and not parsed.entries:
         problem = parsed.get("bozo_exception")

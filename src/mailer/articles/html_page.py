@@ -12,6 +12,9 @@ from datetime import date
 from html.parser import HTMLParser
 from typing import Any
 
+import trafilatura
+from lxml import etree
+
 from mailer.articles.html_blocks import html_to_sections, without_title_heading
 from mailer.articles.model import Article, Image, ListBlock, Paragraph, Section
 from mailer.articles.sanitize import is_tracker_image
@@ -39,8 +42,6 @@ _RENAME = {
 
 def parse_html_page(html: str, *, name: str = "", url: str | None = None) -> Article:
     """An Article from a whole HTML page; ``url`` is where it was fetched, if it was."""
-    import trafilatura  # lazy: about 0.3 s to import
-
     options: dict[str, Any] = {
         "output_format": "xml",
         "include_images": True,
@@ -92,8 +93,6 @@ def _word_count(sections: list[Section]) -> int:
 
 
 def _xml_to_html(xml: str) -> str:
-    from lxml import etree
-
     root = etree.fromstring(xml.encode("utf-8"), parser=etree.XMLParser(recover=True))
     for comments in root.findall(".//comments"):
         comments.getparent().remove(comments)

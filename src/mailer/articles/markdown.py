@@ -9,7 +9,12 @@ else the first level-1 heading (which then is not repeated as a section).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import frontmatter
+import yaml
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from mailer.articles.model import (
     Article,
@@ -23,14 +28,8 @@ from mailer.articles.model import (
 from mailer.articles.text import normalize_inline
 from mailer.errors import ArticleError
 
-if TYPE_CHECKING:
-    from markdown_it.token import Token
-
 
 def parse_markdown(text: str, *, name: str = "") -> Article:
-    import frontmatter
-    import yaml
-
     try:
         post = frontmatter.loads(text)
     except yaml.YAMLError as err:
@@ -71,8 +70,6 @@ def _title(title: str, sections: list[Section]) -> tuple[str, list[Section]]:
 
 def _sections(source: str) -> tuple[list[Section], bool]:
     """Sections from Markdown, and whether the text starts with a level-1 heading."""
-    from markdown_it import MarkdownIt
-
     tokens = MarkdownIt("commonmark").parse(source)
     sections: list[Section] = [Section(heading=None)]
     leading_h1 = False

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import nh3
+
 ALLOWED_TAGS = {
     "p", "br", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "img", "a", "blockquote",
     "strong", "em", "b", "i", "u", "span", "div", "section", "article", "main", "header",
@@ -40,8 +42,6 @@ _TRACKER_PATH_WORDS = ("/pixel", "/beacon", "/track", "/tr?", "/tr/", "1x1", "/o
 
 def clean_html(html: str) -> str:
     """A safe HTML fragment: only structure, no active content and no hidden content."""
-    import nh3
-
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,

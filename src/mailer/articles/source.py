@@ -1,4 +1,5 @@
-"""Reading an article source: a file or an http(s) address, refused early when unusable.
+"""Reading an article source from a file, refused early when unusable (an http(s) address is
+fetched by :mod:`mailer.articles.fetch`, with the same checks).
 
 Every refusal is an ArticleError naming the source and what to do. The kind of source
 (page export, Markdown, HTML, feed) is chosen from the extension, the content type or the
@@ -17,8 +18,6 @@ from mailer.errors import ArticleError
 Kind = Literal["page", "markdown", "html", "feed"]
 
 MAX_BYTES = 5 * 1024 * 1024
-FETCH_TIMEOUT = 20.0
-USER_AGENT = "mailer/0.1 (newsletter article import)"
 
 _EXTENSIONS: dict[str, Kind] = {
     ".txt": "page",
@@ -32,7 +31,7 @@ _EXTENSIONS: dict[str, Kind] = {
     ".rss": "feed",
     ".atom": "feed",
 }
-_CHARSET = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+CHARSET = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""")
 
 
@@ -56,9 +55,8 @@ def is_address(source: str | Path) -> bool:
 
 
 def read_source(source: str | Path) -> Source:
-    """The bytes and kind of a file path or an http(s) address."""
-    if is_address(source):
-        return fetch(str(source))
+    """The bytes and kind of a file path (an http(s) address is read by
+    :func:`mailer.articles.fetch.fetch`, which :mod:`mailer.articles.loader` calls instead)."""
     text = str(source)
     if re.match(r"^[a-z][a-z0-9+.-]*://", text, re.IGNORECASE):
         raise ArticleError(
@@ -81,7 +79,7 @@ def read_file(path: Path) -> Source:
         raise ArticleError(f"{name}: cannot be read ({err.strerror})") from err
     if path.is_dir():
         raise ArticleError(f"{name} is a folder, not an article file", hint="name one file in it")
-    _check_size(name, size)
+    check_size(name, size)
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_BYTES + 1)  # a file growing under us is still capped
@@ -93,7 +91,7 @@ def read_file(path: Path) -> Source:
 def source_from_bytes(name: str, data: bytes) -> Source:
     """A source whose bytes are already here (a file read, an upload, pasted text): capped,
     checked, and its kind chosen from ``name``'s extension, else from the first bytes."""
-    _check_size(name, len(data))
+    check_size(name, len(data))
     check_content(name, data)
     kind = _EXTENSIONS.get(Path(name).suffix.lower()) or sniff(data)
     if kind == "page" and sniff(data) in {"html", "feed"}:
@@ -101,52 +99,7 @@ def source_from_bytes(name: str, data: bytes) -> Source:
     return Source(name=name, data=data, kind=kind)
 
 
-def fetch(address: str) -> Source:
-    """GET an address with a timeout and a size cap; the kind comes from its content type."""
-    import httpx  # lazy: page exports never pay for it
-
-    try:
-        with (
-            httpx.Client(
-                timeout=FETCH_TIMEOUT,
-                follow_redirects=True,
-                headers={"User-Agent": USER_AGENT},
-            ) as client,
-            client.stream("GET", address) as response,
-        ):
-            if response.status_code >= 400:
-                raise ArticleError(
-                    f"{address}: the server answered {response.status_code} "
-                    f"{response.reason_phrase}",
-                    hint="open the address in a browser to check it, or save the page as a file",
-                )
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit():
-                _check_size(address, int(declared))
-            chunks: list[bytes] = []
-            total = 0
-            for chunk in response.iter_bytes():
-                total += len(chunk)
-                _check_size(address, total)
-                chunks.append(chunk)
-            data = b"".join(chunks)
-            content_type = response.headers.get("content-type", "")
-            final_url = str(response.url)
-    except httpx.HTTPError as err:
-        raise ArticleError(
-            f"{address}: could not be fetched ({err.__class__.__name__}: {err})",
-            hint="check the address and your connection, or save the page as a file",
-        ) from err
-    check_content(address, data)
-    match = _CHARSET.search(content_type.encode("latin-1", "replace"))
-    charset = match.group(1).decode("ascii") if match else None
-    kind = _kind_of_content_type(content_type) or sniff(data)
-    if kind == "html" and _looks_like_feed(data):
-        kind = "feed"  # some servers send feeds as text/html
-    return Source(name=address, data=data, kind=kind, url=final_url, charset=charset)
-
-
-def _check_size(name: str, size: int) -> None:
+def check_size(name: str, size: int) -> None:
     if size > MAX_BYTES:
         raise ArticleError(
             f"{name}: too large ({size / 1024 / 1024:.1f} MB; an article is at most "
@@ -186,22 +139,11 @@ def decode(data: bytes, name: str, charset: str | None = None) -> str:
 
 def _declared_charset(data: bytes) -> str | None:
     head = data[:2048]
-    match = _XML_ENCODING.match(head.lstrip()) or _CHARSET.search(head)
+    match = _XML_ENCODING.match(head.lstrip()) or CHARSET.search(head)
     return match.group(1).decode("ascii") if match else None
 
 
-def _kind_of_content_type(content_type: str) -> Kind | None:
-    value = content_type.split(";")[0].strip().lower()
-    if value in {"application/rss+xml", "application/atom+xml", "application/rdf+xml"}:
-        return "feed"
-    if value in {"text/html", "application/xhtml+xml"}:
-        return "html"
-    if value in {"text/markdown", "text/x-markdown"}:
-        return "markdown"
-    return None  # text/xml, text/plain, octet-stream...: look at the content
-
-
-def _looks_like_feed(data: bytes) -> bool:
+def looks_like_feed(data: bytes) -> bool:
     head = data[:2048].lstrip().lower()
     return head.startswith((b"<rss", b"<feed", b"<rdf:rdf")) or (
         head.startswith(b"<?xml") and any(tag in head for tag in (b"<rss", b"<feed", b"<rdf:rdf"))
@@ -210,7 +152,7 @@ def _looks_like_feed(data: bytes) -> bool:
 
 def sniff(data: bytes) -> Kind:
     """The kind of a source from its first bytes, for unknown extensions and content types."""
-    if _looks_like_feed(data):
+    if looks_like_feed(data):
         return "feed"
     head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")):

@@ -49,7 +49,9 @@ from mailer.campaigns.campaign import (
 from mailer.campaigns.check import CheckResult, check_campaign
 from mailer.campaigns.files import CampaignFiles
 from mailer.campaigns.render import RenderedCampaign, render_campaign
+from mailer.delivery.ledger import Ledger
 from mailer.errors import ApprovalError, MailerError
+from mailer.states import CampaignStatus
 from mailer.store.db import transaction
 from mailer.store.models import CampaignApproval, CampaignRun, utcnow
 from mailer.workspace import Workspace
@@ -183,7 +185,11 @@ def approve(
         )
     digest = fingerprint(workspace, campaign, result.rendered)
     current = current_approval(sessions, slug)
-    if campaign.status == "approved" and current is not None and current.fingerprint == digest:
+    if (
+        campaign.status == CampaignStatus.APPROVED
+        and current is not None
+        and current.fingerprint == digest
+    ):
         return current
     when = now or utcnow()
     for attempt in (1, 2):
@@ -220,8 +226,6 @@ def unapprove(
     A run that has sent nothing yet is withdrawn with it. Raises ApprovalError if the campaign
     has begun to go out. True when anything changed.
     """
-    from mailer.delivery.ledger import Ledger
-
     slug = campaign.slug
     run = _run(sessions, slug)
     if run is not None and not Ledger(sessions).withdraw(run.id):
@@ -252,7 +256,10 @@ def _back_to_draft(campaign: Campaign) -> bool:
         on_disk = load_campaign(campaign.path)
     except MailerError:
         return False  # unreadable now: it cannot count as approved; staff's edit stays as is
-    if on_disk.status == "draft" and not {"approved_at", "approved_by"} & on_disk.extra.keys():
+    if (
+        on_disk.status == CampaignStatus.DRAFT
+        and not {"approved_at", "approved_by"} & on_disk.extra.keys()
+    ):
         return False
     mark_draft(on_disk)
     save_campaign(on_disk, campaign.path)
@@ -264,7 +271,7 @@ def refuse_if_sent(sessions: sessionmaker[Session], campaign: Campaign) -> None:
     """ApprovalError if the campaign went out or is going out (a run, or status: sent)."""
     slug = campaign.slug
     run = _run(sessions, slug)
-    if campaign.status != "sent" and run is None:
+    if campaign.status != CampaignStatus.SENT and run is None:
         return
     if run is not None and run.finished_at is not None:
         what = f"was sent on {run.finished_at:%Y-%m-%d %H:%M} UTC"
@@ -291,9 +298,9 @@ def verify_approved(
     approval revoked with the reason) before the error is raised.
     """
     slug = campaign.slug
-    if campaign.status == "sent":
+    if campaign.status == CampaignStatus.SENT:
         refuse_if_sent(sessions, campaign)
-    if campaign.status != "approved":
+    if campaign.status != CampaignStatus.APPROVED:
         raise ApprovalError(
             f"{slug!r} is a draft and has not been approved",
             hint=f"check and approve it first: mailer approve {slug}",
@@ -334,7 +341,7 @@ def record_sent(workspace: Workspace, slug: str, when: datetime | None = None) -
         return
     try:
         campaign = load_campaign(path)
-        if campaign.status == "sent":
+        if campaign.status == CampaignStatus.SENT:
             return
         mark_sent(campaign, when)
         files.save(campaign)

@@ -23,9 +23,10 @@ import frontmatter
 import yaml
 
 from mailer.errors import CampaignError
+from mailer.states import CampaignStatus
 from mailer.subscribers.segments import Audience
 
-STATUSES = ("draft", "approved", "sent")
+STATUSES = tuple(CampaignStatus)
 # Front matter that records what happened to the campaign, not what goes out: an approval's
 # fingerprint leaves these out (mailer.campaigns.approval), so writing them keeps it valid.
 STATUS_KEYS = ("status", "approved_at", "approved_by", "sent_at")
@@ -47,7 +48,7 @@ class Campaign:
     subject: str
     body: str
     preheader: str = ""
-    status: str = "draft"
+    status: CampaignStatus = CampaignStatus.DRAFT
     articles: list[ArticleRef] = field(default_factory=list)
     cta: dict[str, str] = field(default_factory=dict)  # text, url (defaults from booking.*)
     send_on: date | None = None
@@ -82,7 +83,7 @@ def mark_approved(campaign: Campaign, now: datetime | None = None, by: str = "")
 
     This is the file's side only: mailer.campaigns.approval records the approval that counts.
     """
-    campaign.status = "approved"
+    campaign.status = CampaignStatus.APPROVED
     campaign.extra["approved_at"] = _stamp(now)
     if by:
         campaign.extra["approved_by"] = by
@@ -90,14 +91,14 @@ def mark_approved(campaign: Campaign, now: datetime | None = None, by: str = "")
 
 def mark_draft(campaign: Campaign) -> None:
     """Back to status: draft; the approval fields go (the database keeps the history)."""
-    campaign.status = "draft"
+    campaign.status = CampaignStatus.DRAFT
     campaign.extra.pop("approved_at", None)
     campaign.extra.pop("approved_by", None)
 
 
 def mark_sent(campaign: Campaign, when: datetime | None = None) -> None:
     """status: sent, with sent_at: the send finished; approval fields stay as a record."""
-    campaign.status = "sent"
+    campaign.status = CampaignStatus.SENT
     campaign.extra["sent_at"] = _stamp(when)
 
 
@@ -182,7 +183,7 @@ def parse_campaign(text: str, path: Path) -> Campaign:
         slug=path.stem,
         subject=str(meta.pop("subject", "") or ""),
         preheader=str(meta.pop("preheader", "") or ""),
-        status=status,
+        status=CampaignStatus(status),
         articles=articles,
         cta=cta,
         send_on=send_on,

@@ -32,6 +32,7 @@ from mailer.campaigns.subject import (
 )
 from mailer.campaigns.teaser import make_summary, make_teaser
 from mailer.config import DEFAULT_CLOSING_LINES
+from mailer.states import CampaignStatus
 
 READ_FULL = "Read the full article"
 MORE_HEADING = "More from the blog"
@@ -185,7 +186,7 @@ def draft_campaign(
         slug=slug,
         subject=subject,
         preheader=preheader,
-        status="draft",
+        status=CampaignStatus.DRAFT,
         articles=[ArticleRef(title=a.title, url=a.url or "") for a in articles],
         cta={"text": cta.text, "url": cta.url},
         body=compose_body(articles, closing=closing),

@@ -29,6 +29,7 @@ from mailer.campaigns.campaign import Campaign
 from mailer.campaigns.links import Link, LinkRegistry
 from mailer.campaigns.markdown import with_entry_buttons
 from mailer.campaigns.markdown_body import Block, render_body
+from mailer.campaigns.message import message_template
 from mailer.campaigns.personalize import (
     CLICK,
     FALLBACK_FIRST_NAME,
@@ -88,8 +89,6 @@ class RenderedCampaign:
         return fill_parts(subject, values), fill_parts(html, values), fill_parts(text, values)
 
     def message_template(self, campaign_id: int | None = None) -> MessageTemplate:
-        from mailer.campaigns.message import message_template
-
         return message_template(self, campaign_id=campaign_id)
 
     def public_copy(self, unsubscribe_url: str | None = None) -> tuple[str, str]:

@@ -36,16 +36,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.bookings.report import BookingFigures, campaign_bookings, connected, rate
 from mailer.delivery.ledger import Ledger
-from mailer.store.models import (
-    CampaignRun,
-    Click,
-    Delivery,
-    DeliveryState,
-    Event,
-    EventKind,
-    Subscriber,
-    SubscriberStatus,
-)
+from mailer.states import DeliveryState, EventKind, SubscriberStatus
+from mailer.store.models import CampaignRun, Click, Delivery, Event, Subscriber
 
 # Filled from provider events and clicks (Event and Click rows).
 EVENT_FIGURES = (
@@ -263,10 +255,10 @@ def campaign_report(
         state=run.state,
         provider=provider,
         recipients=run.recipients,
-        sent=counts["sent"],
-        failed=counts["failed"],
-        skipped=counts["skipped"],
-        pending=counts["queued"] + counts["claimed"] + counts["sending"],
+        sent=counts[DeliveryState.SENT],
+        failed=counts[DeliveryState.FAILED],
+        skipped=counts[DeliveryState.SKIPPED],
+        pending=sum(counts[state] for state in DeliveryState.OPEN),
         possible_duplicates=run.possible_duplicates,
         delivered=people["delivered"],
         bounced=people["bounced"],

@@ -23,8 +23,9 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.events.sources.base import ParsedBatch, ProviderEvent
+from mailer.states import EventKind, SubscriberStatus
 from mailer.store.db import insert_ignoring_duplicates, transaction
-from mailer.store.models import CampaignRun, Event, EventKind, Subscriber, SubscriberStatus, utcnow
+from mailer.store.models import CampaignRun, Event, Subscriber, utcnow
 from mailer.subscribers.service import find_subscriber
 from mailer.subscribers.status import RANK, By, may_move, move
 

@@ -38,6 +38,7 @@ from mailer.campaigns.check import check_campaign
 from mailer.campaigns.draft import CallToAction, draft_campaign
 from mailer.campaigns.files import CampaignFiles
 from mailer.errors import CampaignError
+from mailer.feed.address import shown_url
 from mailer.feed.entries import (
     Entry,
     entry_key,
@@ -46,7 +47,7 @@ from mailer.feed.entries import (
     take,
     unfinished,
 )
-from mailer.feed.fetch import shown_url
+from mailer.states import CampaignStatus
 from mailer.store.models import FeedEntry
 from mailer.workspace import Workspace
 
@@ -105,7 +106,7 @@ def finish_entries(
         mark_drafted(sessions, url, [entry.id], entry.slug, _sha256(path))
         if all(draft.slug != entry.slug for draft in drafts):
             drafts.append(Draft(entry.slug, path, campaign.subject, len(campaign.articles), False))
-            drafts[-1].approved = campaign.status == "approved"
+            drafts[-1].approved = campaign.status == CampaignStatus.APPROVED
     remaining.sort(key=lambda entry: entry.order)  # oldest first
     if not remaining:
         return drafts
@@ -206,7 +207,7 @@ def _open_digest(
     if latest.sent or path is None or _sha256(path) != latest.sha256:
         return None
     try:
-        if load_campaign(path).status != "draft":
+        if load_campaign(path).status != CampaignStatus.DRAFT:
             return None
     except CampaignError:
         return None

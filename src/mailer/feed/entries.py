@@ -8,8 +8,9 @@ drafted). The claims are INSERT ... ON CONFLICT DO NOTHING: the unique key makes
 impossible, on SQLite and PostgreSQL alike. The slug a draft goes into is recorded with a
 compare-and-set (:func:`take`), so two polls holding the same claimed entry draft it once.
 
-This is the lowest of the feed modules: the shared states and the :class:`Entry` being drafted
-live here, so that drafting, messages, report and poll import it and not each other.
+This is the lowest of the feed modules: the :class:`Entry` being drafted lives here (its states
+are :class:`mailer.states.FeedEntryState`), so that drafting, messages, report and poll import it
+and not each other.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from sqlalchemy import Insert, Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.articles.model import Article
+from mailer.states import FeedEntryState, PollStatus
 from mailer.store.db import insert_ignoring_duplicates, transaction
 from mailer.store.models import CampaignRun, FeedEntry, FeedState
 
-NEW, DRAFTED, BASELINE = "new", "drafted", "baseline"
 _ENTRIES = cast(Table, FeedEntry.__table__)
 _STATES = cast(Table, FeedState.__table__)
 
@@ -88,7 +89,7 @@ def has_unfinished(sessions: sessionmaker[Session], url: str) -> bool:
         return (
             session.scalar(
                 select(FeedEntry.id)
-                .where(FeedEntry.feed_url == url, FeedEntry.state == NEW)
+                .where(FeedEntry.feed_url == url, FeedEntry.state == FeedEntryState.NEW)
                 .limit(1)
             )
             is not None
@@ -100,7 +101,7 @@ def unfinished(sessions: sessionmaker[Session], url: str) -> Sequence[FeedEntry]
     with sessions() as session:
         return session.scalars(
             select(FeedEntry)
-            .where(FeedEntry.feed_url == url, FeedEntry.state == NEW)
+            .where(FeedEntry.feed_url == url, FeedEntry.state == FeedEntryState.NEW)
             .order_by(FeedEntry.id)
         ).all()
 
@@ -110,7 +111,7 @@ def record(
     url: str,
     now: datetime,
     *,
-    status: str,
+    status: PollStatus,
     found: int,
     detail: str,
 ) -> None:
@@ -124,7 +125,9 @@ def record(
         )
 
 
-def _entry_values(url: str, article: Article, now: datetime, state: str) -> dict[str, Any]:
+def _entry_values(
+    url: str, article: Article, now: datetime, state: FeedEntryState
+) -> dict[str, Any]:
     return {
         "feed_url": url,
         "entry_key": entry_key(article.entry_id),
@@ -152,9 +155,9 @@ def connect(
         insert = insert_ignoring_duplicates(session, _ENTRIES, "feed_url", "entry_key")
         # Oldest first, so that ids follow the blog's order (articles come newest first).
         for position, article in reversed(list(enumerate(articles))):
-            state = NEW if position < backfill else BASELINE
+            state = FeedEntryState.NEW if position < backfill else FeedEntryState.BASELINE
             added = _added(session, insert, _entry_values(url, article, now, state))
-            baseline += int(added and state == BASELINE)
+            baseline += int(added and state == FeedEntryState.BASELINE)
         session.execute(
             update(FeedState)
             .where(FeedState.url == url)
@@ -184,7 +187,8 @@ def claim(
         )
         insert = insert_ignoring_duplicates(session, _ENTRIES, "feed_url", "entry_key")
         for article in reversed(articles):  # oldest first: ids follow the blog's order
-            claimed += int(_added(session, insert, _entry_values(url, article, now, NEW)))
+            values = _entry_values(url, article, now, FeedEntryState.NEW)
+            claimed += int(_added(session, insert, values))
         if backfill:
             keys = [entry_key(a.entry_id) for a in articles[:backfill]]
             session.execute(
@@ -192,9 +196,9 @@ def claim(
                 .where(
                     FeedEntry.feed_url == url,
                     FeedEntry.entry_key.in_(keys),
-                    FeedEntry.state == BASELINE,
+                    FeedEntry.state == FeedEntryState.BASELINE,
                 )
-                .values(state=NEW, seen_at=now)
+                .values(state=FeedEntryState.NEW, seen_at=now)
                 .execution_options(synchronize_session=False)
             )
     return claimed
@@ -213,7 +217,7 @@ def take(sessions: sessionmaker[Session], entries: Sequence[Entry], slug: str) -
                 update(FeedEntry)
                 .where(
                     FeedEntry.id == entry.id,
-                    FeedEntry.state == NEW,
+                    FeedEntry.state == FeedEntryState.NEW,
                     FeedEntry.campaign_slug == entry.slug,
                 )
                 .values(campaign_slug=slug)
@@ -233,7 +237,7 @@ def mark_drafted(
         session.execute(
             update(FeedEntry)
             .where(FeedEntry.id.in_(list(ids)))
-            .values(state=DRAFTED, campaign_slug=slug)
+            .values(state=FeedEntryState.DRAFTED, campaign_slug=slug)
             .execution_options(synchronize_session=False)
         )
         session.execute(
@@ -251,7 +255,7 @@ def latest_draft(sessions: sessionmaker[Session], url: str) -> LatestDraft | Non
             select(FeedEntry)
             .where(
                 FeedEntry.feed_url == url,
-                FeedEntry.state == DRAFTED,
+                FeedEntry.state == FeedEntryState.DRAFTED,
                 FeedEntry.campaign_slug != "",
             )
             .order_by(FeedEntry.id.desc())
@@ -264,7 +268,7 @@ def latest_draft(sessions: sessionmaker[Session], url: str) -> LatestDraft | Non
             select(FeedEntry).where(
                 FeedEntry.feed_url == url,
                 FeedEntry.campaign_slug == slug,
-                FeedEntry.state == DRAFTED,
+                FeedEntry.state == FeedEntryState.DRAFTED,
             )
         ).all()
         sent = session.scalar(select(CampaignRun.id).where(CampaignRun.slug == slug))

@@ -12,11 +12,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from html import unescape
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin
+
+import httpx
 
 from mailer import __version__
 from mailer.articles.source import sniff
 from mailer.errors import FeedError
+from mailer.feed.address import shown_url
 
 FETCH_TIMEOUT = 20.0
 MAX_FEED_BYTES = 10 * 1024 * 1024
@@ -41,20 +44,6 @@ class FeedResponse:
     final_url: str = ""
 
 
-def shown_url(url: str) -> str:
-    """The address for messages and logs: any user name and password left out."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-
-
 def fetch_feed(
     url: str,
     *,
@@ -64,8 +53,6 @@ def fetch_feed(
     max_bytes: int = MAX_FEED_BYTES,
 ) -> FeedResponse:
     """GET the feed, conditionally when validators are given. Raises FeedError on any failure."""
-    import httpx  # lazy: commands that never poll do not pay for it
-
     name = shown_url(url)
     headers = {
         "User-Agent": USER_AGENT,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from mailer.feed.address import shown_url
 from mailer.feed.drafting import Draft
-from mailer.feed.fetch import shown_url
 from mailer.workspace import Workspace
 
 # Emails staff a notice (workspace, subject, body); its result is not needed here.

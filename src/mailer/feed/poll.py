@@ -47,6 +47,7 @@ from mailer.articles.feed import parse_feed
 from mailer.articles.loader import finish_article
 from mailer.articles.model import Article
 from mailer.errors import ArticleError, FeedError, MailerError, StorageError
+from mailer.feed.address import shown_url
 from mailer.feed.drafting import finish_entries
 from mailer.feed.entries import (
     claim,
@@ -56,8 +57,9 @@ from mailer.feed.entries import (
     has_unfinished,
     record,
 )
-from mailer.feed.fetch import FETCH_TIMEOUT, fetch_feed, shown_url
+from mailer.feed.fetch import FETCH_TIMEOUT, fetch_feed
 from mailer.feed.messages import StaffNotify, notify_connected, notify_drafts, poll_detail
+from mailer.states import PollStatus
 from mailer.store.leases import Lease
 from mailer.workspace import Workspace
 
@@ -68,10 +70,11 @@ POLL_LEASE = timedelta(minutes=10)  # far longer than a fetch (20 s) and a few d
 
 @dataclass
 class FeedPollResult:
-    """What one poll did. status: ok, not-modified, error, busy (another poll runs), off."""
+    """What one poll did. status: ok, not-modified, error, busy (another poll runs), off
+    (:class:`mailer.states.PollStatus`)."""
 
     url: str
-    status: str
+    status: PollStatus
     found: int = 0  # entries never seen before
     drafted: list[str] = field(default_factory=list)  # slugs written or rebuilt
     approved: list[str] = field(default_factory=list)  # of those, approved (feed.auto_approve)
@@ -110,7 +113,7 @@ def poll_feed(
     if not url:
         return FeedPollResult(
             url="",
-            status="off",
+            status=PollStatus.OFF,
             error="feed.url is not set",
             hint="set url under [feed] in mailer.toml to the blog's RSS or Atom feed",
         )
@@ -120,7 +123,7 @@ def poll_feed(
         if not lease.try_acquire(now):
             return FeedPollResult(
                 url=url,
-                status="busy",
+                status=PollStatus.BUSY,
                 detail="another poll of this feed is running; it does the work",
             )
         try:
@@ -158,8 +161,8 @@ def _poll(
         )
         if response.not_modified:
             detail = "unchanged since the last poll"
-            record(sessions, url, now, status="not-modified", found=0, detail=detail)
-            return FeedPollResult(url=url, status="not-modified", detail=detail)
+            record(sessions, url, now, status=PollStatus.NOT_MODIFIED, found=0, detail=detail)
+            return FeedPollResult(url=url, status=PollStatus.NOT_MODIFIED, detail=detail)
         articles = _read_entries(response.data, name)
     except FeedError as err:
         return _failed(sessions, url, now, err)
@@ -186,7 +189,7 @@ def _poll(
 
     result = FeedPollResult(
         url=url,
-        status="ok",
+        status=PollStatus.OK,
         found=found,
         drafted=[d.slug for d in drafts],
         approved=[d.slug for d in drafts if d.approved],
@@ -195,7 +198,7 @@ def _poll(
     result.detail = poll_detail(
         found=found, baseline=baseline, drafts=drafts, entries=len(articles), connected=connected
     )
-    record(sessions, url, now, status="ok", found=found, detail=result.detail)
+    record(sessions, url, now, status=PollStatus.OK, found=found, detail=result.detail)
     if not connected:
         notify_connected(notify, workspace, url, baseline, len(drafts))
     if drafts:
@@ -225,7 +228,12 @@ def _failed(
 ) -> FeedPollResult:
     detail = err.message + (f" ({err.hint})" if err.hint else "")
     log.warning("feed poll failed: %s", err.message)
-    record(sessions, url, now, status="error", found=found, detail=detail)
+    record(sessions, url, now, status=PollStatus.ERROR, found=found, detail=detail)
     return FeedPollResult(
-        url=url, status="error", found=found, error=err.message, hint=err.hint or "", detail=detail
+        url=url,
+        status=PollStatus.ERROR,
+        found=found,
+        error=err.message,
+        hint=err.hint or "",
+        detail=detail,
     )

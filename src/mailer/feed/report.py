@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.campaigns.campaign import load_campaign
 from mailer.campaigns.files import CampaignFiles
 from mailer.errors import CampaignError
-from mailer.feed.entries import DRAFTED
-from mailer.feed.fetch import shown_url
+from mailer.feed.address import shown_url
+from mailer.states import CampaignStatus, FeedEntryState
 from mailer.store.models import CampaignRun, FeedEntry, FeedState
 
 REPORT_DRAFTS = 20  # feed drafts looked at by feed_report
@@ -61,7 +61,7 @@ def feed_report(
                     select(FeedEntry.campaign_slug)
                     .where(
                         FeedEntry.feed_url == url,
-                        FeedEntry.state == DRAFTED,
+                        FeedEntry.state == FeedEntryState.DRAFTED,
                         FeedEntry.campaign_slug != "",
                     )
                     .order_by(FeedEntry.id.desc())
@@ -82,7 +82,7 @@ def feed_report(
         if files is not None:
             path = files.find(slug)
             try:
-                if path is None or load_campaign(path).status != "draft":
+                if path is None or load_campaign(path).status != CampaignStatus.DRAFT:
                     continue
             except CampaignError:
                 continue

@@ -32,16 +32,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.app.mailing import notify_staff
+from mailer.app.sending import work_on_active_runs
 from mailer.crontab import CrontabTrigger
+from mailer.feed.poll import poll_feed
+from mailer.schedule.jobs import FEED_JOB_ID, JOB_TABLE, RESUME_JOB_ID, SLOT_JOB_ID, slot_trigger
 from mailer.schedule.slots import SlotHandler, SlotReport
+from mailer.states import PollStatus, SlotOutcome
 from mailer.store.leases import DEFAULT_TTL, Lease
 from mailer.store.models import utcnow
 from mailer.workspace import Workspace
-
-SLOT_JOB_ID = "weekly-slot"
-FEED_JOB_ID = "feed-poll"
-RESUME_JOB_ID = "resume"
-JOB_TABLE = "apscheduler_jobs"
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,6 @@ log = logging.getLogger(__name__)
 def weekly_slot() -> None:
     """The job store's reference for the slot job; SchedulerService's executor runs it."""
     raise RuntimeError("the weekly slot runs through mailer's SchedulerService only")
-
-
-def slot_trigger(workspace: Workspace) -> CrontabTrigger:
-    schedule = workspace.settings.schedule
-    return CrontabTrigger(schedule.cron, schedule.timezone)
 
 
 class _ServiceExecutor(ThreadPoolExecutor):
@@ -216,8 +211,6 @@ class SchedulerService:
 
     def resume(self) -> None:
         """Finish what an earlier scheduler left: claimed slots, sends in progress."""
-        from mailer.app.sending import work_on_active_runs
-
         for report in self.handler.resume_unfinished():
             self.reports.append(report)
             self.say(_describe(report, self.handler))
@@ -225,15 +218,12 @@ class SchedulerService:
             self.say("resumed an unfinished send")
 
     def poll_feed(self) -> None:
-        from mailer.app.mailing import notify_staff
-        from mailer.feed.poll import poll_feed
-
         try:
             result = poll_feed(self.workspace, self.sessions, notify=notify_staff)
         except Exception:  # a feed problem (even the database) must never stop the slot
             log.exception("feed poll failed")
             return
-        if result.status == "error":
+        if result.status == PollStatus.ERROR:
             self.say(f"feed poll failed: {result.error} {result.hint}".strip())
         elif result.drafted or result.baseline:
             drafted = ", ".join(result.drafted) or "none"
@@ -247,8 +237,8 @@ def _never_called() -> None:
 def _describe(report: SlotReport, handler: SlotHandler) -> str:
     when = handler.when(report.slot_at)
     missed = f" ({len(report.missed)} older slot(s) missed, staff told)" if report.missed else ""
-    if report.outcome == "sent":
+    if report.outcome == SlotOutcome.SENT:
         return f"slot {when}: sent {report.campaign_slug} ({report.sent} messages){missed}"
-    if report.outcome == "nothing-approved":
+    if report.outcome == SlotOutcome.NOTHING_APPROVED:
         return f"slot {when}: no approved campaign was due; staff told{missed}"
     return f"slot {when}: {report.outcome} {report.campaign_slug} {report.detail}{missed}".strip()

@@ -18,46 +18,30 @@ and line; staff are told once per content of it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.app.mailing import notify_staff
-from mailer.campaigns.campaign import Campaign
-from mailer.campaigns.files import CampaignFiles
+from mailer.app.sending import SendJob
 from mailer.errors import ApprovalError, MailerError
+from mailer.schedule.queue import CampaignScan, FileProblem, approved_queue, scan_campaigns
+from mailer.states import SlotOutcome
 from mailer.store.leases import holder_is_dead_here
-from mailer.store.models import CampaignFileNotice, CampaignRun, ScheduledSlot, SlotOutcome, utcnow
+from mailer.store.models import CampaignFileNotice, ScheduledSlot, utcnow
 from mailer.workspace import Workspace
-
-if TYPE_CHECKING:
-    from mailer.app.sending import SendJob
 
 log = logging.getLogger(__name__)
 
 # A slot row still "claimed" this long after its handler took it was abandoned (a live handler
 # names its campaign and records the outcome within seconds).
 ABANDONED_AFTER = timedelta(minutes=2)
-
-
-@dataclass(frozen=True)
-class QueuedCampaign:
-    slug: str
-    subject: str
-    approved_at: datetime | None
-    send_on: date | None
-    path: Path
-
-    def due_on(self, day: date) -> bool:
-        return self.send_on is None or self.send_on <= day
 
 
 @dataclass
@@ -68,72 +52,6 @@ class SlotReport:
     detail: str = ""
     sent: int = 0
     missed: list[datetime] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class FileProblem:
-    """A campaign file that cannot be read; ``message`` names the file and line."""
-
-    path: Path
-    message: str
-    content_sha256: str
-
-
-@dataclass
-class CampaignScan:
-    """What the campaign files hold for the scheduler."""
-
-    approved: list[QueuedCampaign] = field(default_factory=list)  # oldest approval first
-    # status: approved in the file without a recorded approval (hand edits): never sent
-    unconfirmed: list[str] = field(default_factory=list)
-    problems: list[FileProblem] = field(default_factory=list)
-
-
-def scan_campaigns(workspace: Workspace, sessions: sessionmaker[Session]) -> CampaignScan:
-    """Approved campaigns not sent yet (file says approved and an approval is recorded), oldest
-    approval first; files marked approved by hand; files that cannot be read (skipped)."""
-    from mailer.campaigns.approval import current_approvals
-
-    with sessions() as session:
-        started = set(session.scalars(select(CampaignRun.slug)))
-    approvals = current_approvals(sessions)
-    scan = CampaignScan()
-    queue: list[tuple[tuple[datetime, str], QueuedCampaign]] = []
-    for path, campaign in CampaignFiles.of(workspace).scan():
-        if isinstance(campaign, MailerError):
-            log.warning("skipping a campaign file that cannot be read: %s", campaign.message)
-            scan.problems.append(FileProblem(path, campaign.message, _sha256(path)))
-            continue
-        if campaign.status != "approved" or campaign.slug in started:
-            continue
-        approval = approvals.get(campaign.slug)
-        if approval is None:
-            scan.unconfirmed.append(campaign.slug)
-            continue
-        when = approval.approved_at
-        queue.append(((when, campaign.slug), _queued(campaign, when, path)))
-    scan.approved = [item for _, item in sorted(queue, key=lambda pair: pair[0])]
-    return scan
-
-
-def approved_queue(workspace: Workspace, sessions: sessionmaker[Session]) -> list[QueuedCampaign]:
-    """Approved campaigns not sent yet, oldest approval first."""
-    return scan_campaigns(workspace, sessions).approved
-
-
-def _sha256(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return ""
-
-
-def _queued(campaign: Campaign, when: datetime | None, path: Path) -> QueuedCampaign:
-    return QueuedCampaign(campaign.slug, campaign.subject, when, campaign.send_on, path)
-
-
-def next_due(queue: Sequence[QueuedCampaign], day: date) -> QueuedCampaign | None:
-    return next((item for item in queue if item.due_on(day)), None)
 
 
 class SlotHandler:
@@ -157,8 +75,6 @@ class SlotHandler:
         return self.workspace.settings.schedule.timezone
 
     def local(self, moment: datetime) -> datetime:
-        from zoneinfo import ZoneInfo
-
         return moment.astimezone(ZoneInfo(self.zone_name))
 
     # -- entry points ------------------------------------------------------------------------
@@ -228,7 +144,9 @@ class SlotHandler:
         detail = f"seen {_duration(now - slot_at)} late, beyond misfire_grace"
         return self._insert(slot_at, now, SlotOutcome.MISSED, detail)
 
-    def _insert(self, slot_at: datetime, now: datetime, outcome: str, detail: str = "") -> bool:
+    def _insert(
+        self, slot_at: datetime, now: datetime, outcome: SlotOutcome, detail: str = ""
+    ) -> bool:
         """The slot's row; False when it already has one (somebody handled or reported it)."""
         try:
             with self.sessions.begin() as session:
@@ -259,7 +177,7 @@ class SlotHandler:
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
-    def _set(self, slot_at: datetime, outcome: str, **values: object) -> None:
+    def _set(self, slot_at: datetime, outcome: SlotOutcome, **values: object) -> None:
         with self.sessions.begin() as session:
             session.execute(
                 update(ScheduledSlot)
@@ -302,8 +220,6 @@ class SlotHandler:
             raise
 
     def _pick_and_send(self, slot_at: datetime, chosen: str | None) -> SlotReport:
-        from mailer.app.sending import SendJob
-
         day = self.local(slot_at).date()
         slug = chosen
         job: SendJob | None = None
@@ -339,8 +255,6 @@ class SlotHandler:
     def _first_approved(self, slot_at: datetime, scan: CampaignScan, day: date) -> SendJob | None:
         """The oldest due campaign still approved as it stands; each one that changed since
         approval goes back to draft (verify_approved does it) and staff are told."""
-        from mailer.app.sending import SendJob
-
         for item in scan.approved:
             if not item.due_on(day):
                 continue

@@ -11,8 +11,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.crontab import CrontabTrigger
-from mailer.schedule.service import JOB_TABLE, SLOT_JOB_ID, slot_trigger
-from mailer.schedule.slots import next_due, scan_campaigns
+from mailer.feed.address import shown_url
+from mailer.feed.report import feed_report
+from mailer.schedule.jobs import JOB_TABLE, SLOT_JOB_ID, slot_trigger
+from mailer.schedule.queue import next_due, scan_campaigns
 from mailer.store.leases import Lease
 from mailer.store.models import ScheduledSlot, utcnow
 from mailer.workspace import Workspace
@@ -134,9 +136,6 @@ def _stored_next_run(sessions: sessionmaker[Session]) -> datetime | None:
 
 
 def _feed(workspace: Workspace, sessions: sessionmaker[Session]) -> dict[str, Any] | None:
-    from mailer.feed.fetch import shown_url
-    from mailer.feed.report import feed_report
-
     feed = workspace.settings.feed
     if not feed.url:
         return None

@@ -21,6 +21,15 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# The state vocabularies live in mailer.states; they are imported here for the columns'
+# defaults, and stay importable from here for the modules that still do so.
+from mailer.states import DeliveryState as DeliveryState
+from mailer.states import EventKind as EventKind
+from mailer.states import FeedEntryState
+from mailer.states import SendState as SendState
+from mailer.states import SlotOutcome as SlotOutcome
+from mailer.states import SubscriberStatus as SubscriberStatus
+
 # Integer on SQLite so the primary key is the rowid alias (autoincrementing), BIGINT elsewhere.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -59,17 +68,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-
-
-class SubscriberStatus:
-    PENDING = "pending"
-    ACTIVE = "active"
-    UNSUBSCRIBED = "unsubscribed"
-    BOUNCED = "bounced"
-    COMPLAINED = "complained"
-
-    ALL = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED)
-    SUPPRESSED = (UNSUBSCRIBED, BOUNCED, COMPLAINED)
 
 
 class Subscriber(Base):
@@ -144,31 +142,6 @@ class Suppression(Base):
     email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     reason: Mapped[str] = mapped_column(String(50))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class SendState:
-    """A campaign run's state in the delivery ledger."""
-
-    SENDING = "sending"
-    PAUSED = "paused"
-    FINISHED = "finished"
-
-
-class DeliveryState:
-    """One recipient's delivery state. QUEUED rows, and CLAIMED or SENDING rows whose lease ran
-    out or whose owner died, are claimable."""
-
-    QUEUED = "queued"
-    CLAIMED = "claimed"  # leased to a sender and being prepared; no request made yet
-    SENDING = "sending"  # in the request now in flight: the only possible duplicates
-    SENT = "sent"  # the provider accepted it: never sent again
-    FAILED = "failed"  # the provider refused this one address
-    SKIPPED = "skipped"  # unsubscribed, bounced or deleted after the audience was fixed
-
-    ALL = (QUEUED, CLAIMED, SENDING, SENT, FAILED, SKIPPED)
-    OPEN = (QUEUED, CLAIMED, SENDING)
-    TOUCHED = (SENDING, SENT, FAILED)  # in a request, or answered: the run has begun to go out
-    LEASED = (CLAIMED, SENDING)
 
 
 class CampaignRun(Base):
@@ -257,34 +230,6 @@ class Delivery(Base):
     __table_args__ = (Index("ix_deliveries_claim", "campaign_id", "state", "subscriber_id"),)
 
 
-class EventKind:
-    """The one event vocabulary every provider's events map to (the raw event is kept too)."""
-
-    PROCESSED = "processed"
-    DELIVERED = "delivered"
-    DEFERRED = "deferred"
-    BOUNCED = "bounced"
-    DROPPED = "dropped"
-    OPENED = "opened"
-    CLICKED = "clicked"
-    COMPLAINED = "complained"
-    UNSUBSCRIBED = "unsubscribed"
-
-    ALL = (
-        PROCESSED,
-        DELIVERED,
-        DEFERRED,
-        BOUNCED,
-        DROPPED,
-        OPENED,
-        CLICKED,
-        COMPLAINED,
-        UNSUBSCRIBED,
-    )
-    # These suppress the subscriber at once.
-    SUPPRESSING = (BOUNCED, COMPLAINED, UNSUBSCRIBED)
-
-
 class Event(Base):
     """What happened to a message: from a provider's webhook or from our own web endpoints."""
 
@@ -347,14 +292,6 @@ class SchedulerLease(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class SlotOutcome:
-    CLAIMED = "claimed"  # being handled right now (or its handler died: see the campaign run)
-    SENT = "sent"  # a campaign went out (or started: its run finishes it)
-    NOTHING_APPROVED = "nothing-approved"  # staff were told
-    MISSED = "missed"  # beyond misfire_grace when the scheduler saw it: reported, skipped
-    FAILED = "failed"  # the send could not start (configuration, rendering): staff were told
-
-
 class ScheduledSlot(Base):
     """Each slot handled once: the unique slot time is the guard against a double send."""
 
@@ -380,7 +317,8 @@ class FeedState(Base):
     etag: Mapped[str] = mapped_column(String(500), default="")
     last_modified: Mapped[str] = mapped_column(String(100), default="")
     polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    status: Mapped[str] = mapped_column(String(30), default="")  # ok, not-modified, error
+    # The last poll's PollStatus (ok, not-modified, error); empty before the first poll.
+    status: Mapped[str] = mapped_column(String(30), default="")
     found: Mapped[int] = mapped_column(Integer, default=0)  # new entries in the last poll
     detail: Mapped[str] = mapped_column(Text, default="")
     # When the first successful poll recorded the feed's existing entries as its baseline.
@@ -408,7 +346,7 @@ class FeedEntry(Base):
     campaign_slug: Mapped[str] = mapped_column(String(200), default="")
     # new: claimed by a poll, its draft not yet finished (a later poll finishes it); drafted;
     # baseline: already in the feed when it was connected, not drafted.
-    state: Mapped[str] = mapped_column(String(20), default="new")
+    state: Mapped[str] = mapped_column(String(20), default=FeedEntryState.NEW)
     # sha256 of the campaign file as the poll wrote it: a digest is rebuilt only while unedited.
     draft_sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
 

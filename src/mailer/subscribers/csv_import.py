@@ -14,60 +14,44 @@ or updated: it takes an active person off the list (with a history row) or adds 
 as suppressed, never as active. Empty cells never erase what the list knows; tags are only ever
 added. Whether a row may move a status is subscribers.status's ``may_move`` (by ``import``), and
 the status UPDATEs are its ``move_many``.
+
+This module reads the file in chunks and decides each row; :mod:`~mailer.subscribers.import_plan`
+writes a chunk, :mod:`~mailer.subscribers.import_rejects` keeps the rejects file and
+:mod:`~mailer.subscribers.import_workers` checks a large file's addresses in other processes.
 """
 
 from __future__ import annotations
 
-import csv
 import gc
-import json
-import os
-import select as io_select
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from itertools import islice
-from json.encoder import encode_basestring_ascii as _encode
-from multiprocessing import get_context
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from sqlalchemy import Table, Text, bindparam, cast, select, update
+from sqlalchemy import Text, cast, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.errors import InputError
-from mailer.store.models import (
-    StatusChange,
-    Subscriber,
-    SubscriberStatus,
-    SubscriberTag,
-    Suppression,
-)
-from mailer.store.models import utcnow as _utcnow
-from mailer.subscribers.bulk import bulk_insert, inserted_ids, one_of
-from mailer.subscribers.csv_export import safe_row
+from mailer.states import SubscriberStatus
+from mailer.store.models import Subscriber, Suppression
+from mailer.subscribers.bulk import one_of
 from mailer.subscribers.csv_source import Row, RowError, check_file, read_rows
 from mailer.subscribers.dedupe import SeenKeys
+from mailer.subscribers.import_plan import Existing, Plan, subscribers_table, tags_table
+from mailer.subscribers.import_plan import _json_text as _json_text  # for the unit tests
+from mailer.subscribers.import_rejects import RejectsFile, rejects_path_for
+from mailer.subscribers.import_workers import executor_for
 from mailer.subscribers.normalize import email_hash, guess_key, validate_batch
 from mailer.subscribers.service import clean_tags
-from mailer.subscribers.status import By, Move, check_new, may_move, move_many
 
 CHUNK_SIZE = 5_000
 IMPORT_CACHE_KIB = 32 * 1024  # SQLite page cache while importing
 SAMPLE_REJECTS = 20
-# Files with more data lines than this validate addresses in worker processes.
-PARALLEL_FROM_LINES = 50_000
 # Cyclic GC while importing: a first generation of this many container objects (default 700).
 GC_THRESHOLD_0 = 50_000
-
-subscribers_table: Table = Subscriber.__table__  # type: ignore[assignment]
-tags_table: Table = SubscriberTag.__table__  # type: ignore[assignment]
-history_table: Table = StatusChange.__table__  # type: ignore[assignment]
 
 
 @dataclass
@@ -100,87 +84,6 @@ class ImportReport:
         }
 
 
-@dataclass(slots=True)
-class _Existing:
-    id: int
-    email: str
-    first_name: str
-    last_name: str
-    status: str
-    attributes_text: str  # as stored; decoded only when a row may change it
-    tags: set[str] = field(default_factory=set)
-
-    @property
-    def attributes(self) -> dict[str, Any]:
-        decoded = json.loads(self.attributes_text or "{}")
-        return decoded if isinstance(decoded, dict) else {}
-
-    def same_attributes(self, attributes: dict[str, Any]) -> bool:
-        """True if merging ``attributes`` changes nothing (the common re-import case is
-        answered without decoding: the file's cells serialize to exactly the stored text)."""
-        if not attributes or _json_text(attributes) == self.attributes_text:
-            return True
-        current = self.attributes
-        return {**current, **attributes} == current
-
-
-def _json_text(attributes: dict[str, Any]) -> str:
-    """json.dumps(attributes) (how the column was written), about 4x faster for the str -> str
-    dicts a CSV row gives. Only ever compared for equality: a text that differs just costs a
-    decode and a dict comparison."""
-    try:
-        items = [_encode(k) + ": " + _encode(v) for k, v in attributes.items()]
-    except TypeError:  # a value that is not a str
-        return json.dumps(attributes)
-    return "{" + ", ".join(items) + "}"
-
-
-class _RejectsFile:
-    """The rejects report, opened on the first reject; the sorted rows of each chunk appended."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._stream: IO[str] | None = None
-        self._writer: Any = None
-
-    def write(self, rejects: list[RowError]) -> None:
-        if self.path is None or not rejects:
-            return
-        if self._writer is None:
-            try:
-                self._stream = self.path.open("w", encoding="utf-8-sig", newline="")
-            except OSError as err:
-                raise InputError(
-                    f"cannot write the rejects file {self.path}: {err.strerror}",
-                    hint="make its folder writable; the rows before this point were imported "
-                    "and running the import again finishes the job",
-                ) from err
-            self._writer = csv.writer(self._stream, lineterminator="\r\n")
-            self._writer.writerow(["line", "reason", "email"])
-        for reject in rejects:
-            self._writer.writerow(safe_row([str(reject.line), reject.reason, reject.email]))
-        assert self._stream is not None
-        self._stream.flush()
-
-    def close(self) -> Path | None:
-        """The file written, if any; a stale report from an earlier run is removed."""
-        if self._stream is not None:
-            self._stream.close()
-            return self.path
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
-        return None
-
-
-def rejects_path_for(path: Path, fallback_dir: Path | None = None) -> Path:
-    """<name>.rejects.csv beside the CSV, or in ``fallback_dir`` if that folder is read-only."""
-    beside = path.with_name(f"{path.stem}.rejects.csv")
-    if fallback_dir is not None and not os.access(path.parent, os.W_OK):
-        fallback_dir.mkdir(parents=True, exist_ok=True)
-        return fallback_dir / beside.name
-    return beside
-
-
 def _chunks(rows: Iterator[Row | RowError], size: int) -> Iterator[list[Row | RowError]]:
     while chunk := list(islice(rows, size)):
         yield chunk
@@ -195,7 +98,7 @@ class _Prepared:
 
     chunk: list[Row | RowError]
     rows: list[Row]
-    known: dict[str, _Existing]
+    known: dict[str, Existing]
     outcomes: list[_Outcome | None]
     pending: list[int]
     futures: list[Future[list[_Outcome]]] | None
@@ -232,12 +135,12 @@ class _Importer:
 
     # -- reading the list -------------------------------------------------------------------
 
-    def _existing(self, session: Session, keys: Iterable[str]) -> dict[str, _Existing]:
+    def _existing(self, session: Session, keys: Iterable[str]) -> dict[str, Existing]:
         wanted = list(set(keys))
         if not wanted:
             return {}
         table = subscribers_table
-        found: dict[str, _Existing] = {}
+        found: dict[str, Existing] = {}
         result = session.execute(
             select(
                 table.c.id,
@@ -249,9 +152,9 @@ class _Importer:
                 cast(table.c.attributes, Text),
             ).where(one_of(session, table.c.email_key, wanted))
         ).all()  # fetchall: row by row iteration costs a driver call per row
-        by_id: dict[int, _Existing] = {}
+        by_id: dict[int, Existing] = {}
         for sid, email, key, first, last, status, attributes in result:
-            item = _Existing(sid, email, first, last, status, attributes or "{}")
+            item = Existing(sid, email, first, last, status, attributes or "{}")
             found[key] = by_id[sid] = item
         if by_id:
             for sid, tag in session.execute(
@@ -283,7 +186,7 @@ class _Importer:
         """
         rows = [item for item in chunk if isinstance(item, Row)]
         keys = [guess_key(row.email) for row in rows]
-        known: dict[str, _Existing] = {}
+        known: dict[str, Existing] = {}
         if not self.list_was_empty:
             known = self._existing(self.session, keys)
         outcomes: list[_Outcome | None] = []
@@ -338,7 +241,7 @@ class _Importer:
         if recheck and not self.list_was_empty:
             known.update(self._existing(session, recheck))
         suppressed = self._suppressed_keys(session, [key for _, _, key in valid])
-        plan = _Plan(self.source, self.extra_tags)
+        plan = Plan(self.source, self.extra_tags)
         suppressing = SubscriberStatus.SUPPRESSED
         for row, email, key in valid:
             existing = known.get(key)
@@ -364,172 +267,6 @@ class _Importer:
         return rejects, counts
 
 
-class _Plan:
-    """The writes of one chunk, gathered first and then executed as a few executemany calls."""
-
-    def __init__(self, source: str, extra_tags: list[str]) -> None:
-        self.source = source
-        self.extra_tags = extra_tags
-        self.now: datetime = _utcnow()
-        self.new_rows: list[dict[str, Any]] = []
-        self.new_tags: dict[str, list[str]] = {}
-        self.new_status: dict[str, str] = {}
-        self.updates: list[dict[str, Any]] = []  # names and attributes; never the status
-        self.moves: list[Move] = []  # status changes: through subscribers.status
-        self.added_tags: list[dict[str, Any]] = []
-        self.history: list[dict[str, Any]] = []
-
-    def add_new(self, row: Row, email: str, key: str) -> None:
-        check_new(row.status, By.IMPORT)
-        self.new_rows.append(
-            {
-                "email": email,
-                "email_key": key,
-                "first_name": row.first_name,
-                "last_name": row.last_name,
-                "status": row.status,
-                "attributes": row.attributes,
-                "consent_source": row.consent_source or self.source,
-                "consent_at": row.consent_at,  # unknown unless the file says
-                "consent_ip": row.consent_ip,
-                "consent_text": "",
-            }
-        )
-        tags = row.tags + [t for t in self.extra_tags if t not in row.tags]
-        if tags:
-            self.new_tags[key] = tags
-        self.new_status[key] = f"imported from line {row.line}"
-
-    def add_update(self, row: Row, existing: _Existing) -> bool:
-        """Queue the changes the row brings; False if it brings none."""
-        first = row.first_name or existing.first_name
-        last = row.last_name or existing.last_name
-        same_attributes = existing.same_attributes(row.attributes)
-        status = existing.status
-        if may_move(existing.status, row.status, By.IMPORT):  # only to a suppression
-            status = row.status
-        new_tags = [t for t in (*row.tags, *self.extra_tags) if t not in existing.tags]
-        details_changed = (
-            first != existing.first_name or last != existing.last_name or not same_attributes
-        )
-        if details_changed:
-            self.updates.append(
-                {
-                    "b_id": existing.id,
-                    "first_name": first,
-                    "last_name": last,
-                    "attributes": (
-                        existing.attributes
-                        if same_attributes
-                        else {**existing.attributes, **row.attributes}
-                    ),
-                    "updated_at": self.now,
-                }
-            )
-        if status != existing.status:
-            self.moves.append(
-                Move(existing.id, existing.status, status, f"marked {status} on line {row.line}")
-            )
-        for tag in dict.fromkeys(new_tags):
-            self.added_tags.append({"subscriber_id": existing.id, "tag": tag})
-        return details_changed or status != existing.status or bool(new_tags)
-
-    def _history(self, sid: int, old: str | None, new: str, reason: str) -> dict[str, Any]:
-        return {
-            "subscriber_id": sid,
-            "old_status": old,
-            "new_status": new,
-            "reason": reason[:200],
-            "source": self.source,
-        }
-
-    def execute(self, session: Session) -> None:
-        if self.new_rows:
-            bulk_insert(
-                session,
-                subscribers_table,
-                self.new_rows,
-                shared={"created_at": self.now, "updated_at": self.now},
-            )
-            keys = [row["email_key"] for row in self.new_rows]
-            statuses = {row["email_key"]: row["status"] for row in self.new_rows}
-            ids = zip(
-                inserted_ids(session, subscribers_table, keys, "email_key"), keys, strict=True
-            )
-            for sid, key in ids:
-                self.history.append(self._history(sid, None, statuses[key], self.new_status[key]))
-                for tag in self.new_tags.get(key, ()):
-                    self.added_tags.append({"subscriber_id": sid, "tag": tag})
-        if self.updates:
-            session.execute(
-                update(subscribers_table)
-                .where(subscribers_table.c.id == bindparam("b_id"))
-                .values(
-                    first_name=bindparam("first_name"),
-                    last_name=bindparam("last_name"),
-                    attributes=bindparam("attributes"),
-                    updated_at=bindparam("updated_at"),
-                ),
-                self.updates,
-            )
-        self.history += move_many(
-            session, self.moves, by=By.IMPORT, source=self.source, now=self.now
-        )
-        bulk_insert(session, tags_table, self.added_tags)
-        bulk_insert(session, history_table, self.history, shared={"changed_at": self.now})
-
-
-def _executor_for(lines: int, workers: int | None) -> Executor | None:
-    count = workers if workers is not None else (2 if lines > PARALLEL_FROM_LINES else 0)
-    if count <= 1:
-        return None
-    # forkserver: workers never inherit the parent's database connections.
-    return ProcessPoolExecutor(
-        max_workers=count,
-        mp_context=get_context("forkserver"),
-        initializer=exit_with_parent,
-        initargs=(os.getpid(),),
-    )
-
-
-def exit_with_parent(parent: int) -> None:
-    """Worker initializer: end this worker as soon as process ``parent`` (the import) ends.
-
-    A killed import (SIGKILL, or SIGTERM, whose default action runs no cleanup) cannot shut its
-    pool down, and the workers would wait on their task queue for ever: they hold its write end
-    themselves, and the forkserver's liveness pipe too, so the forkserver and the resource
-    tracker stay as well. The workers' own parent is the forkserver, not the import, so
-    PR_SET_PDEATHSIG would not do; a thread waits on a pidfd of the import instead (polling
-    once a second where pidfds do not exist).
-    """
-    threading.Thread(
-        target=_exit_when_gone, args=(parent,), name="exit-with-parent", daemon=True
-    ).start()
-
-
-def _exit_when_gone(parent: int) -> None:
-    try:
-        handle = os.pidfd_open(parent)
-    except ProcessLookupError:
-        os._exit(1)
-    except (AttributeError, OSError):  # not Linux 5.3 or later
-        while _alive(parent):
-            time.sleep(1)
-        os._exit(1)
-    io_select.select([handle], [], [])  # readable once the process has ended
-    os._exit(1)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def import_csv(
     sessions: sessionmaker[Session],
     path: Path,
@@ -552,10 +289,10 @@ def import_csv(
     extra_tags = clean_tags(tags)
     facts = check_file(path)
     report = ImportReport(path=path, dry_run=dry_run, total_lines=facts.lines)
-    rejects_file = _RejectsFile(None if dry_run else rejects_path_for(path, rejects_dir))
+    rejects_file = RejectsFile(None if dry_run else rejects_path_for(path, rejects_dir))
     with _few_gc_passes(), path.open("r", encoding="utf-8-sig", newline="") as stream:
         _, records = read_rows(path, stream)
-        executor = _executor_for(facts.lines, workers)
+        executor = executor_for(facts.lines, workers)
         try:
             with sessions() as session:
                 _tune(session, large=True)
@@ -612,7 +349,7 @@ def _tune(session: Session, *, large: bool) -> None:
 def _run(
     session: Session,
     report: ImportReport,
-    rejects_file: _RejectsFile,
+    rejects_file: RejectsFile,
     records: Iterator[Row | RowError],
     executor: Executor | None,
     extra_tags: list[str],

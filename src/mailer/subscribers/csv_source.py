@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mailer.errors import InputError
-from mailer.store.models import SubscriberStatus
+from mailer.states import SubscriberStatus
 from mailer.subscribers.normalize import (
     MAX_ATTRIBUTE,
     MAX_ATTRIBUTE_NAME,
@@ -169,8 +169,8 @@ class Columns:
     attributes: list[tuple[int, str]] = field(default_factory=list)
     headers: list[str] = field(default_factory=list)
     # Every row of the file has (at least) this status: a Mailchimp unsubscribed or cleaned
-    # export; "" for an ordinary list.
-    suppress_as: str = ""
+    # export; None for an ordinary list.
+    suppress_as: SubscriberStatus | None = None
 
     @classmethod
     def from_header(cls, path: Path, header: list[str]) -> Columns:
@@ -195,8 +195,8 @@ class Columns:
         return cls(attributes=attributes, headers=names, suppress_as=suppress_as, **found)
 
 
-def _suppressing(path: Path, names: list[str]) -> str:
-    """The status every row of a Mailchimp unsubscribed or cleaned export has, else ""."""
+def _suppressing(path: Path, names: list[str]) -> SubscriberStatus | None:
+    """The status every row of a Mailchimp unsubscribed or cleaned export has, else None."""
     keys = {header_key(name) for name in names}
     for column, status in SUPPRESSING_COLUMNS.items():
         if column in keys:
@@ -205,7 +205,7 @@ def _suppressing(path: Path, names: list[str]) -> str:
     for prefix, status in SUPPRESSING_NAMES.items():
         if name.startswith(prefix):
             return status
-    return ""
+    return None
 
 
 @dataclass(slots=True)

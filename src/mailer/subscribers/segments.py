@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
-from mailer.store.models import Subscriber, SubscriberStatus, SubscriberTag
+from mailer.states import SubscriberStatus
+from mailer.store.models import Subscriber, SubscriberTag
 from mailer.subscribers.normalize import normalize_tag
 from mailer.subscribers.service import is_suppressed
 

@@ -19,11 +19,11 @@ from sqlalchemy import Select, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailer.errors import InputError, UsageError
+from mailer.states import SubscriberStatus
 from mailer.store.models import (
     Booking,
     StatusChange,
     Subscriber,
-    SubscriberStatus,
     SubscriberTag,
     Suppression,
     utcnow,

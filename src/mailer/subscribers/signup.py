@@ -28,7 +28,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.errors import TokenError
-from mailer.store.models import StatusChange, Subscriber, SubscriberStatus
+from mailer.states import SubscriberStatus
+from mailer.store.models import StatusChange, Subscriber
 from mailer.subscribers.normalize import email_hash, normalize_email
 from mailer.subscribers.service import add_subscriber, find_subscriber, is_hash_suppressed
 from mailer.subscribers.status import By, Consent, move_if_still

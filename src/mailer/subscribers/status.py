@@ -29,7 +29,8 @@ from sqlalchemy import CursorResult, Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from mailer.errors import InputError
-from mailer.store.models import StatusChange, Subscriber, SubscriberStatus, utcnow
+from mailer.states import SubscriberStatus
+from mailer.store.models import StatusChange, Subscriber, utcnow
 
 
 class By(StrEnum):
@@ -53,7 +54,7 @@ BOUNCED = SubscriberStatus.BOUNCED
 COMPLAINED = SubscriberStatus.COMPLAINED
 
 # How strong a suppression is: a provider's event only ever moves a person up.
-RANK = {PENDING: 0, ACTIVE: 0, UNSUBSCRIBED: 1, BOUNCED: 2, COMPLAINED: 3}
+RANK: dict[str, int] = {PENDING: 0, ACTIVE: 0, UNSUBSCRIBED: 1, BOUNCED: 2, COMPLAINED: 3}
 
 _EVERY = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED)
 _LISTED = (PENDING, ACTIVE)

@@ -16,15 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from mailer.store.models import (
-    CampaignRun,
-    Event,
-    EventKind,
-    StatusChange,
-    Subscriber,
-    SubscriberStatus,
-    utcnow,
-)
+from mailer.states import EventKind, SubscriberStatus
+from mailer.store.models import CampaignRun, Event, StatusChange, Subscriber, utcnow
 from mailer.subscribers.service import resubscribe
 from mailer.subscribers.status import By, may_move, move
 

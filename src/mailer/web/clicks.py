@@ -37,7 +37,8 @@ from mailer.campaigns.campaign import load_campaign
 from mailer.campaigns.files import CampaignFiles
 from mailer.campaigns.render import render_campaign
 from mailer.errors import MailerError, TokenError
-from mailer.store.models import CampaignRun, Click, Event, EventKind, Subscriber, utcnow
+from mailer.states import EventKind
+from mailer.store.models import CampaignRun, Click, Event, Subscriber, utcnow
 from mailer.tokens import read_click_token
 from mailer.web.context import WebContext
 from mailer.web.unsubscribe import not_found

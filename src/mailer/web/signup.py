@@ -31,7 +31,7 @@ from mailer.campaigns.links import with_utm
 from mailer.campaigns.message import WELCOME_SLUG, signup_message
 from mailer.delivery.types import MessageTemplate, Recipient
 from mailer.errors import MailerError, TokenError
-from mailer.store.models import SubscriberStatus
+from mailer.states import SubscriberStatus
 from mailer.subscribers.normalize import MAX_NAME, InvalidAddress, normalize_email
 from mailer.subscribers.signup import (
     ConfirmResult,

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mailer.errors import TokenError
-from mailer.store.models import Subscriber, SubscriberStatus
+from mailer.states import SubscriberStatus
+from mailer.store.models import Subscriber
 from mailer.subscribers.unsubscribe import UNDO_WINDOW, undo_unsubscribe, unsubscribe_by_link
 from mailer.tokens import (
     KIND_PREVIEW_UNSUBSCRIBE,

@@ -13,6 +13,9 @@ from mailer.delivery.providers.base import (
     RecipientFailure,
     TransientProviderError,
 )
+from mailer.delivery.providers.outbox import OutboxProvider
+from mailer.delivery.providers.sendgrid import SendGridProvider
+from mailer.delivery.providers.smtp import SmtpProvider
 from mailer.errors import ConfigError
 
 __all__ = [
@@ -30,12 +33,8 @@ def make_provider(settings: Settings, secrets: Secrets, workspace_root: Path) ->
     """The provider named by ``delivery.provider``, configured from its section and secrets."""
     kind = settings.delivery.provider
     if kind == "outbox":
-        from mailer.delivery.providers.outbox import OutboxProvider
-
         return OutboxProvider(Path(workspace_root) / "outbox")
     if kind == "sendgrid":
-        from mailer.delivery.providers.sendgrid import SendGridProvider
-
         if secrets.sendgrid_api_key is None or not secrets.sendgrid_api_key.get_secret_value():
             raise ConfigError(
                 "delivery.provider is sendgrid, but SENDGRID_API_KEY is not set",
@@ -47,8 +46,6 @@ def make_provider(settings: Settings, secrets: Secrets, workspace_root: Path) ->
             categories=settings.sendgrid.categories,
         )
     if kind == "smtp":
-        from mailer.delivery.providers.smtp import SmtpProvider
-
         smtp = settings.smtp
         password = secrets.smtp_password.get_secret_value() if secrets.smtp_password else None
         if smtp.username and not password:

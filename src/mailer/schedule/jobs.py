@@ -1,0 +1,21 @@
+"""The scheduler's jobs by name, APScheduler's job table, and the weekly slot's trigger.
+
+Shared by the service that runs the jobs (:mod:`mailer.schedule.service`) and the status that
+reads what the job store holds (:mod:`mailer.schedule.status`): `mailer scheduler status` then
+loads neither APScheduler's executors nor the send and feed code the service runs.
+"""
+
+from __future__ import annotations
+
+from mailer.schedule.crontab import CrontabTrigger
+from mailer.workspace import Workspace
+
+SLOT_JOB_ID = "weekly-slot"
+FEED_JOB_ID = "feed-poll"
+RESUME_JOB_ID = "resume"
+JOB_TABLE = "apscheduler_jobs"
+
+
+def slot_trigger(workspace: Workspace) -> CrontabTrigger:
+    schedule = workspace.settings.schedule
+    return CrontabTrigger(schedule.cron, schedule.timezone)
