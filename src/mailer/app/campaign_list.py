@@ -37,7 +37,11 @@ from mailer.errors import MailerError
 from mailer.store.models import SendState
 from mailer.workspace import Workspace
 
-RUN_STATUS = {SendState.SENDING: "sending", SendState.PAUSED: "paused", SendState.FINISHED: "sent"}
+RUN_STATUS: dict[str, str] = {
+    SendState.SENDING: "sending",
+    SendState.PAUSED: "paused",
+    SendState.FINISHED: "sent",
+}
 NOT_APPROVED = "says status: approved, but was never approved with `mailer approve`; not sent"
 
 

@@ -37,7 +37,7 @@ PERSONAL_FIELDS = frozenset(
     {"email", "ip", "useragent", "url_offset"}
 )  # ids per IN (...) list: well under every backend's parameter limit
 
-SUPPRESS_AS = {
+SUPPRESS_AS: dict[str, SubscriberStatus] = {
     EventKind.BOUNCED: SubscriberStatus.BOUNCED,
     EventKind.COMPLAINED: SubscriberStatus.COMPLAINED,
     EventKind.UNSUBSCRIBED: SubscriberStatus.UNSUBSCRIBED,

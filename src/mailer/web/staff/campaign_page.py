@@ -116,7 +116,7 @@ def page(
     run = Ledger(ctx.sessions).find_run(slug)
     shown = edited(campaign, typed) if typed is not None else campaign
     preview = compile_preview(ctx.workspace, shown, sample_person(ctx.sessions))
-    status = campaign.status
+    status: str = campaign.status
     if run is not None:
         status = "sent" if run.finished_at is not None else run.state
     approval = current_approval(ctx.sessions, slug) if campaign.status == "approved" else None
