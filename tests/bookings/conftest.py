@@ -12,7 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from mailer.store.models import Booking, CampaignRun
+from mailer.store.booking_models import Booking
+from mailer.store.models import CampaignRun
 from tests.bookings import payloads
 from tests.web_sending import Sent, send_campaign
 from tests.web_server import LiveServer

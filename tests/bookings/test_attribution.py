@@ -11,7 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import select, update
 
 from mailer.bookings.refs import make_ref, read_ref
-from mailer.store.models import Booking, Event, EventKind
+from mailer.store.booking_models import Booking
+from mailer.store.models import Event, EventKind
 from mailer.tokens import SecretKey
 from tests.bookings import payloads
 from tests.bookings.conftest import ANA, BEN, Loop

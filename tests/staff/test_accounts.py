@@ -13,7 +13,7 @@ from mailer.staff import sessions as staff_sessions
 from mailer.staff.accounts import Role
 from mailer.staff.passwords import password_problem, verify
 from mailer.store.db import transaction
-from mailer.store.models import StaffAccount, StaffSession
+from mailer.store.staff_models import StaffAccount, StaffSession
 from tests.staff.conftest import IDLE, PASSWORD, START
 
 

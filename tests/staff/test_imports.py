@@ -20,7 +20,8 @@ from sqlalchemy import select
 
 from mailer.app.imports import ImportRunner, read_job
 from mailer.store.db import transaction
-from mailer.store.models import ImportJob, Subscriber, utcnow
+from mailer.store.models import Subscriber, utcnow
+from mailer.store.staff_models import ImportJob
 from mailer.subscribers.service import add_subscriber, delete_subscriber
 from mailer.workspace import Workspace
 from tests.staff.conftest import Clock, Run, StaffServer, csrf_token, database_state, start_server

@@ -15,7 +15,7 @@ from mailer.staff import sessions as staff_sessions
 from mailer.staff.accounts import Role
 from mailer.staff.passwords import verify
 from mailer.store.db import transaction
-from mailer.store.models import StaffAccount
+from mailer.store.staff_models import StaffAccount
 from mailer.tokens import SecretKey
 from tests.staff.conftest import IDLE, PASSWORD, START
 

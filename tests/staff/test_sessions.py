@@ -13,7 +13,7 @@ from mailer.staff import sessions as staff_sessions
 from mailer.staff.accounts import Role
 from mailer.staff.sessions import session_id
 from mailer.store.db import transaction
-from mailer.store.models import StaffSession
+from mailer.store.staff_models import StaffSession
 from tests.staff.conftest import IDLE, START
 
 

@@ -12,7 +12,7 @@ from mailer.staff import accounts, throttle
 from mailer.staff.accounts import Role
 from mailer.staff.signin import Outcome, sign_in
 from mailer.store.db import transaction
-from mailer.store.models import StaffLoginFailure
+from mailer.store.staff_models import StaffLoginFailure
 from tests.staff.conftest import IDLE, PASSWORD, START
 
 

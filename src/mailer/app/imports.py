@@ -37,7 +37,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.errors import MailerError
-from mailer.store.models import ImportJob, utcnow
+from mailer.store.models import utcnow
+from mailer.store.staff_models import ImportJob
 from mailer.subscribers.csv_import import ImportReport, import_csv
 from mailer.workspace import Workspace
 

@@ -19,7 +19,8 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.bookings.attribution import Match
-from mailer.store.models import Booking, BookingState, CampaignRun
+from mailer.store.booking_models import Booking, BookingState
+from mailer.store.models import CampaignRun
 
 NO_ARTICLE = "(not known)"
 

@@ -34,7 +34,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from mailer.bookings.attribution import Attribution, attribute, email_key
 from mailer.bookings.model import BookingEvent, Kind
 from mailer.bookings.refs import read_ref
-from mailer.store.models import Booking, BookingState, CampaignRun, utcnow
+from mailer.store.booking_models import Booking, BookingState
+from mailer.store.models import CampaignRun, utcnow
 from mailer.subscribers.normalize import email_hash
 from mailer.tokens import SecretKey
 

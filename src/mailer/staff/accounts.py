@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from mailer.errors import InputError
 from mailer.staff.passwords import hash_password, password_problem
-from mailer.store.models import StaffAccount, StaffSession
+from mailer.store.staff_models import StaffAccount, StaffSession
 from mailer.subscribers.normalize import MAX_NAME, InvalidAddress, normalize_email
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from mailer.errors import TokenError
 from mailer.staff.accounts import set_password
-from mailer.store.models import StaffAccount
+from mailer.store.staff_models import StaffAccount
 from mailer.tokens import SecretKey, make_token, read_token
 
 KIND_WELCOME = "w"

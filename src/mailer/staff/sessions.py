@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from mailer.errors import InputError
 from mailer.staff.accounts import Role, address_key, end_sessions
-from mailer.store.models import StaffAccount, StaffSession
+from mailer.store.staff_models import StaffAccount, StaffSession
 
 TOUCH_EVERY = timedelta(minutes=1)
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.staff import accounts, sessions, throttle
 from mailer.staff.passwords import hash_password, needs_rehash, verify
 from mailer.store.db import transaction
-from mailer.store.models import StaffAccount
+from mailer.store.staff_models import StaffAccount
 
 
 class Outcome(StrEnum):

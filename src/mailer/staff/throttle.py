@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from mailer.store.models import StaffLoginFailure
+from mailer.store.staff_models import StaffLoginFailure
 
 LIMIT = 5
 WINDOW = timedelta(minutes=15)

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from mailer.errors import InputError, UsageError
 from mailer.states import SubscriberStatus
+from mailer.store.booking_models import Booking
 from mailer.store.models import (
-    Booking,
     StatusChange,
     Subscriber,
     SubscriberTag,
