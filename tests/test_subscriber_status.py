@@ -247,7 +247,15 @@ OTHER_STATUS_OWNERS = {
     ("mailer.delivery.errors", "self"),
 }
 # Tables (as the code names them) with a status column of their own, or opaque values.
-OTHER_TABLES = {"FeedState", "CampaignRun", "Delivery", "_DELIVERIES", "_RUNS", "ScheduledSlot"}
+OTHER_TABLES = {
+    "FeedState",
+    "CampaignRun",
+    "Delivery",
+    "_DELIVERIES",
+    "_RUNS",
+    "ScheduledSlot",
+    "ImportJob",
+}
 RAW_SQL = re.compile(r"\bupdate\s+subscribers\s+set\b[^;]*\bstatus\b", re.IGNORECASE)
 
 
