@@ -45,6 +45,7 @@ FLOORS: dict[str, int] = {
     "templating": 1,
     "config": 0,
     "errors": 0,
+    "words": 0,
     "__init__": 0,
 }
 

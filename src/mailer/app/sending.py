@@ -110,8 +110,17 @@ class SendJob:
     campaign: Campaign
 
     @classmethod
-    def open(cls, workspace: Workspace, sessions: sessionmaker[Session], name: str) -> SendJob:
-        return cls(workspace, sessions, CampaignFiles.of(workspace).load(name))
+    def open(
+        cls,
+        workspace: Workspace,
+        sessions: sessionmaker[Session],
+        name: str,
+        *,
+        prefix: bool = False,
+    ) -> SendJob:
+        """The job of campaign ``name`` (with ``prefix``: a unique beginning of a slug too,
+        as a person types it; see CampaignFiles.resolve)."""
+        return cls(workspace, sessions, CampaignFiles.of(workspace).load(name, prefix=prefix))
 
     @cached_property
     def ledger(self) -> Ledger:

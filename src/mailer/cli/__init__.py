@@ -45,6 +45,7 @@ from mailer.cli import (
     draft,
     feed,
     init,
+    report,
     scheduler,
     send,
     serve,
@@ -63,7 +64,8 @@ COMMANDS: list[tuple[typer.Typer, str | None]] = [
     (campaigns.app, None),  # preview, check, approve, unapprove
     (campaign_list.app, "campaigns"),  # campaigns list
     (subscribers.app, "subscribers"),
-    (send.app, None),  # send, worker, report
+    (send.app, None),  # send, worker
+    (report.app, None),  # report
     (scheduler.app, "scheduler"),
     (feed.app, "feed"),
     (serve.app, None),  # serve
