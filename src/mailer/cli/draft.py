@@ -12,6 +12,7 @@ from functools import partial
 import typer
 
 from mailer.cli.common import command
+from mailer.words import plural
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,8 @@ def draft_command(
 
     if len(urls) > len(sources):
         raise UsageError(
-            f"{len(urls)} --url options for {len(sources)} source(s): --url is given once per "
-            "source, in order",
+            f"{len(urls)} --url options for {plural(len(sources), 'source')}: "
+            "--url is given once per source, in order",
             hint="give one --url after another in the order of the sources "
             "(--url '' for a source whose file says its address)",
         )

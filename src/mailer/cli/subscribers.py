@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from mailer.cli.common import command, console, print_json, state
+from mailer.words import plural
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -28,7 +29,7 @@ PROGRESS_FROM_BYTES = 2_000_000
 def print_import_report(report: ImportReport) -> None:
     """The import summary as staff read it (also used by `mailer demo`)."""
     verb = "Would import" if report.dry_run else "Imported"
-    console.print(f"{verb} [bold]{escape(str(report.path))}[/bold]: {report.rows:,} rows")
+    console.print(f"{verb} [bold]{escape(str(report.path))}[/bold]: {plural(report.rows, 'row')}")
     table = Table(show_header=False, box=None, padding=(0, 2))
     for label, value in (
         ("imported", report.imported),
@@ -43,7 +44,7 @@ def print_import_report(report: ImportReport) -> None:
     for reject in report.sample_rejects[:5]:
         console.print(f"  line {reject.line}: {escape(reject.reason)}")
     if report.rejected > 5:
-        console.print(f"  ... and {report.rejected - 5:,} more rejected rows")
+        console.print(f"  ... and {plural(report.rejected - 5, 'more rejected row')}")
     if report.rejects_path is not None:
         console.print(f"Rejected rows, with line and reason: {escape(str(report.rejects_path))}")
     if report.kept_suppressed:
@@ -240,7 +241,7 @@ def list_command(
             record["created_at"][:10],
         )
     console.print(table)
-    console.print(f"{len(records):,} subscribers")
+    console.print(plural(len(records), "subscriber"))
 
 
 @command(app, "export", flow_help=False)
@@ -254,4 +255,4 @@ def export_command(
     from mailer.subscribers.csv_export import export_csv
 
     count = export_csv(state.database(), csv_file)
-    console.print(f"Exported {count:,} subscribers to {escape(str(csv_file))}")
+    console.print(f"Exported {plural(count, 'subscriber')} to {escape(str(csv_file))}")

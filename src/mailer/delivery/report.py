@@ -46,6 +46,7 @@ from mailer.store.models import (
     Subscriber,
     SubscriberStatus,
 )
+from mailer.words import plural
 
 # Filled from provider events and clicks (Event and Click rows).
 EVENT_FIGURES = (
@@ -360,8 +361,8 @@ def _link_line(row: dict[str, Any]) -> str:
     people = row["unique"]
     where = row["url"].split("?", 1)[0].split("://", 1)[-1]  # the UTM tail is the same everywhere
     return (
-        f"{row['place'] or '-'}: {row['clicks']:,} clicks by {people:,} "
-        f"{'person' if people == 1 else 'people'}, {where}"
+        f"{row['place'] or '-'}: {plural(row['clicks'], 'click')} by {plural(people, 'person')}, "
+        f"{where}"
     )
 
 
