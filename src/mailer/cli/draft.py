@@ -33,7 +33,7 @@ class DraftReport:
 app = typer.Typer()
 
 
-@command(app, "draft", flow_help=False)
+@command(app, "draft")
 def draft_command(
     sources: list[str] = typer.Argument(
         ...,

@@ -18,7 +18,7 @@ app = typer.Typer(
 )
 
 
-@command(app, "run", flow_help=False)
+@command(app, "run")
 def run_command(
     now: bool = typer.Option(
         False,
@@ -86,7 +86,7 @@ def _fire_now(workspace: Any, sessions: Any) -> None:
         raise SlotFailed(line, reported=True)
 
 
-@command(app, "status", flow_help=False)
+@command(app, "status")
 def status_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
 ) -> None:

@@ -62,7 +62,7 @@ def print_import_report(report: ImportReport) -> None:
         console.print("Dry run: nothing was written.")
 
 
-@command(app, "import", flow_help=False)
+@command(app, "import")
 def import_command(
     csv_file: Path = typer.Argument(..., metavar="CSV", help="The CSV file (UTF-8) to import."),
     tag: list[str] = typer.Option(
@@ -129,7 +129,7 @@ def import_command(
     print_import_report(report)
 
 
-@command(app, "add", flow_help=False)
+@command(app, "add")
 def add_command(
     email: str = typer.Argument(..., help="The address to add."),
     first_name: str = typer.Option("", "--first-name", help="First name."),
@@ -146,7 +146,7 @@ def add_command(
     console.print(f"Added {escape(added.email)} ({added.status})")
 
 
-@command(app, "unsubscribe", flow_help=False)
+@command(app, "unsubscribe")
 def unsubscribe_command(email: str = typer.Argument(..., help="The address.")) -> None:
     """Mark a subscriber unsubscribed: they get no more newsletters (kept in the history)."""
     from mailer.app.subscriber_list import unsubscribe_by_staff
@@ -158,7 +158,7 @@ def unsubscribe_command(email: str = typer.Argument(..., help="The address.")) -
         console.print(f"{escape(change.email)} was already unsubscribed")
 
 
-@command(app, "resubscribe", flow_help=False)
+@command(app, "resubscribe")
 def resubscribe_command(
     email: str = typer.Argument(..., help="The address."),
     consent: str = typer.Option(
@@ -190,7 +190,7 @@ def resubscribe_command(
         console.print(f"{escape(change.email)} was already active; nothing changed")
 
 
-@command(app, "delete", flow_help=False)
+@command(app, "delete")
 def delete_command(email: str = typer.Argument(..., help="The address.")) -> None:
     """Erase a person's data; only a hash of the address is kept so it is never mailed again."""
     from mailer.app.subscriber_list import erase
@@ -208,7 +208,7 @@ def delete_command(email: str = typer.Argument(..., help="The address.")) -> Non
         )
 
 
-@command(app, "list", flow_help=False)
+@command(app, "list")
 def list_command(
     status: str | None = typer.Option(
         None,
@@ -244,7 +244,7 @@ def list_command(
     console.print(plural(len(records), "subscriber"))
 
 
-@command(app, "export", flow_help=False)
+@command(app, "export")
 def export_command(
     csv_file: Path = typer.Argument(..., metavar="CSV", help="The CSV file to write."),
 ) -> None:
