@@ -24,6 +24,7 @@ from mailer.campaigns.approval import (
     verify_approved,
 )
 from mailer.campaigns.campaign import Campaign
+from mailer.campaigns.check import check_campaign
 from mailer.campaigns.files import CampaignFiles
 from mailer.campaigns.message import staff_copy
 from mailer.campaigns.personalize import recipient_substitutions
@@ -34,6 +35,7 @@ from mailer.delivery.providers import Provider, RecipientFailure, make_provider
 from mailer.delivery.types import MessageTemplate, Recipient
 from mailer.errors import ApprovalError
 from mailer.store.models import CampaignRun, SendState
+from mailer.subscribers.segments import audience_query
 from mailer.tokens import SecretKey, signing_key
 from mailer.workspace import Workspace
 
@@ -42,10 +44,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DryRunSummary:
+    """What `mailer send --dry-run` shows: who (how many, the first few addresses, the tags
+    chosen) and what (subject, preheader, size, the check's verdict), nothing sent."""
+
     subject: str
     audience: int
     provider: str
     html_bytes: int
+    preheader: str = ""
+    tags: list[str] = field(default_factory=list)  # any of these (empty: everyone active)
+    exclude_tags: list[str] = field(default_factory=list)
+    first_addresses: list[str] = field(default_factory=list)  # by id, at most FIRST_FEW
+    check: dict[str, Any] = field(default_factory=dict)  # ok, errors, warnings, findings
+
+
+FIRST_FEW = 5  # addresses a dry run names: enough to see the audience is the one meant
 
 
 @dataclass(frozen=True)
@@ -148,11 +161,19 @@ class SendJob:
 
     def dry_run(self) -> DryRunSummary:
         template = self.template()
+        audience = self.campaign.audience
+        with self.sessions() as session:
+            first = [s.email for s in session.scalars(audience_query(audience, limit=FIRST_FEW))]
         return DryRunSummary(
             subject=template.subject,
             audience=self.audience_size(),
             provider=self.provider_name,
             html_bytes=len(template.html.encode()),
+            preheader=self.campaign.preheader,
+            tags=list(audience.any_of),
+            exclude_tags=list(audience.none_of),
+            first_addresses=first,
+            check=check_campaign(self.workspace, self.campaign, spam=False).as_dict(),
         )
 
     def send_test(self, address: str) -> None:

@@ -153,11 +153,31 @@ def _dry_run(job: SendJob, as_json: bool) -> None:
         print_json(
             job.report("dry-run", recipients=summary.audience, dry_run=asdict(summary)).as_dict()
         )
+    check = summary.check
+    chosen = (
+        "any of the tags " + ", ".join(summary.tags) if summary.tags else "every active subscriber"
+    )
+    if summary.exclude_tags:
+        chosen += ", except the tags " + ", ".join(summary.exclude_tags)
+    shown = ", ".join(summary.first_addresses)
+    more = summary.audience - len(summary.first_addresses)
     console.print(f"Dry run of {job.campaign.slug!r}: nothing was sent.")
+    console.print("Who")
+    audience = plural(summary.audience, "active subscriber")
+    console.print(f"  audience:   {audience} ({escape(chosen)})")
+    if shown:
+        console.print(f"  first:      {escape(shown)}" + (f" and {more:,} more" if more else ""))
+    console.print("What")
     console.print(f"  subject:    {escape(summary.subject)}")
-    console.print(f"  audience:   {plural(summary.audience, 'active subscriber')}")
+    console.print(f"  preheader:  {escape(summary.preheader) or '(none)'}")
+    console.print(f"  HTML size:  {summary.html_bytes:,} bytes (Gmail clips at about 102 KB)")
+    verdict = "passes" if check["ok"] else "fails"
+    console.print(
+        f"  check:      {verdict}: {plural(check['errors'], 'error')}, "
+        f"{plural(check['warnings'], 'warning')}"
+        + ("" if check["ok"] else f" (details: `mailer check {job.campaign.slug}`)")
+    )
     console.print(f"  provider:   {summary.provider}")
-    console.print(f"  HTML size:  {summary.html_bytes:,} bytes")
 
 
 def _already_finished(job: SendJob, plan: SendPlan, as_json: bool) -> None:
