@@ -173,6 +173,16 @@ class CampaignFiles:
         """Every campaign file's slug, sorted (files whose name is no slug: :meth:`misnamed`)."""
         return sorted(path.stem for path in self._files() if is_slug(path.stem))
 
+    def drafts_of(self, title: str) -> list[str]:
+        """The slugs :meth:`reserve` gave drafts of ``title`` on any day, oldest first:
+        ``<date>-<title's slug>`` and its ``-2``, ``-3``..."""
+        shape = re.compile(rf"\d{{4}}-\d{{2}}-\d{{2}}-{re.escape(slugify(title))}(-(\d+))?")
+        found = []
+        for slug in self.slugs():
+            if match := shape.fullmatch(slug):
+                found.append((slug[:10], int(match.group(2) or 1), slug))  # day, then number
+        return [slug for _, _, slug in sorted(found)]
+
     def misnamed(self) -> list[Path]:
         """``*.md`` files in the folder whose name is not a slug: never loaded nor sent."""
         return sorted(path for path in self._files() if not is_slug(path.stem))
