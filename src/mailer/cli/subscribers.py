@@ -22,6 +22,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+TYPOS_SHOWN = 20  # likely mistyped addresses listed as text (--json has them all)
+
 # Files at least this big get a progress bar on a terminal.
 PROGRESS_FROM_BYTES = 2_000_000
 
@@ -45,6 +47,19 @@ def print_import_report(report: ImportReport) -> None:
         console.print(f"  line {reject.line}: {escape(reject.reason)}")
     if report.rejected > 5:
         console.print(f"  ... and {plural(report.rejected - 5, 'more rejected row')}")
+    if report.typo_warnings:
+        console.print(
+            f"[yellow]{plural(len(report.typo_warnings), 'address', 'addresses')} may be "
+            "mistyped; imported as they are:[/yellow]"
+        )
+        for warning in report.typo_warnings[:TYPOS_SHOWN]:
+            console.print(
+                f"  line {warning.line}: {escape(warning.address)}: "
+                f"did you mean {escape(warning.suggestion)}?"
+            )
+        if len(report.typo_warnings) > TYPOS_SHOWN:
+            more = len(report.typo_warnings) - TYPOS_SHOWN
+            console.print(f"  ... and {more:,} more (all of them with --json)")
     if report.rejects_path is not None:
         console.print(f"Rejected rows, with line and reason: {escape(str(report.rejects_path))}")
     if report.kept_suppressed:
