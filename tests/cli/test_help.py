@@ -47,3 +47,9 @@ def test_help_paragraphs_wrap_at_the_terminal_width_only(mailer: Mailer) -> None
         and "Rejected rows go to <name>.rejects.csv beside the file." in line
         for line in help_text.splitlines()
     ), help_text
+
+
+def test_examples_stand_indented_under_their_label(mailer: Mailer) -> None:
+    lines = [line.rstrip() for line in mailer("send", "--help", env=_env(100)).stdout.splitlines()]
+    at = lines.index(" Examples:")
+    assert lines[at + 1] == "   mailer send 2026-11-24-neck-and-headaches --dry-run"

@@ -166,7 +166,12 @@ def flowed(doc: str) -> str:
     for block in inspect.cleandoc(doc).split("\n\n"):
         lines = block.splitlines()
         if paragraphs and all(line.startswith(" ") for line in lines):
-            # examples after "Examples:": under it, indented (alone, Rich strips the indent)
+            # Examples after "... Examples:": under that word on a line of its own, indented.
+            # (Typer dedents all but a paragraph's first line: with every later line indented
+            # the examples would lose their indent.)
+            head, _, label = paragraphs[-1].rpartition(" ")
+            if head and label.endswith(":"):
+                paragraphs[-1] = f"{head}\n{label}"
             paragraphs[-1] += "\n" + block
         elif any(line.startswith(" ") for line in lines[1:]):
             paragraphs.append(block)
