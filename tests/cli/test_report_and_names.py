@@ -81,3 +81,14 @@ def test_a_beginning_shared_by_several_campaigns_lists_them(
     assert f"'2026-11-24-why' is the beginning of 2 campaigns: {OTHER}, {THIRD}" in result.stderr
     assert "type more of the name" in result.stderr
     assert mailer("approve", "2026-11-24-why-s").exit_code == 0
+
+
+def test_a_sent_campaign_whose_file_is_gone_still_reports(
+    mailer: Mailer, workspace: Workspace
+) -> None:
+    _sent(mailer, workspace)
+    (workspace.campaigns_dir / f"{SLUG}.md").unlink()
+    for name in (SLUG, "sleep-and"):
+        result = mailer("report", name, "--json")
+        assert result.exit_code == 0, result.stderr
+        assert result.json()["recipients"] == 1

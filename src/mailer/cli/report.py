@@ -87,17 +87,17 @@ def _reported_slug(name: str) -> str:
     else a campaign file's (a unique prefix too); CampaignNotFoundError, with the nearest
     slugs, when it names neither, rather than "not sent yet" for a typo."""
     from mailer.campaigns.files import CampaignFiles
+    from mailer.delivery.ledger import Ledger
     from mailer.delivery.report import run_figures
     from mailer.errors import CampaignNotFoundError
 
     slug = CampaignFiles.slug_of(name)
-    sent = run_figures(state.database())
-    if slug in sent:
+    if Ledger(state.database()).find_run(slug) is not None:
         return slug
     try:
         return CampaignFiles.of(state.workspace()).resolve(name, prefix=True).stem
     except CampaignNotFoundError:
-        started = [s for s in sent if s.startswith(slug)]
+        started = [s for s in run_figures(state.database()) if s.startswith(slug)]
         if len(started) == 1:  # a sent campaign whose file is gone, named by a prefix
             return started[0]
         raise
