@@ -57,9 +57,14 @@ def add_people(sessions: sessionmaker[Session], count: int, tag: str = "") -> li
 
 
 def outbox_messages(root: Path) -> dict[int, EmailMessage]:
-    return {
-        int(path.stem): message_from_bytes(path.read_bytes(), policy=policy.default)  # type: ignore[misc]
+    """The outbox's messages by subscriber id (the end of their unsubscribe link, see values)."""
+    messages = [
+        message_from_bytes(path.read_bytes(), policy=policy.default)
         for path in sorted((root / TEMPLATE.campaign_slug).glob("*.eml"))
+    ]
+    return {
+        int(str(message["List-Unsubscribe"]).strip("<>").rsplit("/", 1)[1]): message  # type: ignore[misc]
+        for message in messages
     }
 
 

@@ -39,14 +39,14 @@ def test_poll_prints_what_it_found_and_what_to_do_next(
 ) -> None:
     first = mailer("feed", "poll")
     assert first.exit_code == 0, first.stdout + first.stderr
-    assert "connected: 2 article(s) already in the feed noted, not drafted" in first.stdout
+    assert "connected: 2 articles already in the feed noted, not drafted" in first.stdout
     assert list(workspace.campaigns_dir.glob("*.md")) == []
 
     site.publish(rss(POSTS[2::-1]))
     second = mailer("feed", "poll")
     assert second.exit_code == 0, second.stdout + second.stderr
     [path] = workspace.campaigns_dir.glob("*.md")
-    assert "1 new article(s)." in second.stdout
+    assert "1 new article." in second.stdout
     assert f"draft waiting: {path}" in second.stdout
     assert f"mailer approve {path.stem}" in second.stdout
     assert "Staff were emailed about it." in second.stdout

@@ -122,7 +122,7 @@ def test_first_poll_notes_the_existing_articles_and_drafts_none(
     assert [e.state for e in entries(sessions)] == ["baseline"] * 3
     state = state_of(sessions, site.url)
     assert (state.status, state.polled_at, state.connected_at) == ("ok", T0, T0)
-    assert "3 article(s) already in the feed noted" in state.detail
+    assert "3 articles already in the feed noted" in state.detail
     notice = take_notice(workspace)
     assert notice is not None
     assert "feed connected: 3 existing articles; new ones will be drafted" in notice["Subject"]
@@ -665,7 +665,7 @@ def test_feed_report_shows_the_last_poll_and_the_drafts_waiting(
     assert report.connected_at == T0
     assert report.drafts_waiting == tuple(drafted)
     assert re.search(
-        r"2 new article\(s\); drafted campaigns/.*\.md \(waiting for approval\)", report.detail
+        r"2 new articles; drafted campaigns/.*\.md \(waiting for approval\)", report.detail
     )
     assert report.as_dict()["polled_at"] == (T0 + EVERY).isoformat()
 

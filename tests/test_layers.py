@@ -46,6 +46,7 @@ FLOORS: dict[str, int] = {
     "config": 0,
     "errors": 0,
     "states": 0,
+    "words": 0,
     "__init__": 0,
 }
 

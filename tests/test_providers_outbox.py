@@ -34,7 +34,7 @@ def test_one_parseable_eml_per_recipient_with_values_and_contract_headers(tmp_pa
     result = provider.send_batch(make_template(), make_recipients(3))
 
     files = sorted((tmp_path / "outbox" / "week-12").iterdir())
-    assert [path.name for path in files] == ["0.eml", "1.eml", "2.eml"]
+    assert [path.name for path in files] == [f"reader{n}@example.com.eml" for n in range(3)]
     message = read(files[2])
     assert message["Message-ID"] == result.message_ids[2]
     assert message["To"] == "Reader 2 <reader2@example.com>"

@@ -158,7 +158,7 @@ def test_after_downtime_the_newest_slot_within_the_grace_runs_once(listed) -> No
     rows = {row.slot_at: row.outcome for row in slot_rows(sessions)}
     assert rows == {earlier: "missed", SLOT: "sent"}
     [notice] = staff_notices(workspace)
-    assert "1 newsletter slot(s) missed" in notice and "within the grace and ran" in notice
+    assert "1 newsletter slot missed" in notice and "within the grace and ran" in notice
 
 
 def test_a_slot_beyond_the_grace_is_reported_and_skipped(listed) -> None:

@@ -158,7 +158,7 @@ def test_export_command(mailer: Mailer, workspace: Workspace, tmp_path: Path) ->
     assert mailer("subscribers", "import", str(path)).exit_code == 0
     out = tmp_path / "out.csv"
     run = mailer("subscribers", "export", str(out))
-    assert run.exit_code == 0 and "Exported 1 subscribers" in run.stdout
+    assert run.exit_code == 0 and "Exported 1 subscriber to" in run.stdout
     with out.open(encoding="utf-8-sig", newline="") as stream:
         (row,) = list(csv.DictReader(stream))
     assert row["First Name"] == "'=1+2"

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.delivery.providers.outbox import outbox_file_name
 from mailer.store.models import StatusChange, Subscriber
 from mailer.subscribers.service import add_subscriber, delete_subscriber, unsubscribe
 from mailer.subscribers.signup import Person, confirm_token, consent_wording
@@ -52,8 +53,8 @@ def sign_up(client: httpx.Client, email: str, **fields: str) -> httpx.Response:
     return client.post("/subscribe", data={k: v for k, v in form.items() if v is not None})
 
 
-def outbox_file(workspace: Workspace, slug: str, subscriber_id: int) -> Path:
-    return workspace.outbox_dir / slug / f"{subscriber_id}.eml"
+def outbox_file(workspace: Workspace, slug: str, address: str) -> Path:
+    return workspace.outbox_dir / slug / outbox_file_name(address)
 
 
 def wait_for_mail(path: Path, *, different_from: bytes = b"", timeout: float = 10) -> bytes:
@@ -146,7 +147,7 @@ def test_signup_confirm_and_welcome(
     assert person.consent_text == CONSENT
     assert person.consent_at is not None and person.consent_at.timestamp() >= before - 1
 
-    mail = parse(wait_for_mail(outbox_file(workspace, "signup-confirm", person.id)))
+    mail = parse(wait_for_mail(outbox_file(workspace, "signup-confirm", person.email)))
     assert mail["To"].addresses[0].addr_spec == "Maria.Lopez@example.com"
     assert "news@summitspine.example" in mail["From"]
     assert mail["Reply-To"] == "frontdesk@summitspine.example"
@@ -163,13 +164,13 @@ def test_signup_confirm_and_welcome(
     person = subscriber(sessions, "maria.lopez@example.com")
     assert person is not None and person.status == "active"
     assert history(sessions, person.id)[-1] == ("pending", "active", "confirmed by email")
-    welcome_path = outbox_file(workspace, "welcome", person.id)
+    welcome_path = outbox_file(workspace, "welcome", person.email)
     welcome = parse(wait_for_mail(welcome_path))
     assert "Welcome" in welcome["Subject"] and "Hi Maria," in text_of(welcome)
     assert welcome["List-Unsubscribe"].startswith(f"<{BASE}/u/")
     assert "utm_campaign=welcome" in text_of(welcome)
     first_welcome = welcome_path.read_bytes()
-    first_confirmation = outbox_file(workspace, "signup-confirm", person.id).read_bytes()
+    first_confirmation = outbox_file(workspace, "signup-confirm", person.email).read_bytes()
 
     again = client.get(local(link))
     assert again.status_code == 200 and "already confirmed" in again.text
@@ -181,9 +182,9 @@ def test_signup_confirm_and_welcome(
     sign_up(client, "next@example.com")
     other = subscriber(sessions, "next@example.com")
     assert other is not None
-    wait_for_mail(outbox_file(workspace, "signup-confirm", other.id))
+    wait_for_mail(outbox_file(workspace, "signup-confirm", other.email))
     assert welcome_path.read_bytes() == first_welcome
-    assert outbox_file(workspace, "signup-confirm", person.id).read_bytes() == first_confirmation
+    assert outbox_file(workspace, "signup-confirm", person.email).read_bytes() == first_confirmation
 
 
 def test_unsubscribed_person_is_reactivated_only_by_the_confirmation(
@@ -203,7 +204,7 @@ def test_unsubscribed_person_is_reactivated_only_by_the_confirmation(
     assert page.status_code == 200 and "Check your inbox" in page.text
     joe_now = subscriber(sessions, "joe@example.com")
     assert joe_now is not None and joe_now.status == "unsubscribed"
-    mail = parse(wait_for_mail(outbox_file(workspace, "signup-confirm", joe_id)))
+    mail = parse(wait_for_mail(outbox_file(workspace, "signup-confirm", "joe@example.com")))
 
     # A confirmation asked for before the unsubscribe cannot undo it.
     assert client.get(old_link).status_code == 404
@@ -219,7 +220,7 @@ def test_unsubscribed_person_is_reactivated_only_by_the_confirmation(
         "active",
         "re-subscribed with confirmed consent",
     )
-    wait_for_mail(outbox_file(workspace, "welcome", joe_id))
+    wait_for_mail(outbox_file(workspace, "welcome", "joe@example.com"))
 
 
 def test_deleted_address_gets_the_same_page_and_nothing_else(
@@ -236,9 +237,9 @@ def test_deleted_address_gets_the_same_page_and_nothing_else(
     assert subscriber(sessions, "gone@example.com") is None
     new = subscriber(sessions, "new@example.com")
     assert new is not None
-    wait_for_mail(outbox_file(workspace, "signup-confirm", new.id))
+    wait_for_mail(outbox_file(workspace, "signup-confirm", new.email))
     assert [p.name for p in (workspace.outbox_dir / "signup-confirm").iterdir()] == [
-        f"{new.id}.eml"
+        "new@example.com.eml"
     ]
 
 
@@ -286,7 +287,7 @@ def test_pending_address_gets_the_confirmation_again_up_to_the_limit(
         ana = subscriber(sessions, "ana@example.com")
         assert ana is not None and ana.status == "pending"
         previous = wait_for_mail(
-            outbox_file(workspace, "signup-confirm", ana.id), different_from=previous
+            outbox_file(workspace, "signup-confirm", ana.email), different_from=previous
         )
     assert count_subscribers(sessions) == 1
     assert sign_up(client, "ANA@example.com").status_code == 429
@@ -299,7 +300,7 @@ def test_tampered_or_foreign_confirm_token_is_404_and_changes_nothing(
     ben = subscriber(sessions, "ben@example.com")
     assert ben is not None
     link = local(
-        confirm_link(parse(wait_for_mail(outbox_file(workspace, "signup-confirm", ben.id))))
+        confirm_link(parse(wait_for_mail(outbox_file(workspace, "signup-confirm", ben.email))))
     )
     token = link.rsplit("/", 1)[1]
     flipped = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]

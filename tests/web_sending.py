@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.app.sending import SendJob
+from mailer.delivery.providers.outbox import outbox_file_name
 from mailer.store.db import open_database
 from mailer.store.models import Subscriber
 from mailer.subscribers.service import add_subscriber
@@ -36,7 +37,7 @@ class Sent:
     ids: dict[str, int]
 
     def eml(self, address: str, slug: str | None = None) -> EmailMessage:
-        path = self.workspace.outbox_dir / (slug or self.slug) / f"{self.ids[address]}.eml"
+        path = self.workspace.outbox_dir / (slug or self.slug) / outbox_file_name(address)
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         return message

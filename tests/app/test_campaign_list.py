@@ -120,7 +120,7 @@ def test_mailer_campaigns_list_as_text_and_json(
     assert lines[0] == "a-first  approved"  # the slug whole on its line, to copy
     assert lines[1] == "  A First"
     assert "approved by test:helpers on Fri 2026-11-20 03:00" in lines[2]  # in Denver time
-    assert lines[-1].startswith("3 campaign(s); times in America/Denver")
+    assert lines[-1].startswith("3 campaigns; times in America/Denver")
 
     document = mailer("campaigns", "list", "--json").json()
     assert [c["slug"] for c in document] == ["a-first", "b-second", "c-later"]

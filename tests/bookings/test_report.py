@@ -100,10 +100,13 @@ def test_report_says_when_no_booking_webhook_is_connected(loop: Loop) -> None:
 
 def test_report_since_needs_a_span_and_not_both(loop: Loop) -> None:
     env = mailer_env(MAILER_DATABASE__URL=loop.sent.workspace.settings.database.url)
-    for args in (("--since", "ninety days"), (loop.sent.slug, "--since", "90d"), ()):
+    for args in (("--since", "ninety days"), (loop.sent.slug, "--since", "90d")):
         result = run_mailer(loop.sent.workspace, env, "report", *args, "--json")
         assert result.returncode == 2, (args, result.stdout)
         assert json.loads(result.stdout)["error"]["hint"]
+    alone = run_mailer(loop.sent.workspace, env, "report", "--json")  # issue 19: every campaign
+    assert alone.returncode == 0, alone.stderr
+    assert loop.sent.slug in [c["slug"] for c in json.loads(alone.stdout)["campaigns"]]
 
 
 def test_erasing_the_subscriber_keeps_the_anonymous_count(loop: Loop) -> None:

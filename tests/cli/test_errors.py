@@ -86,7 +86,7 @@ def test_a_check_with_errors_exits_1_with_its_report_and_nothing_more(
     (workspace.campaigns_dir / "spring.md").write_text(CLEAN + "\nHello {{ name }}\n")
     shown = mailer("check", "spring", "--no-spam")
     assert shown.exit_code == 1
-    assert "error(s)" in shown.stdout and shown.stderr == ""
+    assert "1 error, 1 warning: fix the errors" in shown.stdout and shown.stderr == ""
     as_json = mailer("check", "spring", "--no-spam", "--json")
     assert as_json.exit_code == 1 and as_json.stderr == ""
     assert as_json.json()["ok"] is False  # the check's own document, not an error document

@@ -24,6 +24,7 @@ from mailer.campaigns.approval import (
     verify_approved,
 )
 from mailer.campaigns.campaign import Campaign
+from mailer.campaigns.check import check_campaign
 from mailer.campaigns.files import CampaignFiles
 from mailer.campaigns.message import staff_copy
 from mailer.campaigns.personalize import recipient_substitutions
@@ -36,7 +37,7 @@ from mailer.errors import ApprovalError
 from mailer.events.ingest import RefusedAddress, record_smtp_bounces
 from mailer.states import SendState
 from mailer.store.models import CampaignRun
-from mailer.subscribers.segments import audience_count
+from mailer.subscribers.segments import audience_count, audience_query
 from mailer.subscribers.service import parse_address
 from mailer.tokens import SecretKey, signing_key
 from mailer.workspace import Workspace
@@ -46,10 +47,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DryRunSummary:
+    """What `mailer send --dry-run` shows: who (how many, the first few addresses, the tags
+    chosen) and what (subject, preheader, size, the check's verdict), nothing sent."""
+
     subject: str
     audience: int
     provider: str
     html_bytes: int
+    preheader: str = ""
+    tags: list[str] = field(default_factory=list)  # any of these (empty: everyone active)
+    exclude_tags: list[str] = field(default_factory=list)
+    first_addresses: list[str] = field(default_factory=list)  # by id, at most FIRST_FEW
+    check: dict[str, Any] = field(default_factory=dict)  # ok, errors, warnings, findings
+
+
+FIRST_FEW = 5  # addresses a dry run names: enough to see the audience is the one meant
 
 
 @dataclass(frozen=True)
@@ -114,8 +126,17 @@ class SendJob:
     campaign: Campaign
 
     @classmethod
-    def open(cls, workspace: Workspace, sessions: sessionmaker[Session], name: str) -> SendJob:
-        return cls(workspace, sessions, CampaignFiles.of(workspace).load(name))
+    def open(
+        cls,
+        workspace: Workspace,
+        sessions: sessionmaker[Session],
+        name: str,
+        *,
+        prefix: bool = False,
+    ) -> SendJob:
+        """The job of campaign ``name`` (with ``prefix``: a unique beginning of a slug too,
+        as a person types it; see CampaignFiles.resolve)."""
+        return cls(workspace, sessions, CampaignFiles.of(workspace).load(name, prefix=prefix))
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -141,11 +162,19 @@ class SendJob:
 
     def dry_run(self) -> DryRunSummary:
         template = self.template()
+        audience = self.campaign.audience
+        with self.sessions() as session:
+            first = [s.email for s in session.scalars(audience_query(audience, limit=FIRST_FEW))]
         return DryRunSummary(
             subject=template.subject,
             audience=self.audience_size(),
             provider=self.provider_name,
             html_bytes=len(template.html.encode()),
+            preheader=self.campaign.preheader,
+            tags=list(audience.any_of),
+            exclude_tags=list(audience.none_of),
+            first_addresses=first,
+            check=check_campaign(self.workspace, self.campaign, spam=False).as_dict(),
         )
 
     def send_test(self, address: str) -> None:

@@ -200,11 +200,18 @@ def write_draft(
     *,
     day: date | None = None,
     closing: Sequence[str] = DEFAULT_CLOSING_LINES,
+    over: str | None = None,
 ) -> Campaign:
-    """Write ``campaigns/<date>-<slug>.md`` (never over an existing one) and return it."""
+    """Write ``campaigns/<date>-<slug>.md`` (never over an existing one) and return it;
+    ``over``: the slug of an earlier draft to write over instead (the caller has made sure it
+    is a draft nobody approved or sent: see mailer.app.drafting)."""
     if not articles:
         raise ValueError("write_draft needs at least one article")
     files = CampaignFiles(campaigns_dir)
+    if over is not None:
+        campaign = draft_campaign(articles, cta, slug=over, closing=closing)
+        files.save(campaign)  # atomic: the earlier draft or this one, never half of either
+        return campaign
     path = files.reserve(articles[0].title, day or date.today())
     try:
         campaign = draft_campaign(articles, cta, slug=path.stem, closing=closing)

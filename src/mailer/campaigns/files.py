@@ -117,10 +117,14 @@ class CampaignFiles:
         path = self.path(slug)
         return path if path.is_file() else None
 
-    def resolve(self, name: str) -> Path:
-        """CAMPAIGN as staff type it: a slug, ``slug.md``, or a path to a campaign file.
+    def resolve(self, name: str, *, prefix: bool = False) -> Path:
+        """CAMPAIGN as staff type it: a slug, ``slug.md``, or a path to a campaign file; with
+        ``prefix``, also any unique beginning of a slug (slugs run to 70 characters).
 
-        CampaignNotFoundError names the folder and the nearest slugs when there is no such file.
+        Prefixes are for what a person types (the command line); a face that takes the name
+        from a link or a form passes ``prefix=False``, so a link never acts on another file.
+        CampaignNotFoundError names the folder and the nearest slugs when there is no such file,
+        and lists the slugs when a prefix names several.
         """
         candidate = Path(name)
         if candidate.suffix == SUFFIX and candidate.is_file():
@@ -129,6 +133,16 @@ class CampaignFiles:
         found = self.find(slug)
         if found is not None:
             return found
+        if prefix and is_slug(slug):
+            starting = [s for s in self.slugs() if s.startswith(slug)]
+            if len(starting) == 1:
+                return self.path(starting[0])
+            if starting:
+                raise CampaignNotFoundError(
+                    f"{name!r} is the beginning of {len(starting)} campaigns: "
+                    + ", ".join(starting),
+                    hint="type more of the name, enough for one campaign only",
+                )
         raise CampaignNotFoundError(
             f"no campaign {name!r}: neither a file nor a slug in {self.directory}",
             hint=self._nearest_hint(slug),
@@ -159,6 +173,16 @@ class CampaignFiles:
         """Every campaign file's slug, sorted (files whose name is no slug: :meth:`misnamed`)."""
         return sorted(path.stem for path in self._files() if is_slug(path.stem))
 
+    def drafts_of(self, title: str) -> list[str]:
+        """The slugs :meth:`reserve` gave drafts of ``title`` on any day, oldest first:
+        ``<date>-<title's slug>`` and its ``-2``, ``-3``..."""
+        shape = re.compile(rf"\d{{4}}-\d{{2}}-\d{{2}}-{re.escape(slugify(title))}(-(\d+))?")
+        found = []
+        for slug in self.slugs():
+            if match := shape.fullmatch(slug):
+                found.append((slug[:10], int(match.group(2) or 1), slug))  # day, then number
+        return [slug for _, _, slug in sorted(found)]
+
     def misnamed(self) -> list[Path]:
         """``*.md`` files in the folder whose name is not a slug: never loaded nor sent."""
         return sorted(path for path in self._files() if not is_slug(path.stem))
@@ -168,9 +192,9 @@ class CampaignFiles:
             return iter(())
         return (path for path in self.directory.glob(f"*{SUFFIX}") if path.is_file())
 
-    def load(self, name: str) -> Campaign:
+    def load(self, name: str, *, prefix: bool = False) -> Campaign:
         """:meth:`resolve`, then parse: CampaignError naming the file (and line) if malformed."""
-        return load_campaign(self.resolve(name))
+        return load_campaign(self.resolve(name, prefix=prefix))
 
     def all(self) -> list[Campaign]:
         """Every campaign, by slug; the first file that cannot be read raises its error."""

@@ -12,7 +12,7 @@ How a command is added (the one way; `mailer staff ...` and every new command fo
    level (``mailer send``).
 2. Each command is a function declared with ``@command(app, "name")`` from mailer.cli.common;
    its docstring is its help (first line: the summary; an example at the end), flowed so the
-   terminal wraps it (``flow_help=False`` only keeps older commands' help as it was). Library
+   terminal wraps it. Library
    code is imported inside the function, so `mailer --help` stays quick.
 3. The module is registered once, in ``COMMANDS`` below, at its place in `mailer --help`
    (DESIGN.md's order), with its group name or None.
@@ -45,6 +45,7 @@ from mailer.cli import (
     draft,
     feed,
     init,
+    report,
     scheduler,
     send,
     serve,
@@ -63,7 +64,8 @@ COMMANDS: list[tuple[typer.Typer, str | None]] = [
     (campaigns.app, None),  # preview, check, approve, unapprove
     (campaign_list.app, "campaigns"),  # campaigns list
     (subscribers.app, "subscribers"),
-    (send.app, None),  # send, worker, report
+    (send.app, None),  # send, worker
+    (report.app, None),  # report
     (scheduler.app, "scheduler"),
     (feed.app, "feed"),
     (serve.app, None),  # serve

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from mailer.cli.common import command
+from mailer.words import plural
 
 if TYPE_CHECKING:
     from datetime import datetime, tzinfo
@@ -59,7 +60,7 @@ def list_command(
         if campaign.note:
             say(f"  [yellow]{escape(campaign.note)}[/yellow]")
     say(
-        f"{len(campaigns):,} campaign(s); times in {escape(schedule.timezone)}, weekly slot "
+        f"{plural(len(campaigns), 'campaign')}; times in {escape(schedule.timezone)}, weekly slot "
         f"cron {escape(schedule.cron)}."
     )
 
@@ -75,8 +76,8 @@ def _where_it_stands(campaign: CampaignSummary, zone: tzinfo) -> str:
     if campaign.recipients is not None:
         sent = f"sent {_local(campaign.sent_at, zone)}: " if campaign.sent_at else ""
         parts.append(
-            f"{sent}{campaign.sent or 0:,} of {campaign.recipients:,} sent, "
-            f"{campaign.clicked or 0:,} clicked"
+            f"{sent}{campaign.sent or 0:,} of {plural(campaign.recipients, 'recipient')}, "
+            f"{plural(campaign.clicked or 0, 'person')} clicked"
         )
     return "; ".join(parts)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mailer.cli.common import command
+from mailer.words import plural
 
 if TYPE_CHECKING:
     from mailer.campaigns.campaign import Campaign
@@ -26,7 +27,7 @@ app = typer.Typer()
 def _load(workspace: Workspace, name: str) -> Campaign:
     from mailer.campaigns.files import CampaignFiles
 
-    return CampaignFiles.of(workspace).load(name)
+    return CampaignFiles.of(workspace).load(name, prefix=True)  # typed by a person
 
 
 @command(app, "preview")
@@ -122,7 +123,9 @@ def check_command(
         _print_verdict(result, campaign.slug)
     if result.errors:
         raise CheckFailed(
-            f"{campaign.slug}: {len(result.errors)} error(s)", document=document, reported=True
+            f"{campaign.slug}: {plural(len(result.errors), 'error')}",
+            document=document,
+            reported=True,
         )
     if as_json:
         print_json(document)
@@ -185,12 +188,13 @@ def approve_command(
     _print_findings(result)
     if result.errors:
         console.print(
-            f"[bold red]Not approved:[/bold red] {len(result.errors)} error(s) to fix first; "
+            "[bold red]Not approved:[/bold red] "
+            f"{plural(len(result.errors), 'error')} to fix first; "
             f"{escape(str(campaign.path))} was not changed.",
             soft_wrap=True,
         )
         raise CheckFailed(
-            f"{campaign.slug} not approved: {len(result.errors)} error(s) to fix first",
+            f"{campaign.slug} not approved: {plural(len(result.errors), 'error')} to fix first",
             document=report(),
             reported=True,
         )
@@ -283,11 +287,12 @@ def _print_verdict(result: CheckResult, slug: str) -> None:
     errors, warnings = len(result.errors), len(result.warnings)
     if errors:
         console.print(
-            f"[bold red]{errors} error(s)[/bold red], {warnings} warning(s): fix the errors, "
+            f"[bold red]{plural(errors, 'error')}[/bold red], {plural(warnings, 'warning')}: "
+            "fix the errors, "
             f"then run `mailer check {slug}` again."
         )
     else:
         console.print(
-            f"[bold green]No errors[/bold green], {warnings} warning(s). "
+            f"[bold green]No errors[/bold green], {plural(warnings, 'warning')}. "
             f"Next: `mailer approve {slug}`."
         )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperArgument, TyperCommand, TyperOption
 
 if TYPE_CHECKING:  # kept out of start-up: `mailer --help` and `mailer draft` need no database
     from sqlalchemy import Engine
@@ -117,15 +118,40 @@ def print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
-def command(app: typer.Typer, name: str, *, flow_help: bool = True) -> Callable[[Command], Command]:
+class HelpCommand(TyperCommand):
+    """Every command's help, one way: a flag (``--dry-run``) shows no value label, since it
+    takes none (Typer labels it ``<bool>``); an option's value is named in capitals as the
+    option is (``--tag TAG``), unless it has its own metavar (``--url URL``), never as a Python
+    type (``<list[str]>``); an argument is named once, in capitals, as in the usage line
+    (``CAMPAIGN``), without a type after it."""
+
+    def get_params(self, ctx: Any) -> list[Any]:  # typer._click.Context
+        params = super().get_params(ctx)
+        for param in params:
+            if isinstance(param, TyperOption) and param.metavar is None:
+                if param.is_flag:
+                    param.metavar = ""  # shown as the value label: nothing
+                elif param.name:  # the value named as the option is, like the given ones (URL)
+                    param.metavar = param.name.upper().replace("_", "-")
+            elif isinstance(param, TyperArgument):
+                if param.metavar is None and param.name:
+                    param.metavar = param.name.upper()
+                vars(param)["display_type_rich"] = _no_type  # the name says what it is
+        return params
+
+
+def _no_type(ctx: typer.Context) -> None:
+    return None
+
+
+def command(app: typer.Typer, name: str) -> Callable[[Command], Command]:
     """Declare ``function`` as the command ``name`` of its module's ``app``; its docstring is
-    its help. ``flow_help``: each paragraph becomes one line the terminal wraps (indented
-    lines, the examples, stay as written); False keeps the docstring's own line breaks, as
-    these commands' help had them (issue 19 decides on help wrapping)."""
+    its help, flowed: each paragraph becomes one line the terminal wraps to its width
+    (indented lines, the examples, stay as written), so no line breaks early and then again."""
 
     def declare(function: Command) -> Command:
         doc = function.__doc__ or ""
-        app.command(name, help=flowed(doc) if flow_help else None)(function)
+        app.command(name, help=flowed(doc), cls=HelpCommand)(function)
         return function
 
     return declare
@@ -136,10 +162,18 @@ def flowed(doc: str) -> str:
 
     Rich help keeps single line breaks; indented lines (examples) stay on their own line.
     """
-    paragraphs = []
+    paragraphs: list[str] = []
     for block in inspect.cleandoc(doc).split("\n\n"):
         lines = block.splitlines()
-        if any(line.startswith(" ") for line in lines[1:]):
+        if paragraphs and all(line.startswith(" ") for line in lines):
+            # Examples after "... Examples:": under that word on a line of its own, indented.
+            # (Typer dedents all but a paragraph's first line: with every later line indented
+            # the examples would lose their indent.)
+            head, _, label = paragraphs[-1].rpartition(" ")
+            if head and label.endswith(":"):
+                paragraphs[-1] = f"{head}\n{label}"
+            paragraphs[-1] += "\n" + block
+        elif any(line.startswith(" ") for line in lines[1:]):
             paragraphs.append(block)
         else:
             paragraphs.append(" ".join(line.strip() for line in lines))

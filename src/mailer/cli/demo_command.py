@@ -12,7 +12,7 @@ from mailer.cli.common import command
 app = typer.Typer()
 
 
-@command(app, "demo", flow_help=False)
+@command(app, "demo")
 def demo_command(
     directory: Path = typer.Option(
         Path("demo-workspace"), "--dir", help="Where to build the demo workspace (replaced)."

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from mailer.cli.common import command
+from mailer.words import plural
 
 app = typer.Typer(
     help="The blog's feed (feed.url in mailer.toml): new articles become draft newsletters.",
@@ -75,7 +76,7 @@ def poll_command(
     if result.baseline or (not result.drafted and not result.found):
         say(escape(result.detail))
     if result.found:
-        say(f"{result.found} new article(s).")
+        say(f"{plural(result.found, 'new article')}.")
     files = CampaignFiles.of(workspace)
     for slug in result.drafted:
         path = files.path(slug)

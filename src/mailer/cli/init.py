@@ -11,7 +11,7 @@ from mailer.cli.common import command, console
 app = typer.Typer()
 
 
-@command(app, "init", flow_help=False)
+@command(app, "init")
 def init_command(
     directory: Path = typer.Argument(..., help="Folder for the new newsletter workspace."),
     force: bool = typer.Option(

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from mailer.cli.common import command, console, print_json, state
 from mailer.errors import Interrupted, SlotFailed
+from mailer.words import plural
 
 app = typer.Typer(
     help="The weekly slot: send the approved issue on time, poll the blog feed.",
@@ -17,7 +18,7 @@ app = typer.Typer(
 )
 
 
-@command(app, "run", flow_help=False)
+@command(app, "run")
 def run_command(
     now: bool = typer.Option(
         False,
@@ -85,7 +86,7 @@ def _fire_now(workspace: Any, sessions: Any) -> None:
         raise SlotFailed(line, reported=True)
 
 
-@command(app, "status", flow_help=False)
+@command(app, "status")
 def status_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
 ) -> None:
@@ -157,7 +158,7 @@ def status_command(
             console.print("  not polled yet (`mailer feed poll` polls it now)")
         else:
             line = f"  last poll {last['polled_at']}: {escape(last['status'])}"
-            line += f", {last['found']} new article(s)"
+            line += f", {plural(last['found'], 'new article')}"
             if last["detail"]:
                 line += f" ({escape(last['detail'])})"
             console.print(line)

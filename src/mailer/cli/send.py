@@ -1,4 +1,4 @@
-"""`mailer send`, `mailer worker`, `mailer report`: delivery through the ledger.
+"""`mailer send`, `mailer worker`: delivery through the ledger (`mailer report`: cli/report.py).
 
 `mailer send` does one of five jobs, each a small function here: test copies (--test-to), a dry
 run (--dry-run), nothing for a finished campaign, queueing for workers (--enqueue), or sending
@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -33,6 +31,7 @@ from rich.progress import (
 
 from mailer.cli.common import command, console, err_console, print_json, quiet_for_json, state
 from mailer.errors import CampaignError, Interrupted, SendDeclined, SendPaused, UsageError
+from mailer.words import plural
 
 if TYPE_CHECKING:
     from mailer.app.sending import SendJob, SendPlan
@@ -116,7 +115,7 @@ def send_command(
     from mailer.app.sending import SendJob
 
     quiet_for_json(as_json)
-    job = SendJob.open(state.workspace(), state.database(), campaign)
+    job = SendJob.open(state.workspace(), state.database(), campaign, prefix=True)
     if test_to:
         _send_test_copies(job, test_to, as_json)
         return
@@ -154,11 +153,31 @@ def _dry_run(job: SendJob, as_json: bool) -> None:
         print_json(
             job.report("dry-run", recipients=summary.audience, dry_run=asdict(summary)).as_dict()
         )
+    check = summary.check
+    chosen = (
+        "any of the tags " + ", ".join(summary.tags) if summary.tags else "every active subscriber"
+    )
+    if summary.exclude_tags:
+        chosen += ", except the tags " + ", ".join(summary.exclude_tags)
+    shown = ", ".join(summary.first_addresses)
+    more = summary.audience - len(summary.first_addresses)
     console.print(f"Dry run of {job.campaign.slug!r}: nothing was sent.")
+    console.print("Who")
+    audience = plural(summary.audience, "active subscriber")
+    console.print(f"  audience:   {audience} ({escape(chosen)})")
+    if shown:
+        console.print(f"  first:      {escape(shown)}" + (f" and {more:,} more" if more else ""))
+    console.print("What")
     console.print(f"  subject:    {escape(summary.subject)}")
-    console.print(f"  audience:   {summary.audience} active subscribers")
+    console.print(f"  preheader:  {escape(summary.preheader) or '(none)'}")
+    console.print(f"  HTML size:  {summary.html_bytes:,} bytes (Gmail clips at about 102 KB)")
+    verdict = "passes" if check["ok"] else "fails"
+    console.print(
+        f"  check:      {verdict}: {plural(check['errors'], 'error')}, "
+        f"{plural(check['warnings'], 'warning')}"
+        + ("" if check["ok"] else f" (details: `mailer check {job.campaign.slug}`)")
+    )
     console.print(f"  provider:   {summary.provider}")
-    console.print(f"  HTML size:  {summary.html_bytes:,} bytes")
 
 
 def _already_finished(job: SendJob, plan: SendPlan, as_json: bool) -> None:
@@ -190,7 +209,7 @@ def _approve_first(job: SendJob, name: str, as_json: bool) -> SendJob:
             hint=f"check and approve it first: mailer approve {slug}",
         )
     approve_command(slug)
-    return SendJob.open(state.workspace(), state.database(), name)
+    return SendJob.open(state.workspace(), state.database(), name, prefix=True)
 
 
 def _confirm(job: SendJob, plan: SendPlan) -> None:
@@ -203,7 +222,8 @@ def _confirm(job: SendJob, plan: SendPlan) -> None:
     what = "Resume" if plan.run is not None else "Send"
     audience = job.recipients(plan)
     if not typer.confirm(
-        f"{what} {job.campaign.slug!r} to {audience:,} subscribers via {job.provider_name}?",
+        f"{what} {job.campaign.slug!r} to {plural(audience, 'subscriber')} "
+        f"via {job.provider_name}?",
         default=False,
     ):
         raise SendDeclined(f"{job.campaign.slug!r} was not sent", reported=True)
@@ -218,7 +238,7 @@ def _enqueue(job: SendJob, as_json: bool) -> None:
     """--enqueue: fix the audience; `mailer worker` processes send it."""
     run, _ = job.start()
     console.print(
-        f"{job.campaign.slug!r} is queued for {run.recipients:,} recipients; "
+        f"{job.campaign.slug!r} is queued for {plural(run.recipients, 'recipient')}; "
         "`mailer worker` processes send it."
     )
     if as_json:
@@ -303,7 +323,8 @@ def _print_outcome(job: SendJob, outcome: SendOutcome) -> None:
     )
     if run.possible_duplicates:
         console.print(
-            f"[yellow]{run.possible_duplicates:,} recipients were in the request in flight when "
+            f"[yellow]{plural(run.possible_duplicates, 'recipient')} "
+            f"{'was' if run.possible_duplicates == 1 else 'were'} in the request in flight when "
             "an earlier send stopped abruptly; they may have received this issue twice.[/yellow]"
         )
     if outcome.paused_reason:
@@ -343,100 +364,3 @@ def worker_command(
     )
     if stop.interrupted:
         raise Interrupted(reported=True)
-
-
-@command(app, "report")
-def report_command(
-    campaign: str = typer.Argument(
-        None,
-        metavar="CAMPAIGN",
-        help="The campaign file's path or its slug (or give --since instead).",
-    ),
-    since: str = typer.Option(
-        None,
-        "--since",
-        metavar="DURATION",
-        help='Every campaign sent in this past span, with its bookings: "90d", "12w", "48h".',
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
-) -> None:
-    """The campaign's figures: recipients, sent, failed, clicks, unsubscribes, bookings, and
-    (with SendGrid's webhook) deliveries, opens, bounces and spam reports; with the outbox or
-    SMTP those say "not available with this provider" (null in --json).
-
-    Bookings come from the booking tool's webhook (docs/bookings.md): current bookings
-    (cancellations subtracted), by button place and by article, and per recipient and per
-    clicker. `mailer report --since 90d` lists the campaigns sent in the last 90 days with
-    their bookings.
-    """
-    from mailer.campaigns.files import CampaignFiles
-    from mailer.delivery.report import campaign_report, table_rows
-
-    if since is not None:
-        if campaign is not None:
-            raise UsageError(
-                "give a campaign or --since, not both",
-                hint="`mailer report SLUG` for one campaign, `mailer report --since 90d` for all",
-            )
-        _report_since(since, as_json)
-        return
-    if campaign is None:
-        raise UsageError(
-            "which campaign?",
-            hint="`mailer report SLUG`, or `mailer report --since 90d` for every recent one",
-        )
-    slug = CampaignFiles.slug_of(campaign)
-    workspace = state.workspace()
-    provider = workspace.settings.delivery.provider
-    figures = campaign_report(
-        state.database(), slug, provider, workspace.secrets.bookings_connected
-    )
-    if figures is None:
-        raise UsageError(
-            f"{slug!r} has not been sent yet", hint=f"send it with `mailer send {slug}`"
-        )
-    if as_json:
-        print_json(figures.as_dict())
-        return
-    from rich.table import Table
-
-    table = Table(title=f"Report: {slug}", show_header=False)
-    for label, value in table_rows(figures):
-        table.add_row(escape(label), escape(value))
-    console.print(table)
-
-
-_SPAN = {"h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def _report_since(since: str, as_json: bool) -> None:
-    """`mailer report --since DURATION`: campaigns sent since, with their bookings."""
-    from mailer.bookings.report import bookings_since_in
-    from mailer.store.models import utcnow
-
-    match = re.fullmatch(r"\s*(\d{1,6})\s*([hdw])\s*", since)
-    if not match:
-        raise UsageError(
-            f"--since {since!r} is not a span of time",
-            hint='a number and h, d or w: "90d" (90 days), "12w", "48h"',
-        )
-    start = utcnow() - timedelta(seconds=int(match[1]) * _SPAN[match[2]])
-    workspace = state.workspace()
-    found = bookings_since_in(state.database(), start, workspace.secrets.bookings_connected)
-    if as_json:
-        print_json(found.as_dict())
-        return
-    console.print(f"Campaigns sent since {start:%Y-%m-%d %H:%M} UTC, newest first:")
-    for row in found.campaigns:  # one line each: a long slug stays whole, ready to copy
-        per = row.booking_rate_per_recipient
-        booked = f"{row.bookings:,}" if found.connected or row.bookings else "-"
-        console.print(
-            f"  {row.sent_at:%Y-%m-%d}  {escape(row.campaign)}: {booked} "
-            + ("booking" if row.bookings == 1 else "bookings")
-            + (f" ({per:.2%} of {row.recipients:,} recipients)" if per is not None else "")
-            + (f", {row.cancellations:,} canceled" if row.cancellations else "")
-        )
-    if not found.campaigns:
-        console.print("No campaign was sent in that span.")
-    elif not found.connected:
-        console.print("No booking webhook is connected: see docs/bookings.md.")

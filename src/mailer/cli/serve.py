@@ -15,7 +15,7 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 app = typer.Typer()
 
 
-@command(app, "serve", flow_help=False)
+@command(app, "serve")
 def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int | None = typer.Option(

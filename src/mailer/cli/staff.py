@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from mailer.cli.common import command
+from mailer.words import plural
 
 if TYPE_CHECKING:
     from mailer.app.staff_accounts import LinkResult
@@ -200,7 +201,7 @@ def _print_link(result: LinkResult, as_json: bool, first_line: str) -> None:
         return
     console.print(escape(first_line))
     if result.sessions_ended:
-        console.print(f"{result.sessions_ended} signed-in browser(s) signed out.")
+        console.print(f"{plural(result.sessions_ended, 'signed-in browser')} signed out.")
     if result.link is None:
         console.print("Password set: they can sign in at /staff/login now.")
         return

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from mailer.cli.common import command, console, print_json, state
+from mailer.words import plural
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -21,6 +22,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+TYPOS_SHOWN = 20  # likely mistyped addresses listed as text (--json has them all)
+
 # Files at least this big get a progress bar on a terminal.
 PROGRESS_FROM_BYTES = 2_000_000
 
@@ -28,7 +31,7 @@ PROGRESS_FROM_BYTES = 2_000_000
 def print_import_report(report: ImportReport) -> None:
     """The import summary as staff read it (also used by `mailer demo`)."""
     verb = "Would import" if report.dry_run else "Imported"
-    console.print(f"{verb} [bold]{escape(str(report.path))}[/bold]: {report.rows:,} rows")
+    console.print(f"{verb} [bold]{escape(str(report.path))}[/bold]: {plural(report.rows, 'row')}")
     table = Table(show_header=False, box=None, padding=(0, 2))
     for label, value in (
         ("imported", report.imported),
@@ -43,7 +46,20 @@ def print_import_report(report: ImportReport) -> None:
     for reject in report.sample_rejects[:5]:
         console.print(f"  line {reject.line}: {escape(reject.reason)}")
     if report.rejected > 5:
-        console.print(f"  ... and {report.rejected - 5:,} more rejected rows")
+        console.print(f"  ... and {plural(report.rejected - 5, 'more rejected row')}")
+    if report.typo_warnings:
+        console.print(
+            f"[yellow]{plural(len(report.typo_warnings), 'address', 'addresses')} may be "
+            "mistyped; imported as they are:[/yellow]"
+        )
+        for warning in report.typo_warnings[:TYPOS_SHOWN]:
+            console.print(
+                f"  line {warning.line}: {escape(warning.address)}: "
+                f"did you mean {escape(warning.suggestion)}?"
+            )
+        if len(report.typo_warnings) > TYPOS_SHOWN:
+            more = len(report.typo_warnings) - TYPOS_SHOWN
+            console.print(f"  ... and {more:,} more (all of them with --json)")
     if report.rejects_path is not None:
         console.print(f"Rejected rows, with line and reason: {escape(str(report.rejects_path))}")
     if report.kept_suppressed:
@@ -61,7 +77,7 @@ def print_import_report(report: ImportReport) -> None:
         console.print("Dry run: nothing was written.")
 
 
-@command(app, "import", flow_help=False)
+@command(app, "import")
 def import_command(
     csv_file: Path = typer.Argument(..., metavar="CSV", help="The CSV file (UTF-8) to import."),
     tag: list[str] = typer.Option(
@@ -128,7 +144,7 @@ def import_command(
     print_import_report(report)
 
 
-@command(app, "add", flow_help=False)
+@command(app, "add")
 def add_command(
     email: str = typer.Argument(..., help="The address to add."),
     first_name: str = typer.Option("", "--first-name", help="First name."),
@@ -145,7 +161,7 @@ def add_command(
     console.print(f"Added {escape(added.email)} ({added.status})")
 
 
-@command(app, "unsubscribe", flow_help=False)
+@command(app, "unsubscribe")
 def unsubscribe_command(email: str = typer.Argument(..., help="The address.")) -> None:
     """Mark a subscriber unsubscribed: they get no more newsletters (kept in the history)."""
     from mailer.app.subscriber_list import unsubscribe_by_staff
@@ -157,7 +173,7 @@ def unsubscribe_command(email: str = typer.Argument(..., help="The address.")) -
         console.print(f"{escape(change.email)} was already unsubscribed")
 
 
-@command(app, "resubscribe", flow_help=False)
+@command(app, "resubscribe")
 def resubscribe_command(
     email: str = typer.Argument(..., help="The address."),
     consent: str = typer.Option(
@@ -189,7 +205,7 @@ def resubscribe_command(
         console.print(f"{escape(change.email)} was already active; nothing changed")
 
 
-@command(app, "delete", flow_help=False)
+@command(app, "delete")
 def delete_command(email: str = typer.Argument(..., help="The address.")) -> None:
     """Erase a person's data; only a hash of the address is kept so it is never mailed again."""
     from mailer.app.subscriber_list import erase
@@ -207,7 +223,7 @@ def delete_command(email: str = typer.Argument(..., help="The address.")) -> Non
         )
 
 
-@command(app, "list", flow_help=False)
+@command(app, "list")
 def list_command(
     status: str | None = typer.Option(
         None,
@@ -240,10 +256,10 @@ def list_command(
             record["created_at"][:10],
         )
     console.print(table)
-    console.print(f"{len(records):,} subscribers")
+    console.print(plural(len(records), "subscriber"))
 
 
-@command(app, "export", flow_help=False)
+@command(app, "export")
 def export_command(
     csv_file: Path = typer.Argument(..., metavar="CSV", help="The CSV file to write."),
 ) -> None:
@@ -254,4 +270,4 @@ def export_command(
     from mailer.subscribers.csv_export import export_csv
 
     count = export_csv(state.database(), csv_file)
-    console.print(f"Exported {count:,} subscribers to {escape(str(csv_file))}")
+    console.print(f"Exported {plural(count, 'subscriber')} to {escape(str(csv_file))}")

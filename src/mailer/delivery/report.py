@@ -38,6 +38,7 @@ from mailer.bookings.report import BookingFigures, campaign_bookings, connected,
 from mailer.delivery.ledger import Ledger
 from mailer.states import DeliveryState, EventKind, SubscriberStatus
 from mailer.store.models import CampaignRun, Click, Delivery, Event, Subscriber
+from mailer.words import plural
 
 # Filled from provider events and clicks (Event and Click rows).
 EVENT_FIGURES = (
@@ -352,8 +353,8 @@ def _link_line(row: dict[str, Any]) -> str:
     people = row["unique"]
     where = row["url"].split("?", 1)[0].split("://", 1)[-1]  # the UTM tail is the same everywhere
     return (
-        f"{row['place'] or '-'}: {row['clicks']:,} clicks by {people:,} "
-        f"{'person' if people == 1 else 'people'}, {where}"
+        f"{row['place'] or '-'}: {plural(row['clicks'], 'click')} by {plural(people, 'person')}, "
+        f"{where}"
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from mailer.feed.address import shown_url
 from mailer.feed.drafting import Draft
+from mailer.words import plural
 from mailer.workspace import Workspace
 
 # Emails staff a notice (workspace, subject, body); its result is not needed here.
@@ -23,9 +24,10 @@ def poll_detail(
     """One line: what the poll found (``connected``: the feed was connected before it)."""
     parts = []
     if not connected:
-        parts.append(f"connected: {baseline} article(s) already in the feed noted, not drafted")
+        noted = plural(baseline, "article")
+        parts.append(f"connected: {noted} already in the feed noted, not drafted")
     elif found:
-        parts.append(f"{found} new article(s)")
+        parts.append(plural(found, "new article"))
     else:
         parts.append(f"no new articles ({entries} in the feed)")
     for draft in drafts:
@@ -39,15 +41,17 @@ def notify_connected(
     notify: StaffNotify, workspace: Workspace, url: str, baseline: int, drafted: int
 ) -> None:
     backfilled = (
-        f"\n\nAs asked, the newest {drafted} article(s) were drafted: see the next email."
+        f"\n\nAs asked, the newest {plural(drafted, 'article')} "
+        f"{'was' if drafted == 1 else 'were'} drafted: see the next email."
         if drafted
         else ""
     )
     notify(
         workspace,
-        f"feed connected: {baseline} existing articles; new ones will be drafted",
+        f"feed connected: {plural(baseline, 'existing article')}; new ones will be drafted",
         f"mailer now watches the blog's feed {shown_url(url)}.\n\n"
-        f"The {baseline} article(s) already in it were noted and not drafted. Each article "
+        f"The {plural(baseline, 'article')} already in it {'was' if baseline == 1 else 'were'} "
+        "noted and not drafted. Each article "
         "published from now on becomes a draft newsletter, and you get an email when one "
         "waits." + backfilled + "\n\n"
         "To draft the newest existing article too: mailer feed poll --backfill 1",

@@ -41,6 +41,7 @@ from mailer.schedule.slots import SlotHandler, SlotReport
 from mailer.states import PollStatus, SlotOutcome
 from mailer.store.leases import DEFAULT_TTL, Lease
 from mailer.store.models import utcnow
+from mailer.words import plural
 from mailer.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -227,7 +228,7 @@ class SchedulerService:
             self.say(f"feed poll failed: {result.error} {result.hint}".strip())
         elif result.drafted or result.baseline:
             drafted = ", ".join(result.drafted) or "none"
-            self.say(f"feed polled: {result.found} new article(s); drafts: {drafted}")
+            self.say(f"feed polled: {plural(result.found, 'new article')}; drafts: {drafted}")
 
 
 def _never_called() -> None:
@@ -236,9 +237,11 @@ def _never_called() -> None:
 
 def _describe(report: SlotReport, handler: SlotHandler) -> str:
     when = handler.when(report.slot_at)
-    missed = f" ({len(report.missed)} older slot(s) missed, staff told)" if report.missed else ""
+    older = plural(len(report.missed), "older slot")
+    missed = f" ({older} missed, staff told)" if report.missed else ""
     if report.outcome == SlotOutcome.SENT:
-        return f"slot {when}: sent {report.campaign_slug} ({report.sent} messages){missed}"
+        sent = plural(report.sent, "message")
+        return f"slot {when}: sent {report.campaign_slug} ({sent}){missed}"
     if report.outcome == SlotOutcome.NOTHING_APPROVED:
         return f"slot {when}: no approved campaign was due; staff told{missed}"
     return f"slot {when}: {report.outcome} {report.campaign_slug} {report.detail}{missed}".strip()

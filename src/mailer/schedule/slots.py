@@ -35,6 +35,7 @@ from mailer.schedule.queue import CampaignScan, FileProblem, approved_queue, sca
 from mailer.states import SlotOutcome
 from mailer.store.leases import holder_is_dead_here
 from mailer.store.models import CampaignFileNotice, ScheduledSlot, utcnow
+from mailer.words import plural
 from mailer.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -299,7 +300,7 @@ class SlotHandler:
         listed = "\n\n".join(problem.message for problem in new)
         notify_staff(
             self.workspace,
-            f"{len(new)} campaign file(s) cannot be read",
+            f"{plural(len(new), 'campaign file')} cannot be read",
             f"These campaign files cannot be read, so the scheduler skips them (the others go "
             f"on):\n\n{listed}\n\nFix the line named, then check the file with "
             "`mailer check CAMPAIGN`. You get this email once per change of the file.",
@@ -343,7 +344,7 @@ class SlotHandler:
         )
         notify_staff(
             self.workspace,
-            f"{len(slots)} newsletter slot(s) missed",
+            f"{plural(len(slots), 'newsletter slot')} missed",
             "The scheduler was not running at these slots, and came back more than "
             f"schedule.misfire_grace ({grace}) later, so they were skipped:\n{listed}\n\n"
             f"{after} To send an approved campaign now: `mailer send CAMPAIGN`.",

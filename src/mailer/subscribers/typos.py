@@ -16,6 +16,8 @@ a second for it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 # The big mailbox providers (most private addresses on a small practice's list are here), and
@@ -40,6 +42,25 @@ def suggest_address(address: str) -> str | None:
         return None
     suggested = suggest_domain(domain.lower().rstrip("."))
     return None if suggested is None else f"{local}@{suggested}"
+
+
+@dataclass(frozen=True)
+class TypoWarning:
+    """A line of an import whose address is likely mistyped: imported as it is, and listed."""
+
+    line: int
+    address: str
+    suggestion: str
+
+
+def typo_warnings(lines: Iterable[tuple[int, str]]) -> list[TypoWarning]:
+    """The (line, address) pairs with a likely typo, each with the address suggested instead."""
+    found = []
+    for line, address in lines:
+        suggestion = suggest_address(address)
+        if suggestion is not None:
+            found.append(TypoWarning(line, address, suggestion))
+    return found
 
 
 @lru_cache(maxsize=4096)

@@ -1,4 +1,5 @@
-"""The embedded default provider: each message an .eml file under ``outbox/<slug>/``.
+"""The embedded default provider: each message an .eml file under ``outbox/<slug>/``, named
+by the recipient's address (``outbox/<slug>/maria@example.com.eml``).
 
 Files are written atomically (a temporary file in the same folder, then os.replace), so a
 crash never leaves half a message, and sending the same recipient again replaces the file.
@@ -30,10 +31,16 @@ def safe_name(text: str) -> str:
 
 
 def message_file_name(recipient: Recipient) -> str:
-    """``<subscriber id>.eml``, or a safe form of the address when there is no id."""
-    if recipient.subscriber_id is not None:
-        return f"{recipient.subscriber_id}.eml"
-    return f"{safe_name(recipient.email.lower())}.eml"
+    """The recipient's file: see :func:`outbox_file_name`."""
+    return outbox_file_name(recipient.email)
+
+
+def outbox_file_name(address: str) -> str:
+    """``<address>.eml``, so a person finds someone's copy by the address they know
+    (``maria@example.com.eml``), in lower case and made safe for a file name (a ``/``, a
+    leading dot or other characters become ``_``, with a short hash to keep two addresses
+    apart). An address is on the list once, so one send never gives two people one file."""
+    return f"{safe_name(address.lower())}.eml"
 
 
 class OutboxProvider(PerMessageProvider):
