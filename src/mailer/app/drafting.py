@@ -79,7 +79,7 @@ def earlier_drafts(
     found = []
     for slug in files.drafts_of(articles[0].title):
         try:
-            status = files.load(slug).status
+            status: str = files.load(slug).status
         except MailerError:
             status = "unreadable"
         if ledger.find_run(slug) is not None:
