@@ -19,7 +19,7 @@ from mailer.articles import (
 )
 from mailer.errors import ArticleError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "articles"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 RSS = FIXTURES / "summit-rss.xml"
 ATOM = FIXTURES / "summit-atom.xml"
 

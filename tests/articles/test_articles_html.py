@@ -12,7 +12,7 @@ from mailer.articles import Article, Image, ListBlock, Paragraph, Section, load_
 from mailer.articles.html_blocks import html_to_sections
 from mailer.articles.sanitize import is_tracker_image
 
-FIXTURES = Path(__file__).parent / "fixtures" / "articles"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 
 
 @pytest.fixture(scope="module")

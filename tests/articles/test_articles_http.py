@@ -17,7 +17,7 @@ from mailer.articles import load_article, load_articles, load_feed
 from mailer.articles.source import MAX_BYTES
 from mailer.errors import ArticleError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "articles"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 
 # path -> (status, content type, body, send Content-Length?)
 Route = tuple[int, str, bytes, bool]

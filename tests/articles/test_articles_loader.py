@@ -13,7 +13,7 @@ from mailer.articles import load_article, load_articles
 from mailer.articles.source import MAX_BYTES
 from mailer.errors import ArticleError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "articles"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 
 
 def refused(source: str | Path) -> ArticleError:

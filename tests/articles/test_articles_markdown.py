@@ -10,7 +10,7 @@ import pytest
 from mailer.articles import Image, ListBlock, Paragraph, Section, load_article
 from mailer.errors import ArticleError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "articles"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 
 
 def test_front_matter_gives_title_url_date_summary_and_image() -> None:

@@ -9,7 +9,7 @@ import pytest
 from mailer.articles import Article, ListBlock, Paragraph, load_article
 from mailer.articles.page_export import parse_page_export
 
-FIXTURES = Path(__file__).parent / "fixtures" / "articles"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 
 
 @pytest.fixture(scope="module")

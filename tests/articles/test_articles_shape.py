@@ -14,7 +14,7 @@ from mailer.articles import Article, Image, ListBlock, Paragraph, load_article
 from mailer.articles.html_blocks import html_to_sections
 from mailer.articles.page_export import parse_page_export
 
-FIXTURES = Path(__file__).parent / "fixtures" / "articles"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 
 STEPS = ListBlock(
     ["How Posture Shifts Your Balance", "Why Nerves Matter for the Joint", "A Quick Check"],

@@ -12,7 +12,7 @@ from mailer.campaigns.render import render_campaign
 from mailer.tokens import SecretKey
 from mailer.workspace import Workspace
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SITE = "https://www.summitspine.example"
 ARGS = [
     "--no-sandbox",
@@ -110,7 +110,7 @@ def test_numbered_steps_with_bullets_read_as_steps_on_a_phone(
     from mailer.campaigns.draft import CallToAction, write_draft
 
     assert isinstance(browser, Browser)
-    fixtures = Path(__file__).parent / "fixtures" / "articles"
+    fixtures = Path(__file__).parents[1] / "fixtures" / "articles"
     article = load_article(fixtures / "balance-upper-neck.txt")
     campaign = write_draft(
         [article], workspace.campaigns_dir, CallToAction("Book your free consultation", SITE)

@@ -6,7 +6,7 @@ import re
 
 from mailer.campaigns.draft import compose_body
 from mailer.config import DEFAULT_CLOSING_LINES
-from tests.test_draft_articles import INTRO, digest_articles, headache_article
+from tests.campaigns.test_draft_articles import INTRO, digest_articles, headache_article
 
 URL = "https://www.summitspine.example/blog/headaches"
 CTA = "[[cta]]"

@@ -17,7 +17,7 @@ from mailer.campaigns.render import render_campaign
 from mailer.cli import app
 from mailer.workspace import Workspace
 
-FIXTURES = Path(__file__).parent / "fixtures" / "articles"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 BALANCE = "https://www.summitspine.example/blog/balance"
 SLEEP = "https://www.summitspine.example/blog/sleep"
 DESK = "https://www.summitspine.example/blog/desk"

@@ -18,7 +18,7 @@ from mailer.campaigns.draft import CallToAction, write_draft
 from mailer.errors import CampaignError
 from mailer.workspace import Workspace
 
-FIXTURES = Path(__file__).parent / "fixtures" / "articles"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 MAILER = Path(sys.executable).parent / "mailer"
 CTA = CallToAction("Book your free consultation", "https://www.summitspine.example/book")
 TYPED = "Leg pain? It may start in your neck: here is why #1"

@@ -8,7 +8,7 @@ from mailer.articles.model import Article
 from mailer.campaigns.draft import CallToAction, write_draft
 from mailer.campaigns.render import render_campaign
 from mailer.workspace import Workspace
-from tests.test_draft_articles import digest_articles, headache_article
+from tests.campaigns.test_draft_articles import digest_articles, headache_article
 
 BOOK = "https://www.summitspine.example/book"
 

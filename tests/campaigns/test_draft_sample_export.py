@@ -19,7 +19,7 @@ from mailer.campaigns.draft import compose_body, contents
 from mailer.campaigns.render import render_campaign
 from mailer.workspace import Workspace
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CANDIDATES = [ROOT.parent / "shared" / "samples", ROOT.parent.parent / "shared" / "samples"]
 SAMPLES = next((path for path in CANDIDATES if path.is_dir()), None)
 # Lines that are page furniture on a blog export, whatever the article.

@@ -24,7 +24,7 @@ from mailer.cli import app
 from mailer.config import DEFAULT_CLOSING_LINES
 from mailer.workspace import Workspace
 
-FIXTURES = Path(__file__).parent / "fixtures" / "articles"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 SITE = "https://www.summitspine.example/blog"
 CTA = CallToAction("Book your free consultation", "https://www.summitspine.example/book")
 

@@ -15,7 +15,7 @@ from mailer.campaigns.markdown import escape_inline
 from mailer.campaigns.subject import make_preheader, shorten_subject
 from mailer.campaigns.teaser import make_summary, make_teaser
 from mailer.campaigns.text import sentences, squash
-from tests.test_draft_articles import INTRO
+from tests.campaigns.test_draft_articles import INTRO
 
 SUBJECTS = [
     # short titles stay as they are

@@ -10,7 +10,7 @@ import pytest
 from mailer.campaigns.campaign import ArticleRef, load_campaign
 from mailer.campaigns.draft import CallToAction, write_draft
 from mailer.campaigns.slug import slugify
-from tests.test_draft_articles import digest_articles, headache_article
+from tests.campaigns.test_draft_articles import digest_articles, headache_article
 
 DAY = date(2026, 11, 24)
 CTA = CallToAction("Book your free consultation", "https://www.summitspine.example/book")

@@ -11,8 +11,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.workspace import Workspace
+from tests.app.test_delivery_cli import _env
 from tests.delivery_helpers import MAILER, SLUG, fill_list, run_mailer, write_campaign
-from tests.test_delivery_cli import _env
 
 NO_TERMINAL = "no terminal to confirm on: add --yes to send from a script"
 

@@ -16,7 +16,7 @@ from mailer.delivery.providers.outbox import OutboxProvider
 from mailer.delivery.types import MessageTemplate, Recipient
 from mailer.store.models import Delivery, DeliveryState
 from mailer.subscribers.segments import Audience
-from tests.test_delivery_ledger import TEMPLATE, add_people, outbox_messages, values
+from tests.delivery.test_delivery_ledger import TEMPLATE, add_people, outbox_messages, values
 
 
 class Crash(BaseException):

@@ -28,9 +28,9 @@ from mailer.delivery.types import MessageTemplate, Recipient
 from mailer.store.db import make_engine, session_factory, upgrade_schema
 from mailer.subscribers.segments import Audience
 from mailer.workspace import Workspace
+from tests.delivery.test_delivery_ledger import TEMPLATE, values
 from tests.delivery_helpers import SLUG, fill_list, run_mailer, smtp_environment, write_campaign
 from tests.fakes.smtp_server import FakeSmtp
-from tests.test_delivery_ledger import TEMPLATE, values
 
 
 class FakeClock:

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.events.ingest import ingest_events
 from mailer.store.models import CampaignRun, Click, Subscriber
 from mailer.workspace import Workspace
+from tests.app.test_delivery_cli import _env
 from tests.delivery_helpers import SLUG, fill_list, run_mailer, write_campaign
-from tests.test_delivery_cli import _env
 from tests.web_sending import send_campaign, undo_field
 from tests.web_server import LiveServer
 

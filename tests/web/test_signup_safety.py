@@ -24,7 +24,7 @@ from mailer.subscribers.status import By, move
 from mailer.tokens import SecretKey
 from mailer.workspace import Workspace
 from tests.delivery_helpers import run_mailer
-from tests.test_web_signup import (
+from tests.web.test_web_signup import (
     BASE,
     confirm_link,
     history,

@@ -14,7 +14,7 @@ import pytest
 from mailer.workspace import Workspace
 from tests.web_server import LiveServer, serve
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 BASE = "https://news.summitspine.example"
 ARGS = [
     "--no-sandbox",

@@ -12,7 +12,7 @@ from mailer.store.models import SubscriberStatus
 from tests.web_sending import Sent, send_campaign
 from tests.web_server import LiveServer
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
