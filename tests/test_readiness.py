@@ -43,6 +43,7 @@ def _version_set_to(database_url: str, revision: str) -> Iterator[None]:
         engine.dispose()
 
 
+@pytest.mark.both_databases
 def test_readyz_answers_200_with_schema_and_scheduler_lease(
     live_server: LiveServer, database_url: str
 ) -> None:
@@ -72,6 +73,7 @@ def test_readyz_answers_200_with_schema_and_scheduler_lease(
     ("revision", "says"),
     [("0300", "behind: run `mailer db upgrade`"), ("9999zz", "newer than this version")],
 )
+@pytest.mark.both_databases
 def test_readyz_is_503_while_the_schema_is_not_the_codes(
     live_server: LiveServer, database_url: str, revision: str, says: str
 ) -> None:

@@ -1,8 +1,8 @@
 """Issue 10: nothing goes out that staff did not approve as it stands.
 
 Items 1 (approval bound to content), 2 (a send keeps what it started with), 6 (sent campaigns),
-7 (one broken campaign file), 8 (concurrent sends of one new campaign). Storage tests run on
-SQLite and PostgreSQL; sends are real `mailer` processes where the behaviour is a process's.
+7 (one broken campaign file), 8 (concurrent sends of one new campaign). Concurrent sends run
+on SQLite and PostgreSQL; sends are real `mailer` processes where the behaviour is a process's.
 """
 
 from __future__ import annotations
@@ -469,6 +469,7 @@ def _blocked_in_insert(database_url: str, sessions: sessionmaker[Session], pids:
     return True
 
 
+@pytest.mark.both_databases
 def test_several_sends_of_one_new_campaign_at_once_say_another_process_sends_it(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:

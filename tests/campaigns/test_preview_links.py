@@ -1,7 +1,7 @@
 """Issue 10 item 10: previews and `--test-to` copies carry a preview identity. Their links show
 what would happen and change nothing (`/u/` explains, `/c/` redirects without counting), they
-never name a real subscriber, and test sends count nowhere in `mailer report`. A live server on
-SQLite and PostgreSQL, the real `mailer preview` command, the outbox and the fake SendGrid."""
+never name a real subscriber, and test sends count nowhere in `mailer report`. A live server,
+the real `mailer preview` command, the outbox and the fake SendGrid."""
 
 from __future__ import annotations
 

@@ -104,6 +104,7 @@ SMTP_KILLS = 8
 
 
 @pytest.mark.slow
+@pytest.mark.both_databases
 def test_sigkills_during_an_smtp_send_duplicate_at_most_one_message_each(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:

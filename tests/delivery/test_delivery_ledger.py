@@ -6,6 +6,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -19,6 +20,9 @@ from mailer.store.db import make_engine, session_factory
 from mailer.store.models import CampaignRun, Delivery, DeliveryState, Subscriber, SubscriberStatus
 from mailer.subscribers.segments import Audience
 from mailer.subscribers.service import add_subscriber, delete_subscriber, unsubscribe
+
+# The ledger's statements are built per dialect (SKIP LOCKED, autocommit logs on PostgreSQL).
+pytestmark = pytest.mark.both_databases
 
 TEMPLATE = MessageTemplate(
     campaign_slug="issue-12",

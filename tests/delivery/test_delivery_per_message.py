@@ -45,6 +45,7 @@ def states(sessions: sessionmaker[Session]) -> dict[str, int]:
         return {state: int(n) for state, n in rows}
 
 
+@pytest.mark.both_databases
 def test_a_crash_mid_batch_leaves_only_the_message_in_flight_to_send_again(
     sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:

@@ -49,6 +49,7 @@ def _sender(
     return job.ledger, run.id, sender, job
 
 
+@pytest.mark.both_databases
 def test_thirty_percent_faults_still_deliver_everyone_exactly_once(
     workspace: Workspace, sessions: sessionmaker[Session], tmp_path: Path, fake: FakeSendGrid
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -77,6 +78,7 @@ def test_an_address_refused_for_good_at_rcpt_is_bounced_and_suppressed(
     assert report["bounced"] == 1 and report["failed"] == 3 and report["sent"] == 9
 
 
+@pytest.mark.both_databases
 def test_recording_the_same_refusal_again_changes_nothing(
     sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:

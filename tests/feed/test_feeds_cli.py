@@ -93,6 +93,7 @@ def test_backfill_on_the_command_line(workspace: Workspace, site: FeedSite) -> N
     assert load_campaign(path).subject == POSTS[1].title
 
 
+@pytest.mark.both_databases
 def test_two_processes_polling_at_once_draft_each_article_once(
     workspace: Workspace, site: FeedSite, database_url: str
 ) -> None:

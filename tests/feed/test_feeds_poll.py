@@ -1,5 +1,6 @@
-"""Polling a clinic blog's feed on loopback, on SQLite and PostgreSQL: baseline, drafts once,
-digests, approval, failures and crashes. Time is given as `now=`, never slept through."""
+"""Polling a clinic blog's feed on loopback: baseline, drafts once, digests, approval, failures
+and crashes. Time is given as `now=`, never slept through. The entry claims and the lease run on
+SQLite and PostgreSQL (both_databases)."""
 
 from __future__ import annotations
 
@@ -107,6 +108,7 @@ def connect(
     take_notice(workspace)
 
 
+@pytest.mark.both_databases
 def test_first_poll_notes_the_existing_articles_and_drafts_none(
     workspace: Workspace, sessions: sessionmaker[Session], site: FeedSite
 ) -> None:
@@ -158,6 +160,7 @@ def test_a_new_article_is_drafted_once_and_an_unchanged_feed_is_a_304(
     assert take_notice(workspace) is None
 
 
+@pytest.mark.both_databases
 def test_repeated_and_reordered_entries_are_drafted_once(
     workspace: Workspace, sessions: sessionmaker[Session], site: FeedSite
 ) -> None:
@@ -427,6 +430,7 @@ def test_a_poll_that_cannot_write_the_draft_leaves_it_to_the_next(
 
 
 @pytest.mark.parametrize("written", [True, False])
+@pytest.mark.both_databases
 def test_a_crash_between_the_file_and_the_record_never_makes_a_second_draft(
     workspace: Workspace, sessions: sessionmaker[Session], site: FeedSite, written: bool
 ) -> None:
@@ -489,6 +493,7 @@ def _poll_in_thread(
         engine.dispose()
 
 
+@pytest.mark.both_databases
 def test_two_polls_at_once_draft_each_entry_once(
     workspace: Workspace, sessions: sessionmaker[Session], site: FeedSite, database_url: str
 ) -> None:
@@ -514,6 +519,7 @@ def test_two_polls_at_once_draft_each_entry_once(
     )
 
 
+@pytest.mark.both_databases
 def test_a_poll_whose_lease_lapsed_still_cannot_draft_an_entry_twice(
     workspace: Workspace, sessions: sessionmaker[Session], site: FeedSite, database_url: str
 ) -> None:
@@ -544,6 +550,7 @@ def test_a_poll_whose_lease_lapsed_still_cannot_draft_an_entry_twice(
     assert sorted(s for r in results for s in r.drafted) == sorted(f.stem for f in files)
 
 
+@pytest.mark.both_databases
 def test_a_poll_while_another_holds_the_feed_lease_answers_busy(
     workspace: Workspace, sessions: sessionmaker[Session], site: FeedSite, database_url: str
 ) -> None:
@@ -576,6 +583,7 @@ def test_a_poll_while_another_holds_the_feed_lease_answers_busy(
     assert poll(workspace, sessions, T0 + EVERY).status in ("ok", "not-modified")
 
 
+@pytest.mark.both_databases
 def test_the_feed_lease_is_taken_from_a_dead_poll_on_this_host_not_from_a_live_one(
     workspace: Workspace, sessions: sessionmaker[Session], site: FeedSite
 ) -> None:
@@ -608,6 +616,7 @@ def test_the_feed_lease_is_taken_from_a_dead_poll_on_this_host_not_from_a_live_o
     assert result.status == "ok" and len(result.drafted) == 1
 
 
+@pytest.mark.both_databases
 def test_two_polls_holding_the_same_claimed_entry_write_one_draft(
     workspace: Workspace, sessions: sessionmaker[Session], site: FeedSite
 ) -> None:

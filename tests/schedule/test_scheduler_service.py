@@ -1,6 +1,7 @@
-"""The scheduler process with real APScheduler and a real job store, on SQLite and PostgreSQL:
-slots fire on time and once, a second scheduler waits and takes over, downtime is caught up
-within the grace and reported beyond it, a stop leaves a send resumable.
+"""The scheduler process with real APScheduler and a real job store: slots fire on time and
+once, a second scheduler waits and takes over, downtime is caught up within the grace and
+reported beyond it, a stop leaves a send resumable. The lease and the stored job run on
+PostgreSQL too.
 
 Slots come every two seconds here (a seconds field crontab lacks, for tests only).
 """
@@ -108,6 +109,7 @@ def test_each_slot_sends_the_next_approved_campaign_then_tells_staff(listed, eng
     assert any("no issue was approved" in notice for notice in staff_notices(workspace))
 
 
+@pytest.mark.both_databases
 def test_two_schedulers_one_active_no_double_send_and_takeover(listed, engine) -> None:
     workspace, sessions = listed
     for n in range(3):
@@ -148,6 +150,7 @@ def test_two_schedulers_one_active_no_double_send_and_takeover(listed, engine) -
     assert sorted(sent_slots) == ["issue-0", "issue-1", "issue-2"]
 
 
+@pytest.mark.both_databases
 def test_a_lapsed_lease_is_taken_over_within_its_ttl(listed, engine) -> None:
     """A holder on another machine that stops renewing (no pid to check) loses the lease."""
     workspace, sessions = listed
@@ -232,6 +235,7 @@ def test_a_slot_missed_beyond_the_grace_is_reported_not_sent(listed, engine) -> 
     assert "missed" in notice and "misfire_grace (6h)" in notice
 
 
+@pytest.mark.both_databases
 def test_a_changed_cron_reschedules_the_stored_job(listed, engine) -> None:
     workspace, sessions = listed
     stored_job(

@@ -1,5 +1,6 @@
-"""What a slot does, on SQLite and PostgreSQL: the oldest due approved campaign goes out once;
+"""What a slot does: the oldest due approved campaign goes out once;
 nothing approved tells staff; missed slots are run once within the grace and reported beyond it.
+Claims of a slot (two schedulers, a slot fired again, a dead claimer) run on PostgreSQL too.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def test_nothing_approved_sends_nothing_and_tells_staff(listed) -> None:
     assert slot_rows(sessions)[0].outcome == "nothing-approved"
 
 
+@pytest.mark.both_databases
 def test_a_slot_is_handled_once_even_when_fired_again(listed) -> None:
     workspace, sessions = listed
     write_campaign(workspace, sessions, "first", approved_at="2026-11-19T08:00:00Z")
@@ -103,6 +105,7 @@ def test_a_slot_is_handled_once_even_when_fired_again(listed) -> None:
     assert len(slot_rows(sessions)) == 1
 
 
+@pytest.mark.both_databases
 def test_two_schedulers_firing_the_same_slot_at_once_send_one_campaign_once(listed) -> None:
     workspace, sessions = listed
     write_campaign(workspace, sessions, "only-issue")
@@ -190,6 +193,7 @@ def test_the_grace_comes_from_the_configuration(listed, monkeypatch) -> None:
     assert report is not None and report.outcome == SlotOutcome.MISSED
 
 
+@pytest.mark.both_databases
 def test_a_slot_whose_scheduler_died_mid_way_is_finished_with_the_same_campaign(listed) -> None:
     workspace, sessions = listed
     write_campaign(workspace, sessions, "named-first", approved_at="2026-11-19T08:00:00Z")
@@ -205,6 +209,7 @@ def test_a_slot_whose_scheduler_died_mid_way_is_finished_with_the_same_campaign(
     assert outbox_count(workspace, "other") == 0
 
 
+@pytest.mark.both_databases
 def test_a_fresh_claim_of_a_live_scheduler_is_left_alone(listed) -> None:
     workspace, sessions = listed
     write_campaign(workspace, sessions, "busy")

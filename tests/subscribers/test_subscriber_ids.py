@@ -37,6 +37,7 @@ ANA, BEN, CARLA = "ana@example.com", "ben@example.com", "carla@example.com"
 ONE_CLICK = {"content-type": "application/x-www-form-urlencoded"}
 
 
+@pytest.mark.both_databases
 def test_an_erased_persons_links_never_act_on_the_next_person(
     live_server: LiveServer, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,7 +2,7 @@
 
 One table below lists, for every ``by``, every (from, to) pair and whether it is allowed; the
 pure ``may_move`` and each writer (``move``, ``move_if_still``, ``move_many``, and adding a
-subscriber) must agree with it on both backends. A source check proves that no other module
+subscriber) must agree with it (on both backends). A source check proves that no other module
 assigns ``Subscriber.status`` or updates the status column.
 """
 
@@ -179,6 +179,7 @@ def _write(writer: str, session: Session, person: Subscriber, old: str, new: str
     return bool(rows)
 
 
+@pytest.mark.both_databases
 def test_every_writer_follows_the_table(sessions: sessionmaker[Session]) -> None:
     """Issue 11: ``move``, ``move_if_still``, ``move_many`` and adding a subscriber do exactly
     what the table allows: an allowed move changes the status and writes its history row; a

@@ -1,6 +1,7 @@
 """`mailer subscribers import`: the hostile CSV, re-runs, dry runs, tags, crashes, bad files.
 
-Every test here runs on SQLite and on PostgreSQL (the `sessions` fixture).
+The merge, the bulk insert, chunked commits and worker processes run on SQLite and on PostgreSQL
+(marked both_databases); parsing and file handling on SQLite.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def hostile(tmp_path: Path, sessions: sessionmaker[Session]) -> Path:
     return write(tmp_path / "hostile.csv", HOSTILE)
 
 
+@pytest.mark.both_databases
 def test_hostile_csv_summary_rejects_and_rows(
     hostile: Path, sessions: sessionmaker[Session]
 ) -> None:
@@ -163,6 +165,7 @@ def test_hostile_csv_summary_rejects_and_rows(
     assert count(sessions) == 6  # five imported plus unsub
 
 
+@pytest.mark.both_databases
 def test_reimport_changes_nothing(hostile: Path, sessions: sessionmaker[Session]) -> None:
     import_csv(sessions, hostile)
     before = snapshot(sessions)
@@ -184,6 +187,7 @@ def test_dry_run_writes_nothing(hostile: Path, sessions: sessionmaker[Session]) 
     assert snapshot(sessions) == before
 
 
+@pytest.mark.both_databases
 def test_tag_option_and_updates_merge(tmp_path: Path, sessions: sessionmaker[Session]) -> None:
     path = write(
         tmp_path / "list.csv",
@@ -209,6 +213,7 @@ def test_tag_option_and_updates_merge(tmp_path: Path, sessions: sessionmaker[Ses
     assert counts(import_csv(sessions, path, tags=["patients"])) == (0, 0, 2, 0, 0)
 
 
+@pytest.mark.both_databases
 def test_reimport_restores_what_changed_since_the_last_import(
     tmp_path: Path, sessions: sessionmaker[Session]
 ) -> None:
@@ -253,6 +258,7 @@ def test_reimport_restores_what_changed_since_the_last_import(
     assert counts(import_csv(sessions, path, tags=["spring"])) == (0, 0, 1, 0, 1)
 
 
+@pytest.mark.both_databases
 def test_status_column_records_unsubscribes_but_never_reactivates(
     tmp_path: Path, sessions: sessionmaker[Session]
 ) -> None:
@@ -280,6 +286,7 @@ def test_status_column_records_unsubscribes_but_never_reactivates(
     assert "line 2" in changes[1].reason
 
 
+@pytest.mark.both_databases
 def test_crash_after_first_chunk_loses_nothing_and_rerun_finishes(
     tmp_path: Path, sessions: sessionmaker[Session]
 ) -> None:
@@ -300,6 +307,7 @@ def test_crash_after_first_chunk_loses_nothing_and_rerun_finishes(
         assert session.scalar(select(func.count()).select_from(StatusChange)) == 7
 
 
+@pytest.mark.both_databases
 def test_duplicates_across_chunks_name_the_first_line(
     tmp_path: Path, sessions: sessionmaker[Session]
 ) -> None:
@@ -366,6 +374,7 @@ def test_stale_rejects_file_is_removed_when_a_rerun_has_none(
     assert not (tmp_path / "x.rejects.csv").exists()
 
 
+@pytest.mark.both_databases
 def test_worker_processes_give_the_same_report(
     tmp_path: Path, sessions: sessionmaker[Session]
 ) -> None:
@@ -467,6 +476,7 @@ def history_of(sessions: sessionmaker[Session], email: str) -> list[tuple[object
         ]
 
 
+@pytest.mark.both_databases
 def test_mailchimp_exports_import_as_they_are(
     tmp_path: Path, sessions: sessionmaker[Session]
 ) -> None:

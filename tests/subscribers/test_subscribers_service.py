@@ -1,4 +1,4 @@
-"""Subscribers one at a time, suppression, audiences and export, on SQLite and PostgreSQL."""
+"""Subscribers one at a time, suppression, audiences and export; UTC storage on both backends."""
 
 from __future__ import annotations
 
@@ -174,6 +174,7 @@ def test_export_neutralizes_formulas_and_round_trips(
     assert import_csv(sessions, tmp_path / "out.csv").rejected == 0
 
 
+@pytest.mark.both_databases
 def test_postgres_and_sqlite_store_utc(sessions: sessionmaker[Session]) -> None:
     with sessions() as session, session.begin():
         add_subscriber(session, "tz@example.com")

@@ -1,8 +1,8 @@
 """Issue 10 items 12 and 13: the confirmation link opens a page whose one button confirms (a
 GET changes nothing: mail scanners follow links), a confirmation asked for before the person's
 latest unsubscribe is refused, and a complained address gets no email from the public form and
-comes back only through staff, with the consent recorded. Over real HTTP, SQLite and
-PostgreSQL, the outbox writing the emails."""
+comes back only through staff, with the consent recorded. Over real HTTP, the outbox
+writing the emails."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Issue 10 item 14: undo is offered only right after a web unsubscribe made with that link,
 for 30 minutes, and records consent; nothing else (staff, one-click, SendGrid group
 unsubscribes, bounces, complaints, an old or forwarded email) is ever undone by a link. A live
-server on SQLite and PostgreSQL, the links from the real .eml files."""
+server, the links from the real .eml files."""
 
 from __future__ import annotations
 

@@ -42,6 +42,7 @@ def _links(sent: Sent) -> list[dict[str, object]]:
         return list(run.links)
 
 
+@pytest.mark.both_databases
 def test_click_from_the_eml_is_recorded_and_redirects_exactly(sent: Sent) -> None:
     urls = sent.click_urls(ANA)
     assert urls, "the .eml has tracked links"

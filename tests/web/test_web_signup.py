@@ -1,5 +1,5 @@
 """Signup with double opt-in over real HTTP (`GET/POST /subscribe`, `GET /confirm/{token}`),
-on SQLite and PostgreSQL, with the outbox provider writing the emails as .eml files."""
+with the outbox provider writing the emails as .eml files."""
 
 from __future__ import annotations
 
