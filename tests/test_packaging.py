@@ -106,6 +106,7 @@ def _names_a_setting(variable: str) -> bool:
     return field is not None and key in getattr(field.annotation, "model_fields", {})
 
 
+@pytest.mark.slow
 def test_dockerfile_builds_a_slim_non_root_image_from_the_lock() -> None:
     """Issue 18 item 2: slim Python base of the locked Python version, the lock installed
     before the package (which adds nothing), a non-root user, HEALTHCHECK on /readyz.
@@ -243,6 +244,7 @@ def systemd_analyze() -> str:
     return tool
 
 
+@pytest.mark.slow
 def test_unit_files_are_hardened_and_run_real_commands() -> None:
     """Issue 18 item 3: the three units ship as files, run as a dedicated user with the
     hardening the issue names, and their commands exist."""
@@ -259,6 +261,7 @@ def test_unit_files_are_hardened_and_run_real_commands() -> None:
         _help_exits_0(*[a for a in arguments if not a.startswith("--")][:2])
 
 
+@pytest.mark.slow
 def test_unit_files_pass_systemd_analyze(systemd_analyze: str, tmp_path: Path) -> None:
     """Issue 18 item 3: `systemd-analyze verify` finds nothing to say (not even an unknown
     key), and `systemd-analyze security` rates each unit's exposure at 2.0 or less ("OK")."""

@@ -113,6 +113,7 @@ def test_readyz_is_503_when_the_database_is_gone(
             assert name not in response.text and "Traceback" not in response.text
 
 
+@pytest.mark.slow
 def test_without_auto_upgrade_commands_refuse_until_db_upgrade(workspace: Workspace) -> None:
     """Issue 18 item 5: with database.auto_upgrade = false a command refuses (exit 2, with the
     hint) while the schema is behind, `mailer db status` exits 1, and `mailer db upgrade` says
@@ -140,6 +141,7 @@ def test_without_auto_upgrade_commands_refuse_until_db_upgrade(workspace: Worksp
     assert listed.returncode == 0 and "0 subscribers" in listed.stdout
 
 
+@pytest.mark.slow
 def test_auto_upgrade_is_the_default(workspace: Workspace) -> None:
     """Issue 18 item 5: without the setting, commands keep upgrading the schema themselves."""
     listed = mailer(workspace, "subscribers", "list")

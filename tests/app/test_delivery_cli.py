@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.delivery.engine import RateLimiter
@@ -19,6 +20,7 @@ def _env(database_url: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_dry_run_shows_audience_and_sends_nothing(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:
@@ -32,6 +34,7 @@ def test_dry_run_shows_audience_and_sends_nothing(
     assert report.returncode == 2  # never started
 
 
+@pytest.mark.slow
 def test_outbox_send_writes_one_message_per_subscriber_and_reports(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:

@@ -134,6 +134,7 @@ def test_fingerprint_is_stable_and_changes_with_what_goes_out(
 # -- item 1: refusal at send time -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_send_refuses_a_campaign_whose_template_changed_since_approval(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:
@@ -158,6 +159,7 @@ def test_send_refuses_a_campaign_whose_template_changed_since_approval(
     assert current_approval(sessions, SLUG) is None
 
 
+@pytest.mark.slow
 def test_send_refuses_an_edited_body_until_it_is_approved_again(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:
@@ -189,6 +191,7 @@ def test_send_refuses_an_edited_body_until_it_is_approved_again(
     assert all("EDITED AFTER APPROVAL" in _content(m) for m in messages)
 
 
+@pytest.mark.slow
 def test_a_status_approved_typed_into_the_file_is_not_an_approval(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:
@@ -238,6 +241,7 @@ def test_a_slot_skips_a_campaign_changed_since_approval_and_sends_the_next(
     assert "not sent: edited-issue changed since approval" in notice and CHANGED in notice
 
 
+@pytest.mark.slow
 def test_a_queued_run_whose_approval_was_revoked_sends_nothing(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:
@@ -274,6 +278,7 @@ def test_a_queued_run_whose_approval_was_revoked_sends_nothing(
 # -- item 2: a send keeps what it started with ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_resumed_send_and_the_archive_keep_what_the_send_started_with(
     live_server: LiveServer,
     database_url: str,
@@ -332,6 +337,7 @@ def test_a_resumed_send_and_the_archive_keep_what_the_send_started_with(
 # -- item 6: a finished campaign says sent ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_finished_campaign_says_sent_and_is_never_approved_or_picked_again(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:
@@ -402,6 +408,7 @@ def test_a_bad_date_names_the_file_line_and_key(workspace: Workspace) -> None:
     assert "not valid YAML" in caught.value.message and "line 3" in caught.value.message
 
 
+@pytest.mark.slow
 def test_one_bad_campaign_file_is_skipped_and_staff_are_told_once(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:
@@ -470,6 +477,7 @@ def _blocked_in_insert(database_url: str, sessions: sessionmaker[Session], pids:
 
 
 @pytest.mark.both_databases
+@pytest.mark.slow
 def test_several_sends_of_one_new_campaign_at_once_say_another_process_sends_it(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:

@@ -213,6 +213,7 @@ def test_high_spam_score_is_a_warning(workspace: Workspace, tmp_path: Path) -> N
     assert codes(result, "warning") == ["spam-score"]
 
 
+@pytest.mark.slow
 def test_real_spamassassin_scores_the_clean_campaign_low(workspace: Workspace) -> None:
     import shutil
 

@@ -178,6 +178,7 @@ def test_missing_source_is_an_article_error_and_writes_nothing(workspace: Worksp
     assert list(workspace.campaigns_dir.glob("*.md")) == []
 
 
+@pytest.mark.slow
 def test_installed_command_in_a_workspace(workspace: Workspace) -> None:
     """The Contract end to end: the real command, run inside the workspace."""
     write(workspace, "habits.txt", ARTICLE_TXT)
@@ -197,6 +198,7 @@ def test_installed_command_in_a_workspace(workspace: Workspace) -> None:
     assert (workspace.root / last).is_file()
 
 
+@pytest.mark.slow
 def test_missing_source_from_the_installed_command_is_one_clear_message(
     workspace: Workspace,
 ) -> None:

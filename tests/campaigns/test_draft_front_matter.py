@@ -78,6 +78,7 @@ def test_another_bad_line_is_an_error_naming_the_line_and_the_quotes(tmp_path: P
     assert "quotes" in (caught.value.hint or "")
 
 
+@pytest.mark.slow
 def test_mailer_check_reports_the_line_without_a_traceback(workspace: Workspace) -> None:
     path = workspace.campaigns_dir / "2026-12-01-leg-pain.md"
     path.parent.mkdir(exist_ok=True)

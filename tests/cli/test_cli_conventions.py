@@ -48,6 +48,7 @@ def _json_lines(stderr: str) -> list[dict[str, str]]:
     return records
 
 
+@pytest.mark.slow
 def test_version_and_short_help(workspace: Workspace) -> None:
     """Issue 18 item 6: `mailer --version` and `-h` as everywhere, on subcommands too."""
     version = mailer(workspace, "--version")
@@ -61,6 +62,7 @@ def test_version_and_short_help(workspace: Workspace) -> None:
     assert sub.returncode == 0 and "--dry-run" in sub.stdout
 
 
+@pytest.mark.slow
 def test_shell_completion_completes_commands(workspace: Workspace) -> None:
     """Issue 18 item 6: `--show-completion bash` prints a script; the completion it drives
     answers with mailer's commands and options."""
@@ -93,6 +95,7 @@ def test_shell_completion_completes_commands(workspace: Workspace) -> None:
         (("db", "status", "--json"), "ConfigError", 2),  # MAILER_DATABASE__URL_FILE missing
     ],
 )
+@pytest.mark.slow
 def test_errors_are_json_when_json_is_asked_for(
     workspace: Workspace, args: tuple[str, ...], kind: str, code: int
 ) -> None:
@@ -106,6 +109,7 @@ def test_errors_are_json_when_json_is_asked_for(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_draft_json(workspace: Workspace) -> None:
     """Issue 18 item 6: `mailer draft --json`: the new campaign as one JSON document."""
     url = "https://www.summitspine.example/blog/headaches"
@@ -117,6 +121,7 @@ def test_draft_json(workspace: Workspace) -> None:
     assert document["articles"] == [{"title": document["subject"], "url": url}]
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130(workspace: Workspace) -> None:
     """Issue 18 item 6: an interrupted command exits 130 (as shells report Ctrl-C), without a
     traceback."""
@@ -153,6 +158,7 @@ def test_redact_removes_addresses_tokens_and_keys() -> None:
     assert "/u/<token>" in cleaned and "<address>" in cleaned and "x=1" in cleaned
 
 
+@pytest.mark.slow
 def test_json_logs_of_a_send_hold_no_address_token_or_key(
     workspace: Workspace, tmp_path: Path
 ) -> None:
@@ -181,6 +187,7 @@ def test_json_logs_of_a_send_hold_no_address_token_or_key(
         assert private not in result.stderr and private not in result.stdout
 
 
+@pytest.mark.slow
 def test_json_logs_of_web_requests_hold_no_address_or_token(
     workspace: Workspace, tmp_path: Path
 ) -> None:

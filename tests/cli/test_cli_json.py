@@ -11,10 +11,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.workspace import Workspace
 from tests.delivery_helpers import CAMPAIGN, SLUG, fill_list, run_mailer, write_campaign
+
+pytestmark = pytest.mark.slow  # every test runs real `mailer` processes
 
 
 def _env(database_url: str) -> dict[str, str]:

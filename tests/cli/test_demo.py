@@ -18,6 +18,8 @@ import pytest
 
 from tests.web_server import _free_port
 
+pytestmark = pytest.mark.slow  # the whole demo: real processes and a real server (30-90 s)
+
 BARE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 

@@ -8,11 +8,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.workspace import Workspace
 from tests.app.test_delivery_cli import _env
 from tests.delivery_helpers import MAILER, SLUG, fill_list, run_mailer, write_campaign
+
+pytestmark = pytest.mark.slow  # real `mailer send` processes on a pseudo-terminal
 
 NO_TERMINAL = "no terminal to confirm on: add --yes to send from a script"
 

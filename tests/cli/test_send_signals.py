@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +24,8 @@ from tests.delivery_helpers import (
     write_campaign,
 )
 from tests.fakes.smtp_server import FakeSmtp
+
+pytestmark = pytest.mark.slow  # real processes, signals and a slow SMTP server
 
 PEOPLE = 60
 

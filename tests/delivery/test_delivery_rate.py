@@ -148,6 +148,7 @@ def ledger_sessions(tmp_path_factory: pytest.TempPathFactory) -> sessionmaker[Se
     faults=st.lists(st.sampled_from([None, None, None, "transient", "rate limited"]), max_size=6),
     per_message=st.booleans(),
 )
+@pytest.mark.slow
 def test_no_one_second_window_ever_holds_more_than_the_rate(
     ledger_sessions: sessionmaker[Session],
     tmp_path_factory: pytest.TempPathFactory,
@@ -221,6 +222,7 @@ def _add_tagged(sessions: sessionmaker[Session], count: int, tag: str) -> None:
             add_subscriber(session, f"{tag}-{n}@example.com", first_name=f"P{n}", tags=[tag])
 
 
+@pytest.mark.slow
 def test_a_real_send_at_ten_per_second_never_goes_faster(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:

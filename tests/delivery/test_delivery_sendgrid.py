@@ -106,6 +106,7 @@ def test_persistent_server_errors_pause_the_campaign_with_the_reason(
     assert fake.recipient_count() == 0
 
 
+@pytest.mark.slow
 def test_bad_key_pauses_at_once_then_resumes_after_the_fix(
     workspace: Workspace,
     sessions: sessionmaker[Session],
@@ -136,6 +137,7 @@ def test_bad_key_pauses_at_once_then_resumes_after_the_fix(
     assert fake.recipient_count() == 250
 
 
+@pytest.mark.slow
 def test_unapproved_campaign_is_not_sent(
     workspace: Workspace,
     sessions: sessionmaker[Session],
@@ -155,6 +157,7 @@ def test_unapproved_campaign_is_not_sent(
     assert fake.requests == 0
 
 
+@pytest.mark.slow
 def test_test_to_sends_a_marked_copy_and_records_nothing(
     workspace: Workspace,
     sessions: sessionmaker[Session],

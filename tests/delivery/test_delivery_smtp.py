@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.workspace import Workspace
@@ -12,6 +13,7 @@ from tests.delivery_helpers import SLUG, fill_list, run_mailer, write_campaign
 from tests.fakes.smtp_server import FakeSmtp
 
 
+@pytest.mark.slow
 def test_every_subscriber_gets_one_lawful_message_over_smtp(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ from tests.web_server import LiveServer
 ANA, BEN, CLEA = "ana@example.com", "ben@example.com", "clea@example.com"
 
 
+@pytest.mark.slow
 def test_report_counts_events_and_clicks(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:
@@ -110,6 +111,7 @@ def test_report_counts_events_and_clicks(
     assert "cta-top 2" in table.stdout and "read-more" in table.stdout
 
 
+@pytest.mark.slow
 def test_report_counts_current_state_and_says_what_the_outbox_cannot_tell(
     live_server: LiveServer, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,6 +24,7 @@ from tests.delivery_helpers import SLUG, fill_list, run_mailer, smtp_environment
 from tests.fakes.smtp_server import FakeSmtp
 
 
+@pytest.mark.slow
 def test_an_address_refused_for_good_at_rcpt_is_bounced_and_suppressed(
     workspace: Workspace, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:

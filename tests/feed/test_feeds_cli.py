@@ -42,6 +42,7 @@ def mailer(workspace: Workspace, *args: str, **env: str) -> subprocess.Completed
     )
 
 
+@pytest.mark.slow
 def test_poll_without_a_feed_url_says_where_to_set_it(workspace: Workspace) -> None:
     result = mailer(workspace, "feed", "poll")
     assert result.returncode == 2
@@ -75,6 +76,7 @@ def test_poll_prints_what_it_found_and_what_to_do_next(
     assert document["status"] == "not-modified" and document["drafted"] == []
 
 
+@pytest.mark.slow
 def test_a_failed_poll_exits_1_with_the_address_and_a_hint(
     workspace: Workspace, site: FeedSite
 ) -> None:
@@ -86,6 +88,7 @@ def test_a_failed_poll_exits_1_with_the_address_and_a_hint(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_backfill_on_the_command_line(workspace: Workspace, site: FeedSite) -> None:
     result = mailer(workspace, "feed", "poll", "--backfill", "1")
     assert result.returncode == 0, result.stderr
@@ -94,6 +97,7 @@ def test_backfill_on_the_command_line(workspace: Workspace, site: FeedSite) -> N
 
 
 @pytest.mark.both_databases
+@pytest.mark.slow
 def test_two_processes_polling_at_once_draft_each_article_once(
     workspace: Workspace, site: FeedSite, database_url: str
 ) -> None:

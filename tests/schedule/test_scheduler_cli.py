@@ -18,6 +18,8 @@ from mailer.workspace import Workspace
 from tests.delivery_helpers import MAILER
 from tests.scheduler_helpers import outbox_count, staff_notices, write_campaign
 
+pytestmark = pytest.mark.slow  # real scheduler processes, killed and waited for
+
 
 def env() -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}

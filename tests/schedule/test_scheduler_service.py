@@ -32,6 +32,8 @@ from mailer.workspace import Workspace
 from tests.delivery_helpers import fill_list
 from tests.scheduler_helpers import outbox_count, slot_rows, staff_notices, write_campaign
 
+pytestmark = pytest.mark.slow  # real APScheduler slots every two seconds, waited for
+
 EVERY_TWO_SECONDS = CrontabTrigger("* * * * *", "America/Denver", second="*/2")
 WEEKLY = CrontabTrigger("0 9 * * 2", "America/Denver")
 

@@ -38,6 +38,7 @@ ONE_CLICK = {"content-type": "application/x-www-form-urlencoded"}
 
 
 @pytest.mark.both_databases
+@pytest.mark.slow
 def test_an_erased_persons_links_never_act_on_the_next_person(
     live_server: LiveServer, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -375,6 +375,7 @@ def test_stale_rejects_file_is_removed_when_a_rerun_has_none(
 
 
 @pytest.mark.both_databases
+@pytest.mark.slow
 def test_worker_processes_give_the_same_report(
     tmp_path: Path, sessions: sessionmaker[Session]
 ) -> None:
@@ -708,6 +709,7 @@ def _running(pid: int, started: str) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+@pytest.mark.slow
 def test_killing_an_import_ends_its_worker_processes(
     workspace: Workspace,
     database_url: str,

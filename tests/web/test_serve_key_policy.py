@@ -87,6 +87,7 @@ def _starts(workspace: Workspace, env: dict[str, str]) -> None:
         server.communicate(timeout=30)
 
 
+@pytest.mark.slow
 def test_serve_on_all_interfaces_without_the_key_refuses(
     workspace: Workspace, tmp_path: Path
 ) -> None:
@@ -104,6 +105,7 @@ def test_serve_on_all_interfaces_without_the_key_refuses(
     ],
     ids=["smtp", "sendgrid"],
 )
+@pytest.mark.slow
 def test_serve_with_a_real_provider_without_the_key_refuses_even_on_loopback(
     workspace: Workspace, tmp_path: Path, provider: dict[str, str]
 ) -> None:
@@ -113,6 +115,7 @@ def test_serve_with_a_real_provider_without_the_key_refuses_even_on_loopback(
     assert provider["MAILER_DELIVERY__PROVIDER"] in stderr
 
 
+@pytest.mark.slow
 def test_serve_starts_on_loopback_with_the_outbox_or_with_a_key(
     workspace: Workspace, tmp_path: Path
 ) -> None:

@@ -159,6 +159,7 @@ def test_a_complained_address_gets_no_email_and_the_usual_page(
     assert not (workspace.outbox_dir / "welcome").exists()
 
 
+@pytest.mark.slow
 def test_only_staff_bring_a_complained_address_back_with_the_consent_recorded(
     workspace: Workspace, database_url: str, sessions: sessionmaker[Session]
 ) -> None:
