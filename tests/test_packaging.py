@@ -126,6 +126,7 @@ def test_dockerfile_builds_a_slim_non_root_image_from_the_lock() -> None:
     assert "--port 8000" in " ".join(json.loads(cmd)) and _instructions("EXPOSE") == ["8000"]
 
 
+@pytest.mark.slow
 def test_compose_runs_serve_scheduler_and_two_workers_on_postgresql() -> None:
     """Issue 18 item 2: compose.yaml is valid YAML with serve, scheduler and two workers on
     PostgreSQL, sharing a workspace volume, started after a one-off `mailer db upgrade` (with
@@ -162,6 +163,8 @@ def test_compose_runs_serve_scheduler_and_two_workers_on_postgresql() -> None:
     assert services["serve"]["ports"] == ["127.0.0.1:8000:8000"]
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_compose_settings_run_against_postgresql(tmp_path: Path) -> None:
     """Issue 18 items 2, 4, 5: what compose runs, without Docker: the services' environment
     (secrets as files under /run/secrets, auto_upgrade off) against a new PostgreSQL database.

@@ -91,6 +91,7 @@ def test_readyz_is_503_while_the_schema_is_not_the_codes(
     assert httpx.get(f"{live_server.url}/readyz").status_code == 200  # restored
 
 
+@pytest.mark.postgres
 def test_readyz_is_503_when_the_database_is_gone(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
