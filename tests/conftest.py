@@ -97,17 +97,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """`database_url` on both backends for tests marked both_databases and the contract suite;
-    a test that parametrizes `database_url` itself is left as it is."""
+    """`database_url` is [sqlite], or [sqlite] and [postgresql] for tests marked both_databases
+    and the contract suite (the ids, and `request.node.callspec`, stay as they were when every
+    test ran on both); a test that parametrizes `database_url` itself is left as it is."""
     if "database_url" not in metafunc.fixturenames:
         return
     for marker in metafunc.definition.iter_markers("parametrize"):
         names = marker.args[0] if marker.args else marker.kwargs.get("argnames", "")
-        if "database_url" in (names.split(",") if isinstance(names, str) else names):
+        if "database_url" in (
+            [n.strip() for n in names.split(",")] if isinstance(names, str) else names
+        ):
             return
     contract = CONTRACT_TESTS in Path(str(metafunc.definition.path)).parents
-    if contract or metafunc.definition.get_closest_marker(BOTH_DATABASES):
-        metafunc.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+    both = contract or metafunc.definition.get_closest_marker(BOTH_DATABASES) is not None
+    metafunc.parametrize(
+        "database_url", ["sqlite", "postgresql"] if both else ["sqlite"], indirect=True
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
