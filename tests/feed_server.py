@@ -257,7 +257,8 @@ def serve_feed() -> Iterator[FeedSite]:
     site = FeedSite()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(site))
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # shutdown() returns at the server's next poll: 0.5 s by default, paid by every feed test.
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     site.base = f"http://127.0.0.1:{httpd.server_address[1]}"
     try:

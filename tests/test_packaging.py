@@ -104,6 +104,7 @@ def _names_a_setting(variable: str) -> bool:
     return field is not None and key in getattr(field.annotation, "model_fields", {})
 
 
+@pytest.mark.slow
 def test_dockerfile_builds_a_slim_non_root_image_from_the_lock(mailer: Mailer) -> None:
     """Issue 18 item 2: slim Python base of the locked Python version, the lock installed
     before the package (which adds nothing), a non-root user, HEALTHCHECK on /readyz.
@@ -123,6 +124,7 @@ def test_dockerfile_builds_a_slim_non_root_image_from_the_lock(mailer: Mailer) -
     assert "--port 8000" in " ".join(json.loads(cmd)) and _instructions("EXPOSE") == ["8000"]
 
 
+@pytest.mark.slow
 def test_compose_runs_serve_scheduler_and_two_workers_on_postgresql(mailer: Mailer) -> None:
     """Issue 18 item 2: compose.yaml is valid YAML with serve, scheduler and two workers on
     PostgreSQL, sharing a workspace volume, started after a one-off `mailer db upgrade` (with
@@ -159,6 +161,8 @@ def test_compose_runs_serve_scheduler_and_two_workers_on_postgresql(mailer: Mail
     assert services["serve"]["ports"] == ["127.0.0.1:8000:8000"]
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_compose_settings_run_against_postgresql(tmp_path: Path) -> None:
     """Issue 18 items 2, 4, 5: what compose runs, without Docker: the services' environment
     (secrets as files under /run/secrets, auto_upgrade off) against a new PostgreSQL database.
@@ -241,6 +245,7 @@ def systemd_analyze() -> str:
     return tool
 
 
+@pytest.mark.slow
 def test_unit_files_are_hardened_and_run_real_commands(mailer: Mailer) -> None:
     """Issue 18 item 3: the three units ship as files, run as a dedicated user with the
     hardening the issue names, and their commands exist."""
@@ -257,6 +262,7 @@ def test_unit_files_are_hardened_and_run_real_commands(mailer: Mailer) -> None:
         _help_exits_0(mailer, *[a for a in arguments if not a.startswith("--")][:2])
 
 
+@pytest.mark.slow
 def test_unit_files_pass_systemd_analyze(systemd_analyze: str, tmp_path: Path) -> None:
     """Issue 18 item 3: `systemd-analyze verify` finds nothing to say (not even an unknown
     key), and `systemd-analyze security` rates each unit's exposure at 2.0 or less ("OK")."""

@@ -39,6 +39,7 @@ def _version_set_to(database_url: str, revision: str) -> Iterator[None]:
         engine.dispose()
 
 
+@pytest.mark.both_databases
 def test_readyz_answers_200_with_schema_and_scheduler_lease(
     live_server: LiveServer, database_url: str
 ) -> None:
@@ -68,6 +69,7 @@ def test_readyz_answers_200_with_schema_and_scheduler_lease(
     ("revision", "says"),
     [("0300", "behind: run `mailer db upgrade`"), ("9999zz", "newer than this version")],
 )
+@pytest.mark.both_databases
 def test_readyz_is_503_while_the_schema_is_not_the_codes(
     live_server: LiveServer, database_url: str, revision: str, says: str
 ) -> None:
@@ -85,6 +87,7 @@ def test_readyz_is_503_while_the_schema_is_not_the_codes(
     assert httpx.get(f"{live_server.url}/readyz").status_code == 200  # restored
 
 
+@pytest.mark.postgres
 def test_readyz_is_503_when_the_database_is_gone(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -107,6 +110,7 @@ def test_readyz_is_503_when_the_database_is_gone(
             assert name not in response.text and "Traceback" not in response.text
 
 
+@pytest.mark.slow
 def test_without_auto_upgrade_commands_refuse_until_db_upgrade(
     mailer: Mailer, workspace: Workspace
 ) -> None:
@@ -136,6 +140,7 @@ def test_without_auto_upgrade_commands_refuse_until_db_upgrade(
     assert listed.exit_code == 0 and "0 subscribers" in listed.stdout
 
 
+@pytest.mark.slow
 def test_auto_upgrade_is_the_default(mailer: Mailer, workspace: Workspace) -> None:
     """Issue 18 item 5: without the setting, commands keep upgrading the schema themselves."""
     listed = mailer("subscribers", "list", env=mailer_env(), process=True)

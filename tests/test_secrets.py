@@ -61,6 +61,7 @@ def test_name_and_name_file_together_are_an_error(tmp_path: Path) -> None:
     assert "SG.x" not in str(caught.value) and "SG.y" not in str(caught.value)
 
 
+@pytest.mark.slow
 def test_an_unreadable_secret_file_stops_a_command_naming_variable_and_path(
     mailer: Mailer, workspace: Workspace, tmp_path: Path
 ) -> None:

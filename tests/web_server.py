@@ -60,7 +60,7 @@ def serve(workspace: Workspace, port: int | None = None) -> Iterator[LiveServer]
 def live_server(
     workspace: Workspace, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[LiveServer]:
-    """The workspace's app, on the test's database (SQLite and PostgreSQL), base_url pointing
+    """The workspace's app, on the test's database (`database_url`), base_url pointing
     at the server itself: MAILER_WEB__BASE_URL is set and the settings read afresh, so the links
     the server builds, and those of sends made in the test, lead back to it."""
     port = _free_port()

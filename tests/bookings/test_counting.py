@@ -6,9 +6,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from tests.bookings import payloads
 from tests.bookings.conftest import ANA, Loop
+
+pytestmark = pytest.mark.both_databases  # storage rules: SQLite and PostgreSQL
 
 
 def test_cancellation_before_creation_never_counts(loop: Loop) -> None:

@@ -16,6 +16,8 @@ from mailer.store.db import transaction
 from mailer.store.staff_models import StaffAccount, StaffSession
 from tests.staff.conftest import IDLE, PASSWORD, START
 
+pytestmark = pytest.mark.both_databases  # storage rules: SQLite and PostgreSQL
+
 
 def test_a_password_is_kept_only_as_an_argon2id_hash(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as db:

@@ -19,6 +19,8 @@ from mailer.store.staff_models import StaffAccount
 from mailer.tokens import SecretKey
 from tests.staff.conftest import IDLE, PASSWORD, START
 
+pytestmark = pytest.mark.both_databases  # storage rules: SQLite and PostgreSQL
+
 KEY = SecretKey(b"test-secret-key-0123456789abcdef")
 
 

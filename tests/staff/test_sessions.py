@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,6 +16,8 @@ from mailer.staff.sessions import session_id
 from mailer.store.db import transaction
 from mailer.store.staff_models import StaffSession
 from tests.staff.conftest import IDLE, START
+
+pytestmark = pytest.mark.both_databases  # storage rules: SQLite and PostgreSQL
 
 
 def start(factory: sessionmaker[Session], email: str = "maria@clinic.example") -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,6 +15,8 @@ from mailer.staff.signin import Outcome, sign_in
 from mailer.store.db import transaction
 from mailer.store.staff_models import StaffLoginFailure
 from tests.staff.conftest import IDLE, PASSWORD, START
+
+pytestmark = pytest.mark.both_databases  # storage rules: SQLite and PostgreSQL
 
 
 def fail(factory: sessionmaker[Session], email: str, after: timedelta) -> None:

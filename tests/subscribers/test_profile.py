@@ -11,6 +11,8 @@ from mailer.store.models import CampaignRun, Click, Delivery, DeliveryState
 from mailer.subscribers.profile import add_tag, profile, remove_tag
 from mailer.subscribers.service import add_subscriber, unsubscribe
 
+pytestmark = pytest.mark.both_databases  # storage rules: SQLite and PostgreSQL
+
 
 @pytest.fixture
 def lee(sessions: sessionmaker[Session]) -> int:

@@ -11,6 +11,8 @@ from mailer.store.models import SubscriberStatus
 from mailer.subscribers.search import MAX_PAGE_SIZE, search
 from mailer.subscribers.service import add_subscriber, unsubscribe
 
+pytestmark = pytest.mark.both_databases  # storage rules: SQLite and PostgreSQL
+
 PEOPLE = [
     ("margaret.lee@example.com", "Margaret", "Lee", ["patient"]),
     ("lee.brown@example.com", "Lee", "Brown", ["patient", "new-patient"]),

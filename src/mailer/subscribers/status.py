@@ -13,8 +13,8 @@ who or what asks (``By``); ``from`` None is a new subscriber. ``may_move`` is th
 (the bulk import asks it row by row); ``move`` (one person, through the ORM), ``move_if_still``
 (a conditional UPDATE: of two confirmation clicks at once only one moves) and ``move_many``
 (the import's executemany) are the only writers of ``Subscriber.status``, each with its
-StatusChange history row. tests/test_subscriber_status.py holds the whole table and checks that
-no other module writes the status.
+StatusChange history row. tests/subscribers/test_subscriber_status.py holds the whole table and
+checks that no other module writes the status.
 """
 
 from __future__ import annotations
