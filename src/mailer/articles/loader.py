@@ -7,8 +7,8 @@ This is the one library module that imports lazily (tests/test_layers.py lists t
 as its only exceptions): the HTML importer (trafilatura and lxml), the feed importer
 (feedparser) and the fetch of an address (httpx), about 0.2, 0.07 and 0.14 s of CPU to import
 here, are imported when a source needs them, so `mailer draft` on a page export or Markdown
-file starts without them (tests/articles/test_articles_loader.py checks it). Every other module imports
-at the top.
+file starts without them (tests/articles/test_articles_loader.py checks it). Every other module
+imports at the top.
 """
 
 from __future__ import annotations
