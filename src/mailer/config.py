@@ -62,7 +62,7 @@ LOG_FORMATS = ("text", "json")
 _SECRET_KEYS_IN_FILE = {("smtp", "password"), ("sendgrid", "api_key"), ("web", "secret_key")}
 
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 
 
 class _Section(BaseModel):
@@ -230,6 +230,18 @@ class SmtpSettings(_Section):
     username: str = ""
 
 
+class SequencesSettings(_Section):
+    """Automated series (issue 16): a step whose due time is further back than ``catch_up`` is
+    not sent to that person (a step added later never goes to everyone who joined long ago)."""
+
+    catch_up: timedelta = timedelta(days=2)
+
+    @field_validator("catch_up", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return _parse_duration(value)
+
+
 class DatabaseSettings(_Section):
     url: str = "sqlite:///mailer.db"
     # true: commands bring the schema up to date when they open the database. false: only
@@ -273,6 +285,7 @@ class Settings(_Section):
     sendgrid: SendgridSettings = Field(default_factory=SendgridSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    sequences: SequencesSettings = Field(default_factory=SequencesSettings)
     staff: StaffSettings = Field(default_factory=StaffSettings)
 
 
@@ -331,15 +344,20 @@ class Secrets(BaseSettings):
         return any(s is not None and s.get_secret_value() for s in self.booking_secrets())
 
 
+def parse_duration(text: str) -> timedelta:
+    """ "0s", "90m", "6h", "2d", "1w" -> timedelta; ValueError saying what is expected."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError('a duration such as "0s", "90m", "6h", "2d" or "1w"')
+    amount, unit = int(match.group(1)), match.group(2)
+    unit_name = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]
+    return timedelta(**{unit_name: amount})
+
+
 def _parse_duration(value: Any) -> Any:
     """ "30m", "6h", "1d" -> timedelta; other values are left to pydantic."""
     if isinstance(value, str):
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError('a duration such as "30m", "6h" or "1d"')
-        amount, unit = int(match.group(1)), match.group(2)
-        unit_name = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]
-        return timedelta(**{unit_name: amount})
+        return parse_duration(value)
     return value
 
 
