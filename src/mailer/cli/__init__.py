@@ -47,6 +47,7 @@ from mailer.cli import (
     init,
     scheduler,
     send,
+    sequences,
     serve,
     staff,
     subscribers,
@@ -69,6 +70,7 @@ COMMANDS: list[tuple[typer.Typer, str | None]] = [
     (serve.app, None),  # serve
     (demo_command.app, None),  # demo
     (staff.app, "staff"),
+    (sequences.app, "sequences"),
     (db.app, "db"),
 ]
 
