@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from email import message_from_bytes
+from email.utils import parseaddr
 from pathlib import Path
 
 from mailer.workspace import Workspace
@@ -35,7 +36,7 @@ def _step(workspace: Workspace, slug: str, subject: str, after: str) -> None:
 def _recipients(workspace: Workspace, slug: str) -> list[str]:
     folder = workspace.outbox_dir / slug
     files = sorted(folder.glob("*.eml")) if folder.is_dir() else []
-    return sorted(str(message_from_bytes(path.read_bytes())["To"]) for path in files)
+    return sorted(parseaddr(str(message_from_bytes(p.read_bytes())["To"]))[1] for p in files)
 
 
 def test_steps_go_once_in_order_and_stop_when_someone_leaves(
