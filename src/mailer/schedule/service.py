@@ -8,6 +8,8 @@ Jobs:
   next start): the CrontabTrigger from schedule.cron. The job is kept across restarts and only
   rescheduled when the configured cron or time zone changed.
 - "feed-poll", in memory, every feed.poll_every while feed.url is set.
+- "sequences", in memory, every SEQUENCES_EVERY: one pass of the automated series (issue 16;
+  mailer.app.sequences): due steps queued and sent. Its idle cost is a few indexed queries.
 - "resume", once at activation: slots and sends a previous scheduler left unfinished.
 
 APScheduler 3 calls a job without its scheduled time, and our slot needs it (to name the slot,
@@ -32,6 +34,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.app.sequences import run_pass
 from mailer.crontab import CrontabTrigger
 from mailer.schedule.slots import SlotHandler, SlotReport
 from mailer.store.leases import DEFAULT_TTL, Lease
@@ -41,6 +44,10 @@ from mailer.workspace import Workspace
 SLOT_JOB_ID = "weekly-slot"
 FEED_JOB_ID = "feed-poll"
 RESUME_JOB_ID = "resume"
+SEQUENCES_JOB_ID = "sequences"
+# A step is due at joined + after, to the second; the issue asks for a pass at least every
+# minute (a step 0 "at once" after a web signup is sent by the server itself, not by this).
+SEQUENCES_EVERY = timedelta(minutes=1)
 JOB_TABLE = "apscheduler_jobs"
 
 log = logging.getLogger(__name__)
@@ -194,6 +201,15 @@ class SchedulerService:
                 next_run_time=utcnow(),
             )
         scheduler.add_job(
+            _never_called,
+            trigger="interval",
+            seconds=SEQUENCES_EVERY.total_seconds(),
+            id=SEQUENCES_JOB_ID,
+            name="automated series pass",
+            jobstore="memory",
+            next_run_time=utcnow(),
+        )
+        scheduler.add_job(
             _never_called, trigger="date", id=RESUME_JOB_ID, jobstore="memory", run_date=utcnow()
         )
         scheduler.resume()
@@ -213,6 +229,8 @@ class SchedulerService:
             self.poll_feed()
         elif job_id == RESUME_JOB_ID:
             self.resume()
+        elif job_id == SEQUENCES_JOB_ID:
+            self.run_sequences()
 
     def resume(self) -> None:
         """Finish what an earlier scheduler left: claimed slots, sends in progress."""
@@ -223,6 +241,16 @@ class SchedulerService:
             self.say(_describe(report, self.handler))
         if work_on_active_runs(self.workspace, self.sessions, should_stop=self._should_stop):
             self.say("resumed an unfinished send")
+
+    def run_sequences(self) -> None:
+        """One pass of the automated series; a failure is logged and the next pass retries."""
+        try:
+            report = run_pass(self.workspace, self.sessions)
+        except Exception:  # a series problem (even the database) must never stop the slot
+            log.exception("automated series pass failed")
+            return
+        if report.sent:
+            self.say(f"automated series: {report.sent} step email(s) sent")
 
     def poll_feed(self) -> None:
         from mailer.app.mailing import notify_staff
