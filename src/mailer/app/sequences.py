@@ -42,6 +42,7 @@ from mailer.delivery.ledger.enqueue import template_to_json
 from mailer.errors import ApprovalError, MailerError
 from mailer.sequences import enrolment
 from mailer.sequences.due import DueStep, mark_left, ordered, queue_due, step_run
+from mailer.sequences.enrolment import ENROLMENTS
 from mailer.store.db import insert_ignoring_duplicates, transaction
 from mailer.store.models import (
     CampaignFileNotice,
@@ -232,12 +233,12 @@ def enrol_imported(sessions: sessionmaker[Session], since: datetime) -> int:
         people = select(
             Subscriber.id,
             literal(WELCOME),
-            literal(utcnow(), type_=SequenceEnrolment.__table__.c.joined_at.type),  # type: ignore[attr-defined]
+            literal(utcnow(), type_=ENROLMENTS.c.joined_at.type),
             literal("import"),
         ).where(Subscriber.status == SubscriberStatus.ACTIVE, Subscriber.created_at >= since)
         statement = insert_ignoring_duplicates(
             session,
-            SequenceEnrolment.__table__,  # type: ignore[arg-type]
+            ENROLMENTS,
             "subscriber_id",
             "sequence",
         ).from_select(["subscriber_id", "sequence", "joined_at", "source"], people)

@@ -28,9 +28,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, exists, literal, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, exists, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,6 +48,7 @@ from mailer.store.models import (
     utcnow,
 )
 
+_DELIVERIES = cast(Table, Delivery.__table__)
 DONE = (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.SKIPPED)
 
 
@@ -109,9 +110,9 @@ def queue_due(
         rows = _due_people(series, step, in_order[:index], now, catch_up)
         statement = insert_ignoring_duplicates(
             session,
-            Delivery.__table__,
+            _DELIVERIES,
             "campaign_id",
-            "subscriber_id",  # type: ignore[arg-type]
+            "subscriber_id",
         ).from_select(["campaign_id", "subscriber_id", "state"], rows)
         result = session.execute(statement.returning(Delivery.subscriber_id))
         count = len(result.all())
@@ -127,7 +128,7 @@ def _due_people(
     earlier: Sequence[DueStep],
     now: datetime,
     catch_up: timedelta,
-) -> Select[Any]:
+) -> Select[int, int, str]:
     assert step.run_id is not None
     enrolment = SequenceEnrolment
     due_from = now - step.after - catch_up  # joined before this: the step's window has passed
@@ -153,11 +154,12 @@ def _due_people(
             Delivery.state.in_(DONE),
         )
         conditions.append(or_(done, missed))
-    return (
+    query: Select[int, int, str] = (
         select(literal(step.run_id), enrolment.subscriber_id, literal(DeliveryState.QUEUED))
         .join(Subscriber, Subscriber.id == enrolment.subscriber_id)
         .where(and_(*conditions))
     )
+    return query
 
 
 def _reopen(session: Session, run_id: int, added: int) -> None:

@@ -11,14 +11,16 @@ Invariants:
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import Table, func, literal, select
 from sqlalchemy.orm import Session
 
 from mailer.store.db import insert_ignoring_duplicates
 from mailer.store.models import SequenceEnrolment, Subscriber
 from mailer.subscribers.segments import Audience, audience_query
 
+ENROLMENTS = cast(Table, SequenceEnrolment.__table__)
 WELCOME = "welcome"  # the series people enter when they join the list
 
 
@@ -28,9 +30,9 @@ def enrol(
     """Put one person in ``series`` from ``when`` on. True if they were not in it before."""
     statement = insert_ignoring_duplicates(
         session,
-        SequenceEnrolment.__table__,
+        ENROLMENTS,
         "subscriber_id",
-        "sequence",  # type: ignore[arg-type]
+        "sequence",
     ).values(subscriber_id=subscriber_id, sequence=series, joined_at=when, source=source[:50])
     result = session.execute(statement.returning(SequenceEnrolment.subscriber_id))
     return result.first() is not None
@@ -42,15 +44,15 @@ def enrol_existing(session: Session, series: str, when: datetime, *, tag: str | 
     people = audience_query(Audience(any_of=[tag] if tag else [])).with_only_columns(
         Subscriber.id,
         literal(series),
-        literal(when, type_=SequenceEnrolment.__table__.c.joined_at.type),  # type: ignore[attr-defined]
+        literal(when, type_=ENROLMENTS.c.joined_at.type),
         literal("existing"),
     )
     before = enrolled_count(session, series)
     statement = insert_ignoring_duplicates(
         session,
-        SequenceEnrolment.__table__,
+        ENROLMENTS,
         "subscriber_id",
-        "sequence",  # type: ignore[arg-type]
+        "sequence",
     ).from_select(["subscriber_id", "sequence", "joined_at", "source"], people.order_by(None))
     session.execute(statement)
     return enrolled_count(session, series) - before
