@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.sequences.due import DueStep, mark_left, queue_due, step_run
+from mailer.sequences.due import DueStep, queue_due, step_run
 from mailer.sequences.enrolment import enrol, enrol_existing, enrolled_count
 from mailer.store.db import transaction
 from mailer.store.models import Delivery, DeliveryState, SequenceEnrolment, utcnow
@@ -33,7 +33,6 @@ def _person(sessions: sessionmaker[Session], email: str, joined: datetime | None
 
 def _pass(sessions: sessionmaker[Session], steps: list[DueStep], now: datetime) -> dict[str, int]:
     with transaction(sessions) as session:
-        mark_left(session, "welcome", steps, now, CATCH_UP)
         return queue_due(session, "welcome", steps, now, CATCH_UP)
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, and_, exists, literal, or_, select, update
+from sqlalchemy import ColumnElement, Table, exists, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +49,7 @@ from mailer.store.models import (
 )
 
 _DELIVERIES = cast(Table, Delivery.__table__)
+QUEUED = DeliveryState.QUEUED
 DONE = (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.SKIPPED)
 
 
@@ -65,35 +66,6 @@ def ordered(steps: Sequence[DueStep]) -> list[DueStep]:
     return sorted(steps, key=lambda step: (step.after, step.slug))
 
 
-def mark_left(
-    session: Session, series: str, steps: Sequence[DueStep], now: datetime, catch_up: timedelta
-) -> int:
-    """Enrolments in the window whose person left since joining: left_at = now. Returns how
-    many. (Outside the window no step can fall due, so nobody there needs looking at.)"""
-    if not steps:
-        return 0
-    latest = max(step.after for step in steps)
-    enrolment = SequenceEnrolment
-    left = exists().where(
-        StatusChange.subscriber_id == enrolment.subscriber_id,
-        StatusChange.changed_at >= enrolment.joined_at,
-        StatusChange.new_status.in_(SubscriberStatus.SUPPRESSED),
-    )
-    gone = ~exists().where(Subscriber.id == enrolment.subscriber_id)
-    result = session.execute(
-        update(enrolment)
-        .where(
-            enrolment.sequence == series,
-            enrolment.left_at.is_(None),
-            enrolment.joined_at >= now - latest - catch_up,
-            or_(left, gone),
-        )
-        .values(left_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
 def queue_due(
     session: Session,
     series: str,
@@ -101,34 +73,69 @@ def queue_due(
     now: datetime,
     catch_up: timedelta,
 ) -> dict[str, int]:
-    """Add the rows of every step due now (see the module docstring); slug -> rows added."""
+    """Add the rows of every step due now (see the module docstring); slug -> rows added.
+
+    Per step, a first query asks whether anyone is waiting for it at all (an index range of
+    the window plus the ledger's primary key): an idle pass stops there. Only then are the
+    waiting people who left since joining marked so, and the rest queued; joining the
+    subscribers table first made PostgreSQL scan all of it (42 ms of a 52 ms idle query with
+    100,000 people, measured with EXPLAIN ANALYZE).
+    """
     added: dict[str, int] = {}
     in_order = ordered(steps)
     for index, step in enumerate(in_order):
         if step.run_id is None:
             continue
-        rows = _due_people(series, step, in_order[:index], now, catch_up)
+        waiting = _waiting(series, step, in_order[:index], now, catch_up)
+        if not session.scalar(select(exists().where(*waiting))):
+            continue
+        _mark_left(session, waiting, now)
+        rows = (
+            select(
+                literal(step.run_id), SequenceEnrolment.subscriber_id, literal(DeliveryState.QUEUED)
+            )
+            .join(Subscriber, Subscriber.id == SequenceEnrolment.subscriber_id)
+            .where(Subscriber.status == SubscriberStatus.ACTIVE, *waiting)
+        )
         statement = insert_ignoring_duplicates(
-            session,
-            _DELIVERIES,
-            "campaign_id",
-            "subscriber_id",
+            session, _DELIVERIES, "campaign_id", "subscriber_id"
         ).from_select(["campaign_id", "subscriber_id", "state"], rows)
-        result = session.execute(statement.returning(Delivery.subscriber_id))
-        count = len(result.all())
+        count = len(session.execute(statement.returning(Delivery.subscriber_id)).all())
         if count:
             added[step.slug] = count
             _reopen(session, step.run_id, count)
     return added
 
 
-def _due_people(
+def waiting_steps(
+    session: Session,
+    series: str,
+    steps: Sequence[DueStep],
+    now: datetime,
+    catch_up: timedelta,
+) -> set[str]:
+    """The steps someone is waiting for now (``queue_due`` would add rows): one indexed EXISTS
+    per step, so a pass checks a step's approval (rendering it) only when it is needed."""
+    in_order = ordered(steps)
+    return {
+        step.slug
+        for index, step in enumerate(in_order)
+        if step.run_id is not None
+        and session.scalar(
+            select(exists().where(*_waiting(series, step, in_order[:index], now, catch_up)))
+        )
+    }
+
+
+def _waiting(
     series: str,
     step: DueStep,
     earlier: Sequence[DueStep],
     now: datetime,
     catch_up: timedelta,
-) -> Select[int, int, str]:
+) -> list[ColumnElement[bool]]:
+    """Enrolments for whom ``step`` is due now, not yet queued, every earlier step done or
+    missed: the conditions, on the enrolment alone."""
     assert step.run_id is not None
     enrolment = SequenceEnrolment
     due_from = now - step.after - catch_up  # joined before this: the step's window has passed
@@ -138,7 +145,6 @@ def _due_people(
         enrolment.left_at.is_(None),
         enrolment.joined_at > due_from,
         enrolment.joined_at <= due_until,
-        Subscriber.status == SubscriberStatus.ACTIVE,
         ~exists().where(
             Delivery.campaign_id == step.run_id, Delivery.subscriber_id == enrolment.subscriber_id
         ),
@@ -154,12 +160,23 @@ def _due_people(
             Delivery.state.in_(DONE),
         )
         conditions.append(or_(done, missed))
-    query: Select[int, int, str] = (
-        select(literal(step.run_id), enrolment.subscriber_id, literal(DeliveryState.QUEUED))
-        .join(Subscriber, Subscriber.id == enrolment.subscriber_id)
-        .where(and_(*conditions))
+    return conditions
+
+
+def _mark_left(session: Session, waiting: list[ColumnElement[bool]], now: datetime) -> None:
+    """Waiting people who unsubscribed, bounced or complained since joining: left_at = now, so
+    nothing more goes to them, even once they are back."""
+    left = exists().where(
+        StatusChange.subscriber_id == SequenceEnrolment.subscriber_id,
+        StatusChange.changed_at >= SequenceEnrolment.joined_at,
+        StatusChange.new_status.in_(SubscriberStatus.SUPPRESSED),
     )
-    return query
+    session.execute(
+        update(SequenceEnrolment)
+        .where(*waiting, left)
+        .values(left_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _reopen(session: Session, run_id: int, added: int) -> None:
