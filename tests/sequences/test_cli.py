@@ -73,6 +73,9 @@ def test_steps_go_once_in_order_and_stop_when_someone_leaves(
         ("welcome-1-first-visit", 1),
     ]
     assert (welcome["enrolled"], welcome["left"]) == (1, 1)
+    report = mailer("report", "welcome-0-hello", "--json")  # a step's figures, as a campaign's
+    assert report.exit_code == 0, report.stderr
+    assert report.json()["sent"] == 2
 
 
 def test_existing_people_enter_only_on_request_and_only_once(
