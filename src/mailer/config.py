@@ -62,6 +62,7 @@ LOG_FORMATS = ("text", "json")
 _SECRET_KEYS_IN_FILE = {("smtp", "password"), ("sendgrid", "api_key"), ("web", "secret_key")}
 
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_WINDOW = re.compile(r"^([01]\d:[0-5]\d|2[0-3]:[0-5]\d)-([01]\d:[0-5]\d|2[0-3]:[0-5]\d)$")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 
 
@@ -235,11 +236,21 @@ class SequencesSettings(_Section):
     not sent to that person (a step added later never goes to everyone who joined long ago)."""
 
     catch_up: timedelta = timedelta(days=2)
+    # Quiet hours: due steps go out only in this local window ("" for any time).
+    send_between: str = "08:00-19:00"
 
     @field_validator("catch_up", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return _parse_duration(value)
+
+    @field_validator("send_between")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        match = _WINDOW.match(value)
+        if value and (match is None or match.group(1) == match.group(2)):
+            raise ValueError('a local time window such as "08:00-19:00", or "" for any time')
+        return value
 
 
 class DatabaseSettings(_Section):

@@ -11,6 +11,9 @@ right after a signup is confirmed) does, for each series found in the campaign f
 3. each step's run with rows to send goes through ``send_run``, the weekly issue's send path:
    the same claims, leases, retries, rate limit and pauses.
 
+Outside the clinic's sending window (``[sequences] send_between``, local time) a pass does
+nothing: due steps wait for it (mailer.sequences.quiet).
+
 2 and 3 repeat while a round added rows (at most once per step), so a person due for two
 steps gets both in one pass, the second only after the first was sent.
 
@@ -43,6 +46,7 @@ from mailer.errors import ApprovalError, MailerError
 from mailer.sequences import enrolment
 from mailer.sequences.due import DueStep, ordered, queue_due, step_run, waiting_steps
 from mailer.sequences.enrolment import ENROLMENTS
+from mailer.sequences.quiet import is_open, parse_window
 from mailer.store.db import insert_ignoring_duplicates, transaction
 from mailer.store.models import (
     CampaignFileNotice,
@@ -81,6 +85,7 @@ class PassReport:
 
     at: str
     series: dict[str, list[StepPass]] = field(default_factory=dict)
+    quiet: bool = False  # outside [sequences] send_between: nothing queued or sent
 
     @property
     def sent(self) -> int:
@@ -89,6 +94,7 @@ class PassReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "at": self.at,
+            "quiet": self.quiet,
             "sent": self.sent,
             "series": {name: [asdict(s) for s in steps] for name, steps in self.series.items()},
         }
@@ -116,7 +122,12 @@ def run_pass(
 ) -> PassReport:
     """One pass over every series (or ``only`` that one): queue what is due, send it."""
     report = PassReport(at=now().isoformat())
-    catch_up = workspace.settings.sequences.catch_up
+    settings = workspace.settings
+    catch_up = settings.sequences.catch_up
+    window = parse_window(settings.sequences.send_between)
+    if not is_open(now(), settings.schedule.timezone, window):
+        report.quiet = True  # due steps wait for the window (within catch_up, so none is lost)
+        return report
     ledger = Ledger(sessions)
     for name, campaigns in series_steps(workspace).items():
         if only is not None and name != only:

@@ -86,6 +86,12 @@ def run_command(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(report.as_dict())
         return
+    if report.quiet:
+        console.print(
+            "Outside the sending window ([sequences] send_between): nothing sent; due steps "
+            "wait for it."
+        )
+        return
     for name, steps in report.series.items():
         for step in steps:
             line = f"{name} / {step.slug} (after {step.after}): "
