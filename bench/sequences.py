@@ -11,6 +11,10 @@ each the median of REPEAT passes after one warm-up:
 
 Target (issue 16): at most 50 ms.
 
+Then, on SQLite with the outbox provider: SEQ_DUE (10,000) people whose step 0 is due, sent by
+one pass, beside the same people sent a weekly campaign of the same content by `mailer send`'s
+path (SendJob.start + run), in the same run: the issue asks for the campaign send rate.
+
     python -m bench sequences          # SEQ_PEOPLE=100000 by default
 """
 
@@ -23,7 +27,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.app.sequences import run_pass
@@ -141,6 +145,51 @@ def one_database(label: str, url: str, folder: Path) -> None:
     for name, value in (("storage", storage_ms), ("whole pass", whole_ms)):
         verdict = "ok" if value <= TARGET_MS else "MISSED"
         print(f"  {label}: idle {name}: {value:.1f} ms (target {TARGET_MS:.0f} ms) {verdict}")
+
+
+def due_rate(folder: Path) -> None:
+    """10,000 due steps in one pass against a weekly campaign to the same people."""
+    from mailer.app.sending import SendJob
+
+    count = int(os.environ.get("SEQ_DUE", "10000"))
+    os.environ["MAILER_DATABASE__URL"] = f"sqlite:///{folder / 'due.db'}"
+    os.environ["MAILER_SEQUENCES__SEND_BETWEEN"] = ""
+    workspace = init_workspace(folder / "ws-due")
+    slug, weekly = "welcome-0-hello", "weekly-issue"
+    (workspace.campaigns_dir / f"{slug}.md").write_text(
+        STEP_FILE.format(slug=slug, after="0s"), encoding="utf-8"
+    )
+    weekly_text = STEP_FILE.format(slug=weekly, after="0s")
+    weekly_text = weekly_text.replace("sequence: welcome\nafter: 0s\n", "")
+    (workspace.campaigns_dir / f"{weekly}.md").write_text(weekly_text, encoding="utf-8")
+    workspace = Workspace(workspace.root)
+    _engine, sessions = open_database(workspace.database_url)
+    for name in (slug, weekly):
+        approve(
+            workspace,
+            sessions,
+            load_campaign(workspace.campaigns_dir / f"{name}.md"),
+            approved_by="bench",
+        )
+    populate(sessions, count)  # enrolled over the last SEQ_DAYS days: make them all due now
+    with transaction(sessions) as session:
+        session.execute(update(SequenceEnrolment).values(joined_at=utcnow() - timedelta(minutes=1)))
+    started = time.perf_counter()
+    report = run_pass(workspace, sessions)
+    step_s = time.perf_counter() - started
+    assert report.sent == count, report.sent
+    job = SendJob.open(workspace, sessions, weekly)
+    started = time.perf_counter()
+    run, _created = job.start()
+    outcome = job.run(run)
+    weekly_s = time.perf_counter() - started
+    assert outcome.sent == count, outcome.sent
+    print(
+        f"  sqlite, outbox: {count:,} due steps in one pass {step_s:.1f} s "
+        f"({count / step_s:,.0f}/s); weekly campaign to the same people {weekly_s:.1f} s "
+        f"({count / weekly_s:,.0f}/s); "
+        f"ratio {weekly_s / step_s:.2f}"
+    )
 
 
 def main() -> None:
