@@ -3,7 +3,7 @@ and a step never goes out at the weekly slot."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,6 +12,7 @@ from mailer.app.subscriber_list import add
 from mailer.schedule.service import SEQUENCES_EVERY
 from mailer.schedule.slots import approved_queue
 from mailer.workspace import Workspace
+from tests.cli_runner import Mailer
 from tests.delivery_helpers import approve_file
 from tests.scheduler_helpers import outbox_count, slot_rows
 from tests.sequences.test_cli import _step
@@ -40,3 +41,20 @@ def test_an_approved_step_is_not_in_the_weekly_queue(
     _step(workspace, "welcome-0-hello", "Welcome", "0s")
     approve_file(workspace, sessions, workspace.campaigns_dir / "welcome-0-hello.md")
     assert [item.slug for item in approved_queue(workspace, sessions)] == []
+
+
+def test_scheduler_status_shows_when_each_step_is_next_due(
+    mailer: Mailer, workspace: Workspace
+) -> None:
+    _step(workspace, "welcome-1-first-visit", "Your first visit", "1h")
+    _step(workspace, "welcome-2-offer", "Your free consultation", "1w")
+    assert mailer("approve", "welcome-1-first-visit").exit_code == 0
+    before = datetime.now(UTC)
+    assert mailer("subscribers", "add", "jane@example.com").exit_code == 0
+    status = mailer("scheduler", "status", "--json")
+    assert status.exit_code == 0, status.stderr
+    steps = {s["step"]: s for s in status.json()["sequences"]}
+    first = datetime.fromisoformat(steps["welcome-1-first-visit"]["next_due"])
+    assert before + timedelta(hours=1) <= first <= datetime.now(UTC) + timedelta(hours=1)
+    assert steps["welcome-2-offer"]["approved"] is False
+    assert "next due" in mailer("scheduler", "status").stdout

@@ -44,7 +44,14 @@ from mailer.delivery.ledger import Ledger
 from mailer.delivery.ledger.enqueue import template_to_json
 from mailer.errors import ApprovalError, MailerError
 from mailer.sequences import enrolment
-from mailer.sequences.due import DueStep, ordered, queue_due, step_run, waiting_steps
+from mailer.sequences.due import (
+    DueStep,
+    next_due,
+    ordered,
+    queue_due,
+    step_run,
+    waiting_steps,
+)
 from mailer.sequences.enrolment import ENROLMENTS
 from mailer.sequences.quiet import is_open, parse_window
 from mailer.store.db import insert_ignoring_duplicates, transaction
@@ -382,6 +389,31 @@ def sequences_report(workspace: Workspace, sessions: sessionmaker[Session]) -> S
             steps = [_figures(session, c, approved_runs.get(c.slug)) for c in campaigns]
             series.append(SeriesFigures(name, enrolled, left, steps))
     return SequencesReport(series, _duration(workspace.settings.sequences.catch_up))
+
+
+def next_due_steps(
+    workspace: Workspace, sessions: sessionmaker[Session], now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """For `mailer scheduler status`: each step of each series and when it next falls due for
+    someone (UTC ISO time; None when nobody is waiting for it)."""
+    moment = now or utcnow()
+    catch_up = workspace.settings.sequences.catch_up
+    found: list[dict[str, Any]] = []
+    with sessions() as session:
+        runs = {run.slug: run.id for run in session.scalars(select(CampaignRun))}
+        for name, campaigns in series_steps(workspace).items():
+            for campaign in campaigns:
+                step = DueStep(campaign.slug, campaign.after, runs.get(campaign.slug))
+                when = next_due(session, name, step, moment, catch_up)
+                found.append(
+                    {
+                        "series": name,
+                        "step": campaign.slug,
+                        "approved": campaign.status == "approved",
+                        "next_due": when.isoformat() if when else None,
+                    }
+                )
+    return found
 
 
 def _figures(session: Session, campaign: Campaign, run: CampaignRun | None) -> StepFigures:

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, exists, literal, or_, select, update
+from sqlalchemy import ColumnElement, Table, exists, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -125,6 +125,31 @@ def waiting_steps(
             select(exists().where(*_waiting(series, step, in_order[:index], now, catch_up)))
         )
     }
+
+
+def next_due(
+    session: Session, series: str, step: DueStep, now: datetime, catch_up: timedelta
+) -> datetime | None:
+    """When ``step`` next falls due for someone who has not had it (in the past: due now,
+    waiting for a pass, an earlier step or the sending window); None when nobody will."""
+    enrolment = SequenceEnrolment
+    conditions: list[ColumnElement[bool]] = [
+        enrolment.sequence == series,
+        enrolment.left_at.is_(None),
+        enrolment.joined_at > now - step.after - catch_up,
+    ]
+    if step.run_id is not None:
+        conditions.append(
+            ~exists().where(
+                Delivery.campaign_id == step.run_id,
+                Delivery.subscriber_id == enrolment.subscriber_id,
+            )
+        )
+    first = session.scalar(select(func.min(enrolment.joined_at)).where(*conditions))
+    if first is None:
+        return None
+    joined = first if first.tzinfo else first.replace(tzinfo=UTC)
+    return joined + step.after
 
 
 def _waiting(
