@@ -123,3 +123,9 @@ def test_an_unapproved_step_is_skipped_and_staff_are_told_once(
         if "not approved" in str(message_from_bytes(path.read_bytes())["Subject"])
     ]
     assert len(notices) == 1
+
+
+def test_enroll_refuses_a_name_that_is_no_series(mailer: Mailer) -> None:
+    result = mailer("sequences", "enroll", "Welcome Series", "--existing")
+    assert result.exit_code == 2
+    assert "is not a series name" in result.stderr

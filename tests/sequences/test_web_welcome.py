@@ -83,3 +83,13 @@ def test_a_web_signup_gets_step_0_at_once_and_step_1_when_due(
     assert _recipients(workspace, STEP_0) == ["ana@example.com", "maria@example.com"]
     assert _recipients(workspace, STEP_1) == ["maria@example.com"]
     assert sorted(p.name for p in (workspace.outbox_dir / STEP_1).glob("*.eml")) == [f"{maria}.eml"]
+
+
+def test_without_an_approved_step_0_the_welcome_email_goes_as_before(
+    server: LiveServer, workspace: Workspace, sessions: sessionmaker[Session]
+) -> None:
+    _step(workspace, STEP_0, "Welcome", "0s")  # a draft: not sent, and nobody is left unwelcomed
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        maria = _confirmed(client, sessions, workspace, "maria@example.com")
+    wait_for_mail(outbox_file(workspace, "welcome", maria))
+    assert _recipients(workspace, STEP_0) == []

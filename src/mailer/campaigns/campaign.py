@@ -36,7 +36,7 @@ _TEXT_KEYS = ("subject", "preheader")
 _TEXT_LINE = re.compile(rf"^(?P<key>{'|'.join(_TEXT_KEYS)}):[ \t]+(?P<value>[^\s\"'|>].*)$")
 _BOUNDARY = re.compile(r"^-{3,}\s*$")
 # A series name (``sequence: welcome``): it names the series on the command line.
-_SERIES_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
+SERIES_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
 
 
 @dataclass
@@ -222,7 +222,7 @@ def _check_series(meta: dict[str, Any], at: Callable[[str], str]) -> None:
             f"{at('after')}: after: is only for a step of a series, and there is no sequence:",
             hint="add the series, e.g. sequence: welcome, or remove the after: line",
         )
-    if not isinstance(sequence, str) or not _SERIES_NAME.match(sequence):
+    if not isinstance(sequence, str) or not SERIES_NAME.match(sequence):
         raise CampaignError(
             f"{at('sequence')}: sequence: {sequence!r} is not a series name",
             hint="lower-case letters, digits and dashes, e.g. sequence: welcome",

@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from mailer.campaigns.campaign import SERIES_NAME
 from mailer.cli.common import command, console, print_json, state
 from mailer.errors import UsageError
 
@@ -121,6 +122,11 @@ def enroll_command(
     """
     from mailer.app.sequences import enrol_existing
 
+    if not SERIES_NAME.match(series):
+        raise UsageError(
+            f"{series!r} is not a series name",
+            hint="the name after sequence: in the steps' front matter, e.g. welcome",
+        )
     if not existing:
         raise UsageError(
             "say whom to enrol: --existing (the people on the list now)",

@@ -162,9 +162,11 @@ def mail_signup(ctx: WebContext, build: Build, person: Person) -> bool:
 
 def welcome(ctx: WebContext, person: Person) -> None:
     """Right after a confirmation: a pass of the welcome series sends its steps due at once
-    (step 0, ``after: 0s``); a workspace without a welcome series sends the welcome email.
-    A failure is logged, never raised: the scheduler's next pass sends what is due."""
-    if not series_steps(ctx.workspace).get(WELCOME):
+    (step 0, ``after: 0s``). Without an approved step 0 (no series yet, or only drafts), the
+    welcome email goes as before, so nobody who confirms hears nothing. A failure is logged,
+    never raised: the scheduler's next pass sends what is due."""
+    steps = series_steps(ctx.workspace).get(WELCOME, [])
+    if not any(step.status == "approved" and not step.after for step in steps):
         mail_signup(ctx, welcome_email, person)
         return
     try:
