@@ -7,13 +7,15 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.sequences.due import DueStep, queue_due, step_run
 from mailer.sequences.enrolment import enrol, enrol_existing, enrolled_count
 from mailer.store.db import transaction
-from mailer.store.models import Delivery, DeliveryState, SequenceEnrolment, utcnow
+from mailer.store.models import Base, Delivery, DeliveryState, SequenceEnrolment, utcnow
 from mailer.subscribers.service import add_subscriber, resubscribe, unsubscribe
 
 CATCH_UP = timedelta(days=2)
@@ -164,3 +166,16 @@ def test_enrolling_twice_does_not_restart_and_existing_people_only_on_request(
             select(SequenceEnrolment.joined_at).where(SequenceEnrolment.subscriber_id == jane)
         )
     assert joined == now - timedelta(days=1)
+
+
+def test_the_migration_creates_the_enrolment_table_as_the_model_declares(
+    engine: Engine,
+) -> None:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = [
+            diff
+            for diff in compare_metadata(context, Base.metadata)
+            if "sequence_enrolments" in repr(diff)
+        ]
+    assert differences == []
