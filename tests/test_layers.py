@@ -35,6 +35,7 @@ FLOORS: dict[str, int] = {
     "feed": 2,
     "staff": 2,
     "bookings": 2,
+    "sequences": 2,
     # the ground
     "store": 1,
     "tokens": 1,

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from mailer.staff.accounts import Role
 from mailer.store.db import transaction
-from mailer.store.models import StatusChange, Subscriber, Suppression
+from mailer.store.models import SequenceEnrolment, StatusChange, Subscriber, Suppression
 from mailer.subscribers.normalize import email_hash
 from mailer.subscribers.service import add_subscriber
 from tests.staff.conftest import Run, StaffServer, csrf_token, database_state
@@ -187,6 +187,9 @@ def test_owners_add_a_person_with_their_consent(staff_server: StaffServer) -> No
         assert person.consent_text == "asked at the front desk"
         assert person.consent_source == "staff:owner@clinic.example"
         assert person.tag_names == ["patients", "workshop"]
+        # Staff adding someone is joining: the welcome series starts for them (issue 16).
+        enrolment = session.get(SequenceEnrolment, (person.id, "welcome"))
+        assert enrolment is not None and enrolment.source == "staff-add"
     again = http.post("/staff/subscribers/add", data=form)
     assert again.status_code == 400 and "already on the list" in again.text
 

@@ -14,7 +14,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.sequences import enrolment
 from mailer.store.db import transaction
+from mailer.store.models import utcnow
 from mailer.subscribers.service import (
     add_subscriber,
     delete_subscriber,
@@ -50,6 +52,7 @@ def add(
         person = add_subscriber(
             session, email, first_name=first_name, last_name=last_name, tags=tags
         )
+        enrolment.enrol(session, person.id, utcnow(), source="cli-add")
         return StatusChange(person.email, person.status, "", True)
 
 

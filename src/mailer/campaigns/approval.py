@@ -341,8 +341,8 @@ def record_sent(workspace: Workspace, slug: str, when: datetime | None = None) -
         return
     try:
         campaign = load_campaign(path)
-        if campaign.status == CampaignStatus.SENT:
-            return
+        if campaign.status == CampaignStatus.SENT or campaign.sequence:
+            return  # a step of a series is never "sent": it goes on to people who join later
         mark_sent(campaign, when)
         files.save(campaign)
     except (MailerError, OSError) as err:

@@ -14,14 +14,16 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import frontmatter
 import yaml
 
+from mailer.config import parse_duration
 from mailer.errors import CampaignError
 from mailer.states import CampaignStatus
 from mailer.subscribers.segments import Audience
@@ -34,6 +36,8 @@ STATUS_KEYS = ("status", "approved_at", "approved_by", "sent_at")
 _TEXT_KEYS = ("subject", "preheader")
 _TEXT_LINE = re.compile(rf"^(?P<key>{'|'.join(_TEXT_KEYS)}):[ \t]+(?P<value>[^\s\"'|>].*)$")
 _BOUNDARY = re.compile(r"^-{3,}\s*$")
+# A series name (``sequence: welcome``): it names the series on the command line.
+SERIES_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
 
 
 @dataclass
@@ -55,6 +59,20 @@ class Campaign:
     audience: Audience = field(default_factory=Audience)
     extra: dict[str, Any] = field(default_factory=dict)  # unknown front matter, kept as is
     path: Path | None = None
+
+    @property
+    def sequence(self) -> str:
+        """The series this campaign is a step of (``sequence: welcome``), '' for an issue.
+
+        ``sequence`` and ``after`` stay in ``extra`` as typed, so the file and its approval's
+        fingerprint are unchanged by reading them; ``parse_campaign`` has validated both."""
+        return str(self.extra.get("sequence") or "")
+
+    @property
+    def after(self) -> timedelta:
+        """How long after a person joined the series this step is due (``after: 3d``)."""
+        value = self.extra.get("after")
+        return parse_duration(str(value)) if value not in (None, "") else timedelta(0)
 
     def front_matter(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -179,6 +197,7 @@ def parse_campaign(text: str, path: Path) -> Campaign:
             if key == "send_on"
             else "compare with the same lines in a campaign drafted by `mailer draft`",
         ) from err
+    _check_series(meta, at)
     return Campaign(
         slug=path.stem,
         subject=str(meta.pop("subject", "") or ""),
@@ -192,6 +211,35 @@ def parse_campaign(text: str, path: Path) -> Campaign:
         extra=meta,
         path=path,
     )
+
+
+def _check_series(meta: dict[str, Any], at: Callable[[str], str]) -> None:
+    """``sequence:`` a series name and ``after:`` a duration, together or not at all."""
+    sequence, after = meta.get("sequence"), meta.get("after")
+    if sequence is None and after is None:
+        return
+    if sequence is None:
+        raise CampaignError(
+            f"{at('after')}: after: is only for a step of a series, and there is no sequence:",
+            hint="add the series, e.g. sequence: welcome, or remove the after: line",
+        )
+    if not isinstance(sequence, str) or not SERIES_NAME.match(sequence):
+        raise CampaignError(
+            f"{at('sequence')}: sequence: {sequence!r} is not a series name",
+            hint="lower-case letters, digits and dashes, e.g. sequence: welcome",
+        )
+    if after is None:
+        raise CampaignError(
+            f"{at('sequence')}: a step of the {sequence!r} series needs after: (when it is due)",
+            hint='add e.g. after: 3d (how long after joining; "0s" for at once, "90m", "1w")',
+        )
+    try:
+        parse_duration(str(after))
+    except ValueError as err:
+        raise CampaignError(
+            f"{at('after')}: after: {after!r} is not a duration",
+            hint=f"write {err}, after the person joined the series",
+        ) from err
 
 
 def _send_on(value: object) -> date | None:

@@ -48,6 +48,7 @@ from mailer.cli import (
     report,
     scheduler,
     send,
+    sequences,
     serve,
     staff,
     subscribers,
@@ -71,6 +72,7 @@ COMMANDS: list[tuple[typer.Typer, str | None]] = [
     (serve.app, None),  # serve
     (demo_command.app, None),  # demo
     (staff.app, "staff"),
+    (sequences.app, "sequences"),
     (db.app, "db"),
 ]
 

@@ -149,6 +149,13 @@ def status_command(
         console.print(
             f"  slot {slot['slot_at']}: {escape(slot['outcome'])} {escape(slot['campaign'])}"
         )
+    for step in document["sequences"]:
+        when = step["next_due"] or "nobody waiting"
+        approved = "" if step["approved"] else " [yellow](not approved)[/yellow]"
+        console.print(
+            f"Series {escape(step['series'])}, step {escape(step['step'])}{approved}: "
+            f"next due {when}"
+        )
     feed = document["feed"]
     if feed:
         every = int(feed["poll_every_seconds"] // 60)

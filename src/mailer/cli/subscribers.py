@@ -86,6 +86,11 @@ def import_command(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Report what would happen; write nothing."
     ),
+    welcome: bool = typer.Option(
+        False,
+        "--welcome",
+        help="The people this import adds enter the welcome series (by default they do not).",
+    ),
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON document and nothing else.")
     ] = False,
@@ -101,6 +106,9 @@ def import_command(
 
     Example: mailer subscribers import subscribers/sample.csv --tag patients
     """
+    from datetime import UTC, datetime
+
+    from mailer.app.sequences import enrol_imported
     from mailer.subscribers.csv_import import import_csv
 
     workspace = state.workspace()
@@ -125,6 +133,7 @@ def import_command(
         and csv_file.is_file()
         and csv_file.stat().st_size >= PROGRESS_FROM_BYTES
     )
+    started = datetime.now(UTC)
     try:
         report = import_csv(
             sessions,
@@ -137,11 +146,14 @@ def import_command(
     finally:
         if progress is not None:
             progress.stop()
+    welcomed = enrol_imported(sessions, started) if welcome and not dry_run else 0
     if as_json:
         rejects = [{"line": r.line, "reason": r.reason} for r in report.sample_rejects]
-        print_json({**report.as_dict(), "sample_rejects": rejects})
+        print_json({**report.as_dict(), "sample_rejects": rejects, "welcomed": welcomed})
         return
     print_import_report(report)
+    if welcome and not dry_run:
+        console.print(f"{welcomed} new subscriber(s) entered the welcome series.")
 
 
 @command(app, "add")

@@ -43,11 +43,13 @@ from mailer.config.settings import (
     ScheduleSettings,
     SenderSettings,
     SendgridSettings,
+    SequencesSettings,
     Settings,
     SmtpSettings,
     StaffSettings,
     TrackingSettings,
     WebSettings,
+    parse_duration,
 )
 
 __all__ = [
@@ -70,6 +72,7 @@ __all__ = [
     "Secrets",
     "SenderSettings",
     "SendgridSettings",
+    "SequencesSettings",
     "Settings",
     "SmtpSettings",
     "StaffSettings",
@@ -79,6 +82,7 @@ __all__ = [
     "load_secrets",
     "load_settings",
     "log_format",
+    "parse_duration",
     "read_file_variables",
     "workspace_from_environment",
 ]

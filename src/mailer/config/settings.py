@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_WINDOW = re.compile(r"^([01]\d:[0-5]\d|2[0-3]:[0-5]\d)-([01]\d:[0-5]\d|2[0-3]:[0-5]\d)$")
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 
 
 class _Section(BaseModel):
@@ -184,6 +185,28 @@ class SmtpSettings(_Section):
     username: str = ""
 
 
+class SequencesSettings(_Section):
+    """Automated series (issue 16): a step whose due time is further back than ``catch_up`` is
+    not sent to that person (a step added later never goes to everyone who joined long ago)."""
+
+    catch_up: timedelta = timedelta(days=2)
+    # Quiet hours: due steps go out only in this local window ("" for any time).
+    send_between: str = "08:00-19:00"
+
+    @field_validator("catch_up", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return _parse_duration(value)
+
+    @field_validator("send_between")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        match = _WINDOW.match(value)
+        if value and (match is None or match.group(1) == match.group(2)):
+            raise ValueError('a local time window such as "08:00-19:00", or "" for any time')
+        return value
+
+
 class DatabaseSettings(_Section):
     url: str = "sqlite:///mailer.db"
     # true: commands bring the schema up to date when they open the database. false: only
@@ -227,18 +250,24 @@ class Settings(_Section):
     sendgrid: SendgridSettings = Field(default_factory=SendgridSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    sequences: SequencesSettings = Field(default_factory=SequencesSettings)
     staff: StaffSettings = Field(default_factory=StaffSettings)
+
+
+def parse_duration(text: str) -> timedelta:
+    """ "0s", "90m", "6h", "2d", "1w" -> timedelta; ValueError saying what is expected."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError('a duration such as "0s", "90m", "6h", "2d" or "1w"')
+    amount, unit = int(match.group(1)), match.group(2)
+    unit_name = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]
+    return timedelta(**{unit_name: amount})
 
 
 def _parse_duration(value: Any) -> Any:
     """ "30m", "6h", "1d" -> timedelta; other values are left to pydantic."""
     if isinstance(value, str):
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError('a duration such as "30m", "6h" or "1d"')
-        amount, unit = int(match.group(1)), match.group(2)
-        unit_name = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]
-        return timedelta(**{unit_name: amount})
+        return parse_duration(value)
     return value
 
 

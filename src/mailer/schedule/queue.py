@@ -77,6 +77,8 @@ def scan_campaigns(workspace: Workspace, sessions: sessionmaker[Session]) -> Cam
             continue
         if campaign.status != CampaignStatus.APPROVED or campaign.slug in started:
             continue
+        if campaign.sequence:  # a step of a series goes out by its own clock, never at a slot
+            continue
         approval = approvals.get(campaign.slug)
         if approval is None:
             scan.unconfirmed.append(campaign.slug)

@@ -8,6 +8,8 @@ Jobs:
   next start): the CrontabTrigger from schedule.cron. The job is kept across restarts and only
   rescheduled when the configured cron or time zone changed.
 - "feed-poll", in memory, every feed.poll_every while feed.url is set.
+- "sequences", in memory, every SEQUENCES_EVERY: one pass of the automated series (issue 16;
+  mailer.app.sequences): due steps queued and sent. Its idle cost is a few indexed queries.
 - "resume", once at activation: slots and sends a previous scheduler left unfinished.
 
 APScheduler 3 calls a job without its scheduled time, and our slot needs it (to name the slot,
@@ -34,9 +36,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.app.mailing import notify_staff
 from mailer.app.sending import work_on_active_runs
+from mailer.app.sequences import run_pass
 from mailer.crontab import CrontabTrigger
 from mailer.feed.poll import poll_feed
-from mailer.schedule.jobs import FEED_JOB_ID, JOB_TABLE, RESUME_JOB_ID, SLOT_JOB_ID, slot_trigger
+from mailer.schedule.jobs import (
+    FEED_JOB_ID,
+    JOB_TABLE,
+    RESUME_JOB_ID,
+    SEQUENCES_EVERY,
+    SEQUENCES_JOB_ID,
+    SLOT_JOB_ID,
+    slot_trigger,
+)
 from mailer.schedule.slots import SlotHandler, SlotReport
 from mailer.states import PollStatus, SlotOutcome
 from mailer.store.leases import DEFAULT_TTL, Lease
@@ -190,6 +201,15 @@ class SchedulerService:
                 next_run_time=utcnow(),
             )
         scheduler.add_job(
+            _never_called,
+            trigger="interval",
+            seconds=SEQUENCES_EVERY.total_seconds(),
+            id=SEQUENCES_JOB_ID,
+            name="automated series pass",
+            jobstore="memory",
+            next_run_time=utcnow(),
+        )
+        scheduler.add_job(
             _never_called, trigger="date", id=RESUME_JOB_ID, jobstore="memory", run_date=utcnow()
         )
         scheduler.resume()
@@ -209,6 +229,8 @@ class SchedulerService:
             self.poll_feed()
         elif job_id == RESUME_JOB_ID:
             self.resume()
+        elif job_id == SEQUENCES_JOB_ID:
+            self.run_sequences()
 
     def resume(self) -> None:
         """Finish what an earlier scheduler left: claimed slots, sends in progress."""
@@ -217,6 +239,16 @@ class SchedulerService:
             self.say(_describe(report, self.handler))
         if work_on_active_runs(self.workspace, self.sessions, should_stop=self._should_stop):
             self.say("resumed an unfinished send")
+
+    def run_sequences(self) -> None:
+        """One pass of the automated series; a failure is logged and the next pass retries."""
+        try:
+            report = run_pass(self.workspace, self.sessions)
+        except Exception:  # a series problem (even the database) must never stop the slot
+            log.exception("automated series pass failed")
+            return
+        if report.sent:
+            self.say(f"automated series: {report.sent} step email(s) sent")
 
     def poll_feed(self) -> None:
         try:

@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.app.sequences import next_due_steps
 from mailer.crontab import CrontabTrigger
 from mailer.feed.address import shown_url
 from mailer.feed.report import feed_report
@@ -35,6 +36,8 @@ class SchedulerStatus:
     problems: list[dict[str, str]] = field(default_factory=list)
     recent_slots: list[dict[str, Any]] = field(default_factory=list)
     feed: dict[str, Any] | None = None
+    # Each step of each series and when it next falls due (issue 16).
+    sequences: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         def moment(value: datetime | None) -> dict[str, str] | None:
@@ -57,6 +60,7 @@ class SchedulerStatus:
             "problems": self.problems,
             "recent_slots": self.recent_slots,
             "feed": self.feed,
+            "sequences": self.sequences,
         }
 
 
@@ -119,6 +123,7 @@ def scheduler_status(
         problems=[{"file": str(p.path), "message": p.message} for p in scan.problems],
         recent_slots=recent_slots,
         feed=_feed(workspace, sessions),
+        sequences=next_due_steps(workspace, sessions, now),
     )
 
 

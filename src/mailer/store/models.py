@@ -351,3 +351,26 @@ class FeedEntry(Base):
     draft_sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
     __table_args__ = (Index("ix_feed_entries_key", "feed_url", "entry_key", unique=True),)
+
+
+class SequenceEnrolment(Base):
+    """A person in an automated series (issue 16): once per (person, series), never restarted.
+
+    ``joined_at`` is when their clock started (a step is due at joined_at + its ``after``);
+    ``left_at`` is set when a pass finds they left (unsubscribed, bounced, complained) after
+    joining: no step goes to them again, even if they come back. Erasure deletes the row.
+    """
+
+    __tablename__ = "sequence_enrolments"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    sequence: Mapped[str] = mapped_column(String(50), primary_key=True)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    source: Mapped[str] = mapped_column(String(50), default="")  # signup, cli-add, import...
+
+    # A pass looks only at people whose step falls due within the catch-up window: a range
+    # on joined_at per series, so an idle pass reads an index range, never the whole table.
+    __table_args__ = (Index("ix_sequence_enrolments_due", "sequence", "joined_at"),)

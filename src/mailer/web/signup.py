@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from mailer.app.mailing import send_message
+from mailer.app.sequences import WELCOME, enrol_person, run_pass, series_steps
 from mailer.campaigns.links import with_utm
 from mailer.campaigns.message import WELCOME_SLUG, signup_message
 from mailer.delivery.types import MessageTemplate, Recipient
@@ -157,6 +158,21 @@ def mail_signup(ctx: WebContext, build: Build, person: Person) -> bool:
         log.warning("signup email to subscriber %s not sent: %s", person.subscriber_id, err.message)
         return False
     return send_message(ctx.workspace, template, [recipient]).sent
+
+
+def welcome(ctx: WebContext, person: Person) -> None:
+    """Right after a confirmation: a pass of the welcome series sends its steps due at once
+    (step 0, ``after: 0s``). Without an approved step 0 (no series yet, or only drafts), the
+    welcome email goes as before, so nobody who confirms hears nothing. A failure is logged,
+    never raised: the scheduler's next pass sends what is due."""
+    steps = series_steps(ctx.workspace).get(WELCOME, [])
+    if not any(step.status == "approved" and not step.after for step in steps):
+        mail_signup(ctx, welcome_email, person)
+        return
+    try:
+        run_pass(ctx.workspace, ctx.sessions, only=WELCOME)
+    except MailerError as err:
+        log.warning("welcome series pass after a signup failed: %s", err.message)
 
 
 # --- pages -----------------------------------------------------------------------------------
@@ -342,11 +358,14 @@ def confirm_subscription(
                 consent_text=consent_wording(ctx.settings.organization.name),
                 ip=_client_ip(request),
             )
+            if result.send_welcome and result.person is not None:
+                # The welcome series starts now, in the same transaction as the activation.
+                enrol_person(session, result.person.subscriber_id, source="signup")
             session.commit()
     except TokenError:
         return _invalid_confirmation(ctx)
     if result.send_welcome:
-        background.add_task(mail_signup, ctx, welcome_email, result.person)
+        background.add_task(welcome, ctx, result.person)
     return _no_store(
         ctx.page(
             "confirm.html",

@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
+from mailer.app.sequences import enrol_person
 from mailer.errors import InputError
 from mailer.store.db import transaction
 from mailer.store.models import Subscriber, SubscriberStatus
@@ -153,6 +154,7 @@ def add_person(
                 reason=f"added by {user.email} on the staff pages",
             )
             person_id = person.id
+            enrol_person(session, person_id, source="staff-add")
     except InputError as err:
         message = err.message + (f". What to do: {err.hint}" if err.hint else "")
         return _list_page(request, user, add_error=message, add_values=values, status_code=400)
