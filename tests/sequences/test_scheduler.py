@@ -14,9 +14,14 @@ from mailer.schedule.slots import approved_queue
 from mailer.workspace import Workspace
 from tests.cli_runner import Mailer
 from tests.delivery_helpers import approve_file
+from tests.schedule.test_scheduler_service import (
+    EVERY_TWO_SECONDS,
+    eventually,
+    make_service,
+    running,
+)
 from tests.scheduler_helpers import outbox_count, slot_rows
 from tests.sequences.test_cli import _step
-from tests.test_scheduler_service import EVERY_TWO_SECONDS, eventually, make_service, running
 
 
 def test_the_scheduler_sends_due_steps_and_never_a_step_at_a_slot(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.workspace import Workspace
 from tests.cli_runner import Mailer
 from tests.sequences.test_cli import _recipients, _step
-from tests.test_web_signup import (
+from tests.web.test_web_signup import (
     BASE,
     confirm_link,
     local,
