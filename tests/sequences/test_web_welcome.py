@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.delivery.providers.outbox import outbox_file_name
 from mailer.workspace import Workspace
 from tests.cli_runner import Mailer
 from tests.sequences.test_cli import _recipients, _step
@@ -42,13 +43,14 @@ def server(
 
 def _confirmed(
     client: httpx.Client, sessions: sessionmaker[Session], ws: Workspace, email: str
-) -> int:
+) -> str:
+    """Signs ``email`` up and confirms; its address (outbox files are named by address)."""
     assert sign_up(client, email).status_code == 200
     person = subscriber(sessions, email.lower())
     assert person is not None
-    mail = parse(wait_for_mail(outbox_file(ws, "signup-confirm", person.id)))
+    mail = parse(wait_for_mail(outbox_file(ws, "signup-confirm", person.email)))
     assert client.post(local(confirm_link(mail))).status_code == 200
-    return person.id
+    return person.email
 
 
 def test_a_web_signup_gets_step_0_at_once_and_step_1_when_due(
@@ -82,7 +84,7 @@ def test_a_web_signup_gets_step_0_at_once_and_step_1_when_due(
         assert result.exit_code == 0, result.stderr
     assert _recipients(workspace, STEP_0) == ["ana@example.com", "maria@example.com"]
     assert _recipients(workspace, STEP_1) == ["maria@example.com"]
-    assert sorted(p.name for p in (workspace.outbox_dir / STEP_1).glob("*.eml")) == [f"{maria}.eml"]
+    assert sorted(p.name for p in (workspace.outbox_dir / STEP_1).glob("*.eml")) == [outbox_file_name(maria)]
 
 
 def test_without_an_approved_step_0_the_welcome_email_goes_as_before(
