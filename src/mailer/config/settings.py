@@ -265,9 +265,13 @@ def parse_duration(text: str) -> timedelta:
 
 
 def _parse_duration(value: Any) -> Any:
-    """ "30m", "6h", "1d" -> timedelta; other values are left to pydantic."""
+    """ "30m", "6h", "1d" -> timedelta; other values are left to pydantic. The examples are
+    mailer.toml's own (its keys are minutes to days); a series' ``after:`` says "0s" to "1w"."""
     if isinstance(value, str):
-        return parse_duration(value)
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise ValueError('a duration such as "30m", "6h" or "1d"') from None
     return value
 
 
