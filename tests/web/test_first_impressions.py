@@ -7,6 +7,7 @@ import email.policy
 import re
 import time
 from email.message import EmailMessage
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +15,11 @@ import pytest
 from mailer.subscribers.typos import suggest_address
 from tests.web_sending import Sent, send_campaign
 from tests.web_server import LiveServer
+
+
+def _written(outbox: Path) -> list[Path]:
+    """The messages the outbox has finished writing (not its .tmp-* files in progress)."""
+    return [path for path in outbox.glob("*.eml") if not path.name.startswith(".")]
 
 
 @pytest.fixture
@@ -64,9 +70,9 @@ def test_public_pages_have_navigation_and_the_confirmation_offers_the_booking_pa
     assert httpx.post(f"{live_server.url}/subscribe", data=form).status_code == 200
     outbox = live_server.workspace.outbox_dir / "signup-confirm"
     deadline = time.monotonic() + 10
-    while not list(outbox.glob("*.eml")) and time.monotonic() < deadline:
+    while not _written(outbox) and time.monotonic() < deadline:
         time.sleep(0.02)
-    (mail,) = outbox.glob("*.eml")
+    (mail,) = _written(outbox)
     message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
     text = message.get_body(("plain",))
     assert isinstance(text, EmailMessage)
@@ -122,10 +128,10 @@ def test_the_signup_form_asks_did_you_mean_and_keeps_nothing_until_answered(
     kept = httpx.post(url, data={**form, "email": "ana@hotmial.com", "address_choice": "as_typed"})
     assert kept.status_code == 200 and "Check your inbox" in kept.text
     deadline = time.monotonic() + 10
-    while len(list(outbox.glob("*.eml"))) < 2 and time.monotonic() < deadline:
+    while len(_written(outbox)) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     recipients = set()
-    for path in outbox.glob("*.eml"):
+    for path in _written(outbox):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         recipients.add(message["To"].addresses[0].addr_spec.lower())
     assert recipients == {"maria@gmail.com", "ana@hotmial.com"}
