@@ -15,13 +15,14 @@ trip: the server's work plus the HTTP both ways, an upper bound of the server ti
   sent (a finished run each: a weekly newsletter's ten years). Target: <= 100 ms. The time
   inside app/campaign_list.py's list_campaigns is shown apart, as the rest is the page's own.
 
-Sign-in goes through ``_sign_in`` (the staffauth stand-in's test header until the branches
-meet; then a session cookie).
+Sign-in goes through ``_sign_in``: an owner account made in the workspace's database, then the
+real sign-in form (a session cookie), as a browser does.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import statistics
 import tempfile
@@ -38,7 +39,9 @@ import uvicorn
 from bench.compile import TOPICS, digest_body
 from mailer.app.campaign_list import list_campaigns
 from mailer.campaigns.campaign import ArticleRef, Campaign, save_campaign
-from mailer.store.db import open_database
+from mailer.staff import accounts
+from mailer.staff.accounts import Role
+from mailer.store.db import open_database, transaction
 from mailer.store.models import CampaignApproval, CampaignRun, SendState
 from mailer.web.app import create_app
 from mailer.workspace import Workspace, init_workspace
@@ -51,8 +54,20 @@ SLUG = "2026-03-10-digest"
 OWNER = "owner@clinic.example"
 
 
-def _sign_in(client: httpx.Client) -> None:
-    client.headers["X-Stand-In-Staff"] = f"{OWNER} owner"
+PASSWORD = "purple lantern orbit 7"
+
+
+def _sign_in(client: httpx.Client, workspace: Workspace) -> None:
+    _, sessions = open_database(workspace.database_url, auto_upgrade=True)
+    with transaction(sessions) as db:
+        if accounts.find(db, OWNER) is None:
+            accounts.add(db, OWNER, Role.OWNER, now=datetime.now(UTC), name="", password=PASSWORD)
+    page = client.get("/staff/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token, "no sign-in form"
+    form = {"csrf_token": token[1], "email": OWNER, "password": PASSWORD}
+    answer = client.post("/staff/login", data=form)
+    assert answer.status_code == 303, answer.text
 
 
 def _free_port() -> int:
@@ -80,7 +95,7 @@ def _serving(workspace: Workspace) -> Iterator[httpx.Client]:
         time.sleep(0.02)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            _sign_in(client)
+            _sign_in(client, workspace)
             yield client
     finally:
         server.should_exit = True
