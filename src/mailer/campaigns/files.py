@@ -119,7 +119,8 @@ class CampaignFiles:
 
     def resolve(self, name: str, *, prefix: bool = False) -> Path:
         """CAMPAIGN as staff type it: a slug, ``slug.md``, or a path to a campaign file; with
-        ``prefix``, also any unique beginning of a slug (slugs run to 70 characters).
+        ``prefix``, also any unique beginning of a slug, with or without its date (slugs run to
+        70 characters).
 
         Prefixes are for what a person types (the command line); a face that takes the name
         from a link or a form passes ``prefix=False``, so a link never acts on another file.
@@ -134,7 +135,11 @@ class CampaignFiles:
         if found is not None:
             return found
         if prefix and is_slug(slug):
-            starting = [s for s in self.slugs() if s.startswith(slug)]
+            # The beginning of the slug, or of its words after the date every draft starts
+            # with ("why-headaches" for 2026-12-01-why-headaches-...): what people remember.
+            starting = [
+                s for s in self.slugs() if s.startswith(slug) or _DATE.sub("", s).startswith(slug)
+            ]
             if len(starting) == 1:
                 return self.path(starting[0])
             if starting:
