@@ -11,11 +11,15 @@ import time
 from subprocess import CompletedProcess
 from typing import Any
 
+import pytest
+
 from mailer.workspace import Workspace
 from tests.bookings import payloads
 from tests.bookings.conftest import ANA, Loop
 from tests.cli_runner import MAILER
 from tests.delivery_helpers import mailer_env
+
+pytestmark = pytest.mark.slow  # real `mailer` processes (1-5 s of imports each)
 
 SLEEP_ARTICLE = "https://www.summitspine.example/blog/sleep"
 

@@ -8,10 +8,13 @@ import subprocess
 import time
 
 import httpx
+import pytest
 
 from mailer.workspace import Workspace
 from tests.bookings import payloads
 from tests.delivery_helpers import MAILER, mailer_env
+
+pytestmark = pytest.mark.slow  # real `mailer` processes (1-5 s of imports each)
 
 
 def _free_port() -> int:

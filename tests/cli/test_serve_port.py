@@ -38,6 +38,7 @@ def test_the_default_port_is_a_loopback_base_urls_port(base_url: str, port: int)
     assert default_port(base_url) == port
 
 
+@pytest.mark.slow  # a real `mailer serve` process
 def test_serve_listens_on_the_base_url_port_without_port_option(
     workspace: Workspace, tmp_path: Path
 ) -> None:

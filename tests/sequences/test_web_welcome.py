@@ -29,6 +29,8 @@ from tests.web.test_web_signup import (
 )
 from tests.web_server import LiveServer, serve
 
+pytestmark = pytest.mark.slow  # real `mailer` processes (1-5 s of imports each)
+
 STEP_0, STEP_1 = "welcome-0-hello", "welcome-1-first-visit"
 
 
