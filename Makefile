@@ -40,7 +40,7 @@ $(VNU):
 		&& mv package/build/dist/vnu.jar vnu.jar && rm -rf package vnu-jar-$(VNU_VERSION).tgz
 
 # The inner loop: ruff, then every test but the slow, browser and PostgreSQL ones (`make test`,
-# which CI runs, has them all). About 3 minutes here (the goal is 2): figures in docs/benchmarks.md.
+# which CI runs, has them all). About 2.5 minutes here (the goal is 2): figures in docs/benchmarks.md.
 quick: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest -q -m "not slow and not browser and not postgres" -k "not postgresql"
