@@ -18,6 +18,7 @@ They record what happened: ``requests`` (the subscriber ids of each hand-over, i
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -160,21 +161,30 @@ class ScriptedProvider(_Recording, Provider):
 
 
 class ScriptedPerMessage(_Recording, PerMessageProvider):
-    """A per-message provider: hand-over number n does ``script[n]`` (default: accepted)."""
+    """A per-message provider: hand-over number n does ``script[n]`` (default: accepted).
+
+    ``connections`` above 1: the send loop hands over that many messages at once, on threads;
+    hand-overs are numbered in the order they reach the provider.
+    """
 
     name: ClassVar[str] = "scripted-per-message"
     max_batch_size: ClassVar[int] = 1000
 
-    def __init__(self, script: Mapping[int, Step] | None = None) -> None:
+    def __init__(self, script: Mapping[int, Step] | None = None, *, connections: int = 1) -> None:
         super().__init__()
         self.script = dict(script or {})
+        self.connections = connections
+        self._lock = threading.Lock()
 
     def _send_one(self, template: MessageTemplate, recipient: Recipient) -> str:
-        self.requests.append([_id(recipient)])
-        step = self.script.get(len(self.requests), accept())
+        with self._lock:
+            self.requests.append([_id(recipient)])
+            number = len(self.requests)
+        step = self.script.get(number, accept())
         if step.outcome == "refuse":
             raise step.refusal()
         if step.outcome != "accept":
             raise step.error()
-        self.accepted[_id(recipient)] += 1
-        return f"<msg{len(self.requests)}@scripted>"
+        with self._lock:
+            self.accepted[_id(recipient)] += 1
+        return f"<msg{number}@scripted>"

@@ -10,7 +10,8 @@ addresses answered "550 5.1.1" at RCPT; ``rcpt_replies``: per address, the repli
 get in turn (e.g. ["450 4.2.1 Mailbox busy"]: refused once, then accepted); ``refuse_data``:
 addresses whose messages are answered "554 5.6.0" at DATA; ``accept_at_most``: after that many
 messages, every DATA is answered "421" (a server going down mid-batch); ``delay``: seconds
-each DATA takes before its answer (a slow server, so a send can be interrupted part-way).
+each DATA takes before its answer (a slow server, so a send can be interrupted part-way);
+``pipelining``: offer PIPELINING in the EHLO reply (aiosmtpd reads commands in order either way).
 ``connections`` counts TCP connections accepted (STARTTLS does not make a new one); ``hang_up``
 closes them.
 """
@@ -96,8 +97,22 @@ class _Recorder:
         self.delay = 0.0
         self.rcpt_replies: dict[str, list[str]] = {}
         self.refuse_data: set[str] = set()
+        self.pipelining = False
         self.messages: list[ReceivedMessage] = []
         self.lock = threading.Lock()
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return responses
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -140,6 +155,7 @@ class FakeSmtp:
         delay: float = 0.0,
         rcpt_replies: dict[str, list[str]] | None = None,
         refuse_data: set[str] | None = None,
+        pipelining: bool = False,
     ) -> None:
         self.tls = tls
         self.auth = auth
@@ -148,6 +164,7 @@ class FakeSmtp:
         self.recorder.delay = delay
         self.recorder.rcpt_replies = {a.lower(): list(r) for a, r in (rcpt_replies or {}).items()}
         self.recorder.refuse_data = {address.lower() for address in refuse_data or set()}
+        self.recorder.pipelining = pipelining
         self.connections = 0
         self._transports: list[Any] = []
         self._lock = threading.Lock()

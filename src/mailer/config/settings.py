@@ -183,6 +183,9 @@ class SmtpSettings(_Section):
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str = ""
+    # Messages in flight at once, each over its own connection (a crash may send each of them
+    # twice, counted). 1 keeps the server's one-at-a-time order; see docs/benchmarks.md.
+    connections: int = Field(default=1, ge=1, le=32)
 
 
 class SequencesSettings(_Section):

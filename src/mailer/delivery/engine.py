@@ -25,7 +25,9 @@ what became of the previous message and moves this recipient alone to SENDING
 (``MessageLog.advance``), then the message goes. At any moment at most one row is SENDING and every
 message the server accepted before it is SENT, so a crash can duplicate at most the one message
 in flight (counted as above), not a whole batch. A stop (SIGTERM, Ctrl-C) takes effect between
-two messages; the rest of the batch goes back to the queue.
+two messages; the rest of the batch goes back to the queue. A provider with several
+``connections`` (``[smtp] connections``) keeps that many messages in flight under the same rules,
+so a crash can duplicate at most that many (in_flight.py).
 
 The rate limit is a cap: no one-second window ever holds more than ``rate_per_second``
 recipients handed to the provider (requests are cut to fit; see RateLimiter in rate.py).
@@ -40,6 +42,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from mailer.delivery.in_flight import Done as _Done
+from mailer.delivery.in_flight import recipient_id as _id
+from mailer.delivery.in_flight import send_side_by_side
 from mailer.delivery.ports import ClaimedRecipient, LedgerPort, MessageLogPort
 from mailer.delivery.providers.base import (
     BatchResult,
@@ -194,6 +199,8 @@ class Sender:
     ) -> bool:
         """Send a claimed batch message by message (see the module docstring). False: paused."""
         with self.ledger.messages(run_id) as record:
+            if provider.connections > 1:
+                return send_side_by_side(self, record, provider, run_id, template, batch, outcome)
             return self._send_each_on(record, provider, run_id, template, batch, outcome)
 
     def _send_each_on(
@@ -362,22 +369,6 @@ class Sender:
         outcome.paused_reason = reason
         log.error("campaign paused: %s", reason)
         return False
-
-
-@dataclass
-class _Done:
-    """A per-message send's outcomes not yet committed (at most the previous message's)."""
-
-    accepted: list[Recipient] = field(default_factory=list)
-    refused: list[RecipientFailure] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.accepted or self.refused)
-
-
-def _id(recipient: Recipient) -> int:
-    assert recipient.subscriber_id is not None, "ledger recipients always carry their id"
-    return recipient.subscriber_id
 
 
 def _call(

@@ -59,5 +59,6 @@ def make_provider(settings: Settings, secrets: Secrets, workspace_root: Path) ->
             security=smtp.security,
             username=smtp.username,
             password=password,
+            connections=smtp.connections,
         )
     raise ConfigError(f"delivery.provider: unknown provider {kind!r}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import ClassVar
@@ -141,9 +142,13 @@ class Provider(ABC):
 class PerMessageProvider(Provider):
     """A provider that sends one message per recipient; the base runs the loop.
 
-    A whole-batch error part-way through carries the recipients already accepted as
-    ``err.partial``, so a retry can leave them out.
+    A whole-batch error part-way through carries the recipients already accepted (or refused)
+    as ``err.partial``, so a retry can leave them out. ``connections`` is how many ``send_one``
+    calls may run at once (threads; the provider must then be thread-safe): ``send_batch`` and
+    the send loop keep that many messages in flight.
     """
+
+    connections: int = 1
 
     def send_one(self, template: MessageTemplate, recipient: Recipient) -> str:
         """Send one message; its message id once the provider has accepted it.
@@ -158,6 +163,8 @@ class PerMessageProvider(Provider):
         """Hook: send one message, return its message id; RecipientRefused for this one only."""
 
     def _send(self, template: MessageTemplate, recipients: Sequence[Recipient]) -> BatchResult:
+        if self.connections > 1 and len(recipients) > 1:
+            return self._send_side_by_side(template, recipients)
         result = BatchResult()
         for recipient in recipients:
             try:
@@ -169,4 +176,32 @@ class PerMessageProvider(Provider):
                 raise
             else:
                 result.accept(recipient, message_id)
+        return result
+
+    def _send_side_by_side(
+        self, template: MessageTemplate, recipients: Sequence[Recipient]
+    ) -> BatchResult:
+        """``connections`` messages at a time; after a whole-batch error no new one starts, the
+        ones in flight finish, and ``err.partial`` holds every message that got an answer."""
+        result = BatchResult()
+        error: ProviderError | None = None
+        with ThreadPoolExecutor(self.connections, thread_name_prefix="mailer-smtp") as pool:
+            futures = [pool.submit(self.send_one, template, r) for r in recipients]
+            for recipient, future in zip(recipients, futures, strict=True):
+                try:
+                    message_id = future.result()
+                except CancelledError:
+                    continue
+                except RecipientRefused as refusal:
+                    result.refused.append(refusal.failure(recipient))
+                except ProviderError as err:
+                    if error is None:
+                        error = err
+                        for later in futures:
+                            later.cancel()
+                else:
+                    result.accept(recipient, message_id)
+        if error is not None:
+            error.partial = result
+            raise error
         return result
