@@ -1,6 +1,8 @@
-"""Provider figures: MIME build per recipient, SMTP to a local aiosmtpd, SendGrid to the fake.
+"""Provider figures: MIME build per recipient, SMTP to local smtp-sink and aiosmtpd, SendGrid
+to the fake.
 
     .venv/bin/python -m bench providers
+    .venv/bin/python -m bench smtp          # the SMTP figures alone (bench/smtp.py)
 
 The fake servers run in a child process, so the figures are the sending process's own work
 (on a shared 2-core machine, read them as orders of magnitude). Each function returns its
@@ -110,48 +112,89 @@ def mime_build(builds: int = 10_000) -> dict[str, float]:
     }
 
 
-def smtp_rate(
-    messages: int = 3000, batch: int = 500, template: MessageTemplate | None = None
+def smtp_rates(
+    messages: int = 3000,
+    batch: int = 500,
+    template: MessageTemplate | None = None,
+    receivers: tuple[str, ...] = ("smtp-sink", "aiosmtpd"),
+    connections: tuple[int, ...] = (1, 2, 4),
 ) -> dict[str, float]:
-    """Messages/s through the SMTP provider (one connection) to aiosmtpd on 127.0.0.1.
+    """Messages/s through the SMTP provider to each receiver on 127.0.0.1, with each number of
+    ``connections``, beside a bare smtplib ``sendmail`` loop over one connection sending the same
+    messages pre-built (issue 17: 3,000 x 26.5 KB, one sending process).
 
-    Beside it: a bare smtplib loop sending the same messages pre-built over one connection
-    (batches of the two alternate, in turns, so a load change on the shared machine hits both), and
-    the provider's CPU per message. aiosmtpd reads DATA line by line in Python, so the
-    server, not the provider, sets the wall-clock rate for large messages.
+    Receivers: Postfix's smtp-sink (C, made to take mail at full speed; PIPELINING offered) and
+    aiosmtpd in a child process (it reads DATA line by line in Python, so it bounds the rate of
+    large messages). Batches of the contenders alternate, in a turning order, so a load change
+    on the shared machine hits all of them; each contender sends all ``messages``. Also the
+    sending process's CPU per message.
     """
+    from tests.fakes.smtp_sink import SmtpSink
+
     template = template or make_template()
     recipients = make_recipients(messages)
     compiled = compile_template(template)
-    with server_process("smtp") as server:
-        connection = smtplib.SMTP("127.0.0.1", server.address, timeout=30)  # as the provider
-        provider = SmtpProvider("127.0.0.1", server.address, security="none")
-        bare = elapsed = cpu = 0.0
-        for index, start in enumerate(range(0, messages, batch)):
-            chunk = recipients[start : start + batch]
-            prebuilt = [(r.email, compiled.render(r).data) for r in chunk]
-            for turn in ("bare", "provider") if index % 2 == 0 else ("provider", "bare"):
-                started, cpu_started = time.perf_counter(), time.process_time()
-                if turn == "bare":
-                    for address, data in prebuilt:
-                        connection.sendmail(template.from_email, [address], data)
-                    bare += time.perf_counter() - started
-                else:
-                    provider.send_batch(template, chunk)
-                    elapsed += time.perf_counter() - started
-                    cpu += time.process_time() - cpu_started
-        connection.quit()
-        provider.close()
-        received = server.count()
-    assert received == 2 * messages, f"server got {received} of {2 * messages}"
-    return {
-        "messages": messages,
-        "seconds": elapsed,
-        "per_second": messages / elapsed,
-        "bare_per_second": messages / bare,
-        "client_cpu_us": cpu / messages * 1e6,
-        "message_bytes": len(compiled.render(recipients[0]).data),
-    }
+    figures: dict[str, float] = {"messages": messages}
+    figures["message_bytes"] = len(compiled.render(recipients[0]).data)
+    for receiver in receivers:
+        server: Any
+        with SmtpSink(dump=False) if receiver == "smtp-sink" else server_process("smtp") as server:
+            port = server.port if receiver == "smtp-sink" else server.address
+            bare = smtplib.SMTP("127.0.0.1", port, timeout=30)  # as the provider's connections
+            providers = {
+                n: SmtpProvider("127.0.0.1", port, security="none", connections=n)
+                for n in connections
+            }
+            names = ["bare", *providers]
+            elapsed = dict.fromkeys(names, 0.0)
+            cpu = dict.fromkeys(names, 0.0)
+            for index, start in enumerate(range(0, messages, batch)):
+                chunk = recipients[start : start + batch]
+                prebuilt = [(r.email, compiled.render(r).data) for r in chunk]
+                turn = index % len(names)
+                for name in names[turn:] + names[:turn]:
+                    started, cpu_started = time.perf_counter(), time.process_time()
+                    if name == "bare":
+                        for address, data in prebuilt:
+                            bare.sendmail(template.from_email, [address], data)
+                    else:
+                        result = providers[name].send_batch(template, chunk)
+                        assert len(result.accepted) == len(chunk), result.failures
+                    elapsed[name] += time.perf_counter() - started
+                    cpu[name] += time.process_time() - cpu_started
+            bare.quit()
+            for provider in providers.values():
+                provider.close()
+            expected = messages * len(names)
+            deadline = time.monotonic() + 5  # smtp-sink's counters trail its replies a little
+            while server.count() < expected and time.monotonic() < deadline:
+                time.sleep(0.05)
+            received = server.count()
+        assert received == expected, f"{receiver} got {received} of {expected}"
+        for name in names:
+            key = f"{receiver}_{'bare' if name == 'bare' else f'c{name}'}"
+            figures[f"{key}_per_second"] = messages / elapsed[name]
+            figures[f"{key}_cpu_us"] = cpu[name] / messages * 1e6
+    return figures
+
+
+def print_smtp_rates(figures: dict[str, float], receivers: tuple[str, ...] = ()) -> None:
+    receivers = receivers or ("smtp-sink", "aiosmtpd")
+    for receiver in receivers:
+        parts = [
+            f"{key[len(receiver) + 2 :]} connection(s) {figures[f'{key}_per_second']:,.0f}/s "
+            f"({figures[f'{key}_cpu_us']:,.0f} µs CPU)"
+            for key in sorted(k[: -len("_per_second")] for k in figures)
+            if key.startswith(f"{receiver}_c") and f"{key}_per_second" in figures
+        ]
+        print(
+            f"SMTP to local {receiver}, {figures['messages']:,.0f} x "
+            f"{figures['message_bytes']:,.0f}-byte messages, one process: provider "
+            + ", ".join(parts)
+            + f"; bare smtplib sendmail loop {figures[f'{receiver}_bare_per_second']:,.0f}/s "
+            f"({figures[f'{receiver}_bare_cpu_us']:,.0f} µs CPU)",
+            flush=True,
+        )
 
 
 def sendgrid_rates(requests: int = 100, per_request: int = 1000) -> dict[str, float]:
@@ -289,16 +332,6 @@ def send_loop_rates(
     return figures
 
 
-def _print_smtp(smtp: dict[str, float]) -> None:
-    print(
-        f"SMTP to local aiosmtpd, {smtp['message_bytes']:,.0f}-byte messages: "
-        f"{smtp['per_second']:.0f} messages/s ({smtp['messages']:.0f} in "
-        f"{smtp['seconds']:.2f} s, one connection); bare smtplib loop with pre-built "
-        f"messages {smtp['bare_per_second']:.0f}/s; provider CPU {smtp['client_cpu_us']:.0f} µs "
-        f"per message (= {1e6 / smtp['client_cpu_us']:.0f}/s if the server kept up)"
-    )
-
-
 def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     mime = mime_build()
@@ -311,8 +344,8 @@ def main() -> None:
         html="<p>Hello %%first_name%%</p><p>short news</p>\n<a href='%%unsubscribe_url%%'>u</a>",
         text="Hello %%first_name%%\nshort news\nUnsubscribe: %%unsubscribe_url%%\n",
     )
-    _print_smtp(smtp_rate())
-    _print_smtp(smtp_rate(template=small))
+    print_smtp_rates(smtp_rates())
+    print_smtp_rates(smtp_rates(template=small, connections=(1,)))
     loop = send_loop_rates()
     for backend in ("sqlite", "postgresql"):
         for kind in ("smtp", "outbox"):

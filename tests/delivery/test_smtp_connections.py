@@ -8,8 +8,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from mailer.delivery.providers.smtp import SmtpProvider, dot_stuffed, transact
+from mailer.delivery.providers.smtp import SmtpProvider, _quoted, dot_stuffed, transact
 from tests.fakes import make_recipients, make_template
 from tests.fakes.smtp_server import FakeSmtp
 from tests.fakes.smtp_sink import SmtpSink
@@ -164,11 +166,12 @@ def test_a_421_anywhere_closes_the_connection_as_smtplib_does() -> None:
     assert connection.closed and connection.writes[1:] == []
 
 
-def test_lines_starting_with_a_dot_are_doubled_as_smtplib_would() -> None:
-    for data in (b"a\r\n.b\r\n..c\r\n", b".first\r\nx", b"plain\r\ntext\r\n", b"x\n.y\n"):
-        quoted = smtplib._quote_periods(data)  # type: ignore[attr-defined]
-        ending = b"" if quoted.endswith(b"\r\n") else b"\r\n"
-        assert dot_stuffed(data) == quoted + ending + b".\r\n"
+@given(st.lists(st.sampled_from([b".", b"..", b"\r\n", b"\n", b"\r", b"a"]), max_size=12))
+def test_lines_starting_with_a_dot_are_doubled_as_smtplib_would(pieces: list[bytes]) -> None:
+    data = b"".join(pieces)
+    quoted = smtplib._quote_periods(data)  # type: ignore[attr-defined]
+    ending = b"" if quoted.endswith(b"\r\n") else b"\r\n"
+    assert dot_stuffed(data) == quoted + ending + b".\r\n"
 
 
 def test_an_address_with_non_ascii_goes_with_smtputf8_in_utf8() -> None:
@@ -183,3 +186,8 @@ def test_an_address_with_non_ascii_goes_with_smtputf8_in_utf8() -> None:
 def test_connections_must_be_at_least_one() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         SmtpProvider("127.0.0.1", 25, connections=0)
+
+
+@given(st.text(alphabet='ab.@-+_ü"<>() ,;:[]\\!%', max_size=12))
+def test_addresses_are_written_as_smtplib_writes_them(address: str) -> None:
+    assert _quoted(address) == smtplib.quoteaddr(address)
