@@ -220,3 +220,4 @@ def test_mailer_send_over_four_connections_to_smtp_sink_sends_everyone_once(
         assert result.exit_code == 0, result.stdout + result.stderr
         assert "120 sent" in result.stdout
         assert sink.recipients() == Counter(dict.fromkeys(emails, 1))
+        assert 1 < sink.sessions() <= 4  # the setting reached the provider

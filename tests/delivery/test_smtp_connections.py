@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailer.delivery.providers.smtp import SmtpProvider, _quoted, dot_stuffed, transact
-from tests.fakes import make_recipients, make_template
+from tests.fakes import make_recipients, make_template, smtp_sink
 from tests.fakes.smtp_server import FakeSmtp
 from tests.fakes.smtp_sink import SmtpSink
 
@@ -191,3 +191,13 @@ def test_connections_must_be_at_least_one() -> None:
 @given(st.text(alphabet='ab.@-+_ü"<>() ,;:[]\\!%', max_size=12))
 def test_addresses_are_written_as_smtplib_writes_them(address: str) -> None:
     assert _quoted(address) == smtplib.quoteaddr(address)
+
+
+def test_without_smtp_sink_a_test_skips_but_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(smtp_sink, "smtp_sink_path", lambda: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        smtp_sink.require_smtp_sink()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must have it"):
+        smtp_sink.require_smtp_sink()

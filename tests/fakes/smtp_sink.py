@@ -29,7 +29,7 @@ from types import TracebackType
 
 import pytest
 
-_COUNTERS = re.compile(rb"mesg=(\d+)")
+_COUNTERS = re.compile(rb"sess=(\d+) quit=\d+ mesg=(\d+)")
 
 
 def smtp_sink_path() -> str | None:
@@ -107,7 +107,12 @@ class SmtpSink:
     def count(self) -> int:
         """Messages received so far ("." accepted), from smtp-sink's running counters."""
         found = _COUNTERS.findall(self._output.read_bytes())
-        return int(found[-1]) if found else 0
+        return int(found[-1][1]) if found else 0
+
+    def sessions(self) -> int:
+        """Connections that have ended so far, from the same counters."""
+        found = _COUNTERS.findall(self._output.read_bytes())
+        return int(found[-1][0]) if found else 0
 
     def recipients(self) -> Counter[str]:
         """How many messages each address got (dump=True), from the dumped X-Rcpt-Args."""
