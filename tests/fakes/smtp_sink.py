@@ -110,9 +110,9 @@ class SmtpSink:
         return int(found[-1][1]) if found else 0
 
     def sessions(self) -> int:
-        """Connections that have ended so far, from the same counters."""
+        """Connections that have ended so far, from the same counters (less the readiness probe)."""
         found = _COUNTERS.findall(self._output.read_bytes())
-        return int(found[-1][0]) if found else 0
+        return int(found[-1][0]) - 1 if found else 0
 
     def recipients(self) -> Counter[str]:
         """How many messages each address got (dump=True), from the dumped X-Rcpt-Args."""
