@@ -131,7 +131,8 @@ class _Importer:
         self.source = source
         self.extra_tags = tags
         self.executor = executor
-        # Sized for the file's lines at once: growing a 1M-key table six times costs 1.5 s.
+        # Sized for the file's lines at once: growing to 1M keys step by step costs 2.3 s of CPU
+        # against 1.5 s for the adds alone (measured at load 10).
         self.seen = SeenKeys(capacity=2 * lines + 2)
         self.has_suppressions = True
         # Into an empty list, a key can only meet a row of this same file (a duplicate, caught

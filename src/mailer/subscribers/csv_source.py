@@ -251,8 +251,8 @@ def _split_tags(cell: str) -> list[str]:
 
 @functools.lru_cache(maxsize=4096)
 def _parse_time(value: str) -> datetime | None:
-    # A list repeats a few sign-up dates a million times (2.5 µs a parse, a tenth of a
-    # re-import's reading); the parse is pure and a datetime is immutable.
+    # A list repeats a few sign-up dates a million times (4 µs a parse at load 10, a quarter
+    # of parse_row's time in a re-import's profile); pure, and a datetime is immutable.
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

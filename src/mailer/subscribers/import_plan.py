@@ -137,7 +137,7 @@ class Plan:
 
     def _brings_nothing(self, row: Row, existing: Existing) -> bool:
         """True if ``row`` changes nothing of ``existing``: the same answer as add_update's,
-        without building its lists (a third of a re-import's deciding)."""
+        without building its lists (add_update was 40% of deciding a re-import's chunk)."""
         tags = existing.tags
         return (
             (not row.first_name or row.first_name == existing.first_name)
