@@ -12,6 +12,7 @@ from mailer.subscribers.csv_export import neutralize
 from mailer.subscribers.csv_import import _json_text
 from mailer.subscribers.csv_source import Columns, Row, RowError, parse_row
 from mailer.subscribers.dedupe import SeenKeys
+from mailer.subscribers.import_plan import Existing, Plan
 from mailer.subscribers.normalize import (
     InvalidAddress,
     normalize_email,
@@ -119,3 +120,51 @@ def test_attributes_text_matches_json_dumps() -> None:
         {"n": 3, "nested": {"a": [1]}},  # not from a CSV, falls back to json.dumps
     ):
         assert _json_text(attributes) == json.dumps(attributes)
+
+
+def _row(**changes: object) -> Row:
+    fields: dict[str, object] = {
+        "line": 2,
+        "email": "maria@example.com",
+        "first_name": "Maria",
+        "last_name": "Lopez",
+        "tags": ["patients"],
+        "attributes": {"City": "Boulder"},
+        "status": "active",
+        "consent_at": None,
+        "consent_ip": "",
+        "consent_source": "",
+    }
+    fields.update(changes)
+    return Row(**fields)  # type: ignore[arg-type]
+
+
+def _stored(status: str = "active") -> Existing:
+    return Existing(
+        7, "maria@example.com", "Maria", "Lopez", status, '{"City": "Boulder"}', {"patients"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "extra_tags", "status", "changed"),
+    [
+        ({}, [], "active", False),  # a re-import's row: nothing to write
+        ({"first_name": "", "last_name": "", "tags": [], "attributes": {}}, [], "active", False),
+        ({"first_name": "María"}, [], "active", True),
+        ({"last_name": "Lopez-Ruiz"}, [], "active", True),
+        ({"tags": ["patients", "vip"]}, [], "active", True),
+        ({}, ["workshop"], "active", True),  # --tag on the command line
+        ({}, ["patients"], "active", False),
+        ({"attributes": {"City": "Denver"}}, [], "active", True),
+        ({"attributes": {"Clinic": "North"}}, [], "active", True),
+        ({"status": "unsubscribed"}, [], "active", True),  # the file takes them off the list
+        ({"status": "active"}, [], "pending", False),  # an import never confirms anyone
+    ],
+)
+def test_add_update_says_unchanged_only_when_nothing_is_written(
+    changes: dict[str, object], extra_tags: list[str], status: str, changed: bool
+) -> None:
+    plan = Plan("import:test.csv", extra_tags)
+    assert plan.add_update(_row(**changes), _stored(status)) is changed
+    queued = plan.updates or plan.moves or plan.added_tags
+    assert bool(queued) is changed

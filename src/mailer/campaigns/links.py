@@ -11,12 +11,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
 UTM_SOURCE = "newsletter"
 UTM_MEDIUM = "email"
 CLICK_PLACEHOLDER = "%%click%%"  # the recipient's signed click token, filled per recipient
 
+_UTM_FIXED = (
+    f"utm_source={quote_plus(UTM_SOURCE)}&utm_medium={quote_plus(UTM_MEDIUM)}&utm_campaign="
+)
 # Second-level labels under which registrations happen (a short list, not the Public Suffix
 # List): www.clinic.co.uk and book.clinic.co.uk share "clinic.co.uk".
 _SECOND_LEVEL = {"co", "com", "org", "net", "ac", "gov", "edu"}
@@ -47,6 +50,11 @@ def place_for_text(text: str) -> str:
 def with_utm(url: str, campaign: str, content: str) -> str:
     """Add utm_* to ``url``, keeping its other query parameters and fragment."""
     parts = urlsplit(url)
+    if not parts.query:
+        # The usual link has no query: the urlencode below, written out (a fifth of a
+        # compile's link work was parse_qsl and eight quote_plus calls).
+        query = _UTM_FIXED + quote_plus(campaign) + "&utm_content=" + quote_plus(content)
+        return urlunsplit(parts._replace(path=parts.path or "/", query=query))
     kept = [
         (k, v)
         for k, v in parse_qsl(parts.query, keep_blank_values=True)

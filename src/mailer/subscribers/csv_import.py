@@ -39,12 +39,12 @@ from mailer.states import SubscriberStatus
 from mailer.store.models import Subscriber, Suppression
 from mailer.subscribers.bulk import one_of
 from mailer.subscribers.csv_source import Row, RowError, check_file, read_rows
-from mailer.subscribers.dedupe import SeenKeys
+from mailer.subscribers.dedupe import SeenKeys, key_digest
 from mailer.subscribers.import_plan import Existing, Plan, subscribers_table, tags_table
 from mailer.subscribers.import_plan import _json_text as _json_text  # for the unit tests
 from mailer.subscribers.import_rejects import RejectsFile, rejects_path_for
 from mailer.subscribers.import_workers import executor_for
-from mailer.subscribers.normalize import email_hash, guess_key, validate_batch
+from mailer.subscribers.normalize import email_hash, validate_batch
 from mailer.subscribers.service import clean_tags
 from mailer.subscribers.typos import TypoWarning, typo_warnings
 
@@ -125,12 +125,15 @@ class _Importer:
         source: str,
         tags: list[str],
         executor: Executor | None,
+        lines: int = 0,
     ) -> None:
         self.session = session
         self.source = source
         self.extra_tags = tags
         self.executor = executor
-        self.seen = SeenKeys()
+        # Sized for the file's lines at once: growing to 1M keys step by step costs 2.3 s of CPU
+        # against 1.5 s for the adds alone (measured at load 10).
+        self.seen = SeenKeys(capacity=2 * lines + 2)
         self.has_suppressions = True
         # Into an empty list, a key can only meet a row of this same file (a duplicate, caught
         # by self.seen), so there is nothing to look up. Off again if another writer shows up.
@@ -188,7 +191,7 @@ class _Importer:
         normalizing is idempotent), so it is not checked again: re-imports stay fast.
         """
         rows = [item for item in chunk if isinstance(item, Row)]
-        keys = [guess_key(row.email) for row in rows]
+        keys = [row.email.strip().lower() for row in rows]  # guess_key, inlined (1M calls)
         known: dict[str, Existing] = {}
         if not self.list_was_empty:
             known = self._existing(self.session, keys)
@@ -224,13 +227,14 @@ class _Importer:
         known = prepared.known
         valid: list[tuple[Row, str, str]] = []
         in_chunk: dict[int, int] = {}  # joins self.seen only once the chunk is done
+        seen_line = self.seen.get
         for row, outcome in zip(prepared.rows, prepared.results(), strict=True):
             if isinstance(outcome, str):
                 rejects.append(RowError(row.line, f"invalid address: {outcome}", row.email))
                 continue
             email, key = outcome
-            digest = SeenKeys.digest(key)
-            earlier = in_chunk.get(digest) or self.seen.get(digest)
+            digest = key_digest(key)
+            earlier = in_chunk.get(digest) or seen_line(digest)
             if earlier is not None:
                 rejects.append(RowError(row.line, f"duplicate of line {earlier}", row.email))
                 continue
@@ -359,7 +363,9 @@ def _run(
     chunk_size: int,
     on_chunk: Callable[[ImportReport, int], None] | None,
 ) -> None:
-    importer = _Importer(session, f"import:{report.path.name}"[:100], extra_tags, executor)
+    importer = _Importer(
+        session, f"import:{report.path.name}"[:100], extra_tags, executor, report.total_lines
+    )
     importer.has_suppressions = session.scalar(select(Suppression.email_hash).limit(1)) is not None
     importer.list_was_empty = session.scalar(select(Subscriber.id).limit(1)) is None
     chunks = _chunks(records, chunk_size)

