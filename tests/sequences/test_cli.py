@@ -129,3 +129,22 @@ def test_enroll_refuses_a_name_that_is_no_series(mailer: Mailer) -> None:
     result = mailer("sequences", "enroll", "Welcome Series", "--existing")
     assert result.exit_code == 2
     assert "is not a series name" in result.stderr
+
+
+def test_list_shows_how_many_each_step_is_due_for_now(mailer: Mailer, workspace: Workspace) -> None:
+    _step(workspace, "welcome-0-hello", "Welcome", "0s")
+    _step(workspace, "welcome-1-first-visit", "Your first visit", "1h")
+    assert mailer("subscribers", "add", "jane@example.com").exit_code == 0
+    assert mailer("subscribers", "add", "bob@example.com").exit_code == 0
+
+    def due() -> list[tuple[str, int]]:
+        listed = mailer("sequences", "list", "--json").json()
+        return [(s["slug"], s["due_now"]) for s in listed["series"][0]["steps"]]
+
+    assert due() == [("welcome-0-hello", 2), ("welcome-1-first-visit", 0)]  # awaiting approval
+    table = mailer("sequences", "list")
+    assert "due now" in table.stdout
+    assert mailer("approve", "welcome-0-hello").exit_code == 0
+    assert due() == [("welcome-0-hello", 2), ("welcome-1-first-visit", 0)]
+    assert mailer("sequences", "run").exit_code == 0
+    assert due() == [("welcome-0-hello", 0), ("welcome-1-first-visit", 0)]

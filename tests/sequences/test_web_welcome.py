@@ -90,11 +90,15 @@ def test_a_web_signup_gets_step_0_at_once_and_step_1_when_due(
     assert step_1_files == [outbox_file_name(maria)]
 
 
-def test_without_an_approved_step_0_the_welcome_email_goes_as_before(
-    server: LiveServer, workspace: Workspace, sessions: sessionmaker[Session]
+def test_without_an_approved_step_0_the_welcome_email_goes_as_before_and_only_once(
+    server: LiveServer, mailer: Mailer, workspace: Workspace, sessions: sessionmaker[Session]
 ) -> None:
     _step(workspace, STEP_0, "Welcome", "0s")  # a draft: not sent, and nobody is left unwelcomed
     with httpx.Client(base_url=server.url, timeout=10) as client:
         maria = _confirmed(client, sessions, workspace, "maria@example.com")
     wait_for_mail(outbox_file(workspace, "welcome", maria))
+    assert _recipients(workspace, STEP_0) == []
+    # Step 0 approved later (within the catch-up window) is not a second welcome for her.
+    assert mailer("approve", STEP_0).exit_code == 0
+    assert mailer("sequences", "run", "--json").exit_code == 0
     assert _recipients(workspace, STEP_0) == []
