@@ -20,7 +20,10 @@ min_gap`` 0s; by default the second waits 12 hours after the first, as after any
 
 Enrolment happens where people become active: `mailer subscribers add`, the staff page's "Add",
 the web signup's confirmation (``enrol_person``), `subscribers import --welcome`
-(``enrol_imported``) and `mailer sequences enroll NAME --existing` (``enrol_existing``).
+(``enrol_imported``) and `mailer sequences enroll NAME --existing` (``enrol_existing``). When
+the signup sent the built-in welcome email instead of step 0 (none approved yet),
+``mark_welcomed`` records it, so step 0 is never a second welcome. The figures (`mailer
+sequences list`, `scheduler status`) are mailer.app.sequence_figures'.
 """
 
 from __future__ import annotations
