@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.sequences.due import DueStep, queue_due, step_run
+from mailer.sequences.due import DueStep, next_due, queue_due, step_run
 from mailer.sequences.enrolment import enrol, enrol_existing, enrolled_count
 from mailer.store.db import transaction
 from mailer.store.models import Base, Delivery, DeliveryState, SequenceEnrolment, utcnow
@@ -201,3 +201,5 @@ def test_step_0_is_not_a_second_welcome_and_the_later_steps_still_go(
     assert _pass(sessions, [hello, later], now) == {"a-hello": 1, "b-an-hour-later": 1}
     assert list(_rows(sessions, hello.run_id or 0)) == [bob]
     assert list(_rows(sessions, later.run_id or 0)) == [jane]  # bob's waits for his step 0
+    with sessions() as session:  # and `scheduler status` does not show step 0 due for jane
+        assert next_due(session, "welcome", hello, now, CATCH_UP) is None

@@ -213,6 +213,8 @@ def next_due(
         enrolment.left_at.is_(None),
         enrolment.joined_at > now - step.after - catch_up,
     ]
+    if not step.after:  # who had the built-in welcome email never gets step 0
+        conditions.append(enrolment.welcomed_at.is_(None))
     if step.run_id is not None:
         conditions.append(
             ~exists().where(
