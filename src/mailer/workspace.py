@@ -84,8 +84,14 @@ def skeleton_dir() -> Path:
     return Path(str(resources.files("mailer") / "skeleton"))
 
 
-def init_workspace(target: Path, *, force: bool = False) -> Workspace:
-    """Copy the sample workspace into ``target`` without overwriting anything."""
+def init_workspace(target: Path, *, force: bool = False, sample_series: bool = False) -> Workspace:
+    """Copy the sample workspace into ``target`` without overwriting anything.
+
+    ``sample_series`` (`mailer init`, `mailer demo`): also the skeleton's campaigns/, a
+    three-step welcome series drafted from the sample articles (drafts: nothing is sent until
+    staff approve a step; until step 0 is approved, signup sends the built-in welcome email),
+    only into an empty campaigns/. Without it campaigns/ starts empty, as the tests'
+    workspaces expect."""
     target = target.expanduser().resolve()
     if (target / CONFIG_FILE).exists() and not force:
         raise WorkspaceError(
@@ -95,10 +101,16 @@ def init_workspace(target: Path, *, force: bool = False) -> Workspace:
     if target.exists() and not target.is_dir():
         raise WorkspaceError(f"{target} exists and is not a folder")
     source = skeleton_dir()
+    # --force on a workspace in use: its campaigns are its own (a sample step would join its
+    # series and hold its later steps back), so the sample series goes only into an empty one.
+    campaigns = target / "campaigns"
+    sample_series = sample_series and not (campaigns.is_dir() and any(campaigns.iterdir()))
     for path in sorted(source.rglob("*")):
         if "__pycache__" in path.parts:
             continue
         relative = path.relative_to(source)
+        if relative.parts[0] == "campaigns" and not sample_series:
+            continue
         destination = target / relative
         if path.is_dir():
             destination.mkdir(parents=True, exist_ok=True)

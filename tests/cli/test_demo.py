@@ -61,6 +61,23 @@ def test_demo_runs_the_whole_flow(
     assert report["clicked_unique"] == 1 and report["cta_clicks"] == 1
     assert report["unsubscribed"] == 1
 
+    # Issue 16: `mailer init` drafted a three-step welcome series; the demo approved step 0,
+    # signed a new person up on the web and confirmed: step 0 went to them, once, and not the
+    # built-in welcome email too; the other steps stay drafts.
+    steps = sorted(p.name for p in (root / "campaigns").glob("welcome-*.md"))
+    assert steps == ["welcome-0-hello.md", "welcome-1-headaches.md", "welcome-2-sleep.md"]
+    (step_0,) = (root / "outbox" / "welcome-0-hello").glob("*.eml")
+    welcomed = email.message_from_bytes(step_0.read_bytes(), policy=email.policy.default)
+    assert welcomed["To"].addresses[0].addr_spec == "new.patient@example.com"
+    assert re.search(r"to .*new\.patient@example\.com>?: Welcome to Summit Upper", output)
+    assert not (root / "outbox" / "welcome").exists()
+    listed = json.loads(_mailer(mailer, root, env, "sequences", "list", "--json"))
+    assert [(s["slug"], s["approved"], s["sent"]) for s in listed["series"][0]["steps"]] == [
+        ("welcome-0-hello", True, 1),
+        ("welcome-1-headaches", False, 0),
+        ("welcome-2-sleep", False, 0),
+    ]
+
     # The click went to the server named in the emails, and redirected to the booking page.
     port = re.search(r"answering on http://127\.0\.0\.1:(\d+)/healthz", output)
     assert port, output

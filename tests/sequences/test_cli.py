@@ -129,3 +129,38 @@ def test_enroll_refuses_a_name_that_is_no_series(mailer: Mailer) -> None:
     result = mailer("sequences", "enroll", "Welcome Series", "--existing")
     assert result.exit_code == 2
     assert "is not a series name" in result.stderr
+
+
+def test_list_shows_how_many_each_step_is_due_for_now(mailer: Mailer, workspace: Workspace) -> None:
+    _step(workspace, "welcome-0-hello", "Welcome", "0s")
+    _step(workspace, "welcome-1-first-visit", "Your first visit", "1h")
+    assert mailer("subscribers", "add", "jane@example.com").exit_code == 0
+    assert mailer("subscribers", "add", "bob@example.com").exit_code == 0
+
+    def due() -> list[tuple[str, int]]:
+        listed = mailer("sequences", "list", "--json").json()
+        return [(s["slug"], s["due_now"]) for s in listed["series"][0]["steps"]]
+
+    assert due() == [("welcome-0-hello", 2), ("welcome-1-first-visit", 0)]  # awaiting approval
+    table = mailer("sequences", "list")
+    assert "due now" in table.stdout
+    assert mailer("approve", "welcome-0-hello").exit_code == 0
+    assert due() == [("welcome-0-hello", 2), ("welcome-1-first-visit", 0)]
+    assert mailer("sequences", "run").exit_code == 0
+    assert due() == [("welcome-0-hello", 0), ("welcome-1-first-visit", 0)]
+
+
+def test_a_step_is_never_sent_to_the_whole_list_by_mailer_send(
+    mailer: Mailer, workspace: Workspace, tmp_path: Path
+) -> None:
+    _step(workspace, "welcome-0-hello", "Welcome", "0s")
+    patients = tmp_path / "patients.csv"
+    patients.write_text("Email\nold1@example.com\nold2@example.com\n", encoding="utf-8")
+    assert mailer("subscribers", "import", str(patients)).exit_code == 0
+    approved = mailer("approve", "welcome-0-hello")
+    assert "goes to each person of the welcome series" in approved.stdout
+    assert "mailer send welcome-0-hello" not in approved.stdout  # the slot's hint was wrong here
+    sent = mailer("send", "welcome-0-hello", "--yes")
+    assert sent.exit_code == 2
+    assert "never to the whole list at once" in sent.stderr
+    assert _recipients(workspace, "welcome-0-hello") == []

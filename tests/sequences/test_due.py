@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.sequences.due import DueStep, queue_due, step_run
+from mailer.sequences.due import DueStep, next_due, queue_due, step_run
 from mailer.sequences.enrolment import enrol, enrol_existing, enrolled_count
 from mailer.store.db import transaction
 from mailer.store.models import Base, Delivery, DeliveryState, SequenceEnrolment, utcnow
@@ -171,7 +171,7 @@ def test_enrolling_twice_does_not_restart_and_existing_people_only_on_request(
     assert joined == now - timedelta(days=1)
 
 
-def test_the_migration_creates_the_enrolment_table_as_the_model_declares(
+def test_the_migrations_create_the_series_tables_and_indexes_as_the_model_declares(
     engine: Engine,
 ) -> None:
     with engine.connect() as connection:
@@ -179,6 +179,27 @@ def test_the_migration_creates_the_enrolment_table_as_the_model_declares(
         differences = [
             diff
             for diff in compare_metadata(context, Base.metadata)
-            if "sequence_enrolments" in repr(diff)
+            if "sequence_enrolments" in repr(diff) or "ix_deliveries_subscriber_sent" in repr(diff)
         ]
     assert differences == []
+
+
+def test_step_0_is_not_a_second_welcome_and_the_later_steps_still_go(
+    sessions: sessionmaker[Session],
+) -> None:
+    now = utcnow()
+    hello = DueStep("a-hello", timedelta(0), _run(sessions, "a-hello"))
+    later = DueStep("b-an-hour-later", timedelta(hours=1), _run(sessions, "b-an-hour-later"))
+    jane = _person(sessions, "jane@example.com", now - timedelta(hours=2))
+    bob = _person(sessions, "bob@example.com", now - timedelta(hours=2))
+    with transaction(sessions) as session:  # jane had the built-in welcome email at signup
+        session.execute(
+            update(SequenceEnrolment)
+            .where(SequenceEnrolment.subscriber_id == jane)
+            .values(welcomed_at=now - timedelta(hours=2))
+        )
+    assert _pass(sessions, [hello, later], now) == {"a-hello": 1, "b-an-hour-later": 1}
+    assert list(_rows(sessions, hello.run_id or 0)) == [bob]
+    assert list(_rows(sessions, later.run_id or 0)) == [jane]  # bob's waits for his step 0
+    with sessions() as session:  # and `scheduler status` does not show step 0 due for jane
+        assert next_due(session, "welcome", hello, now, CATCH_UP) is None

@@ -5,6 +5,7 @@ people imported without --welcome get nothing. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.web.test_web_signup import (
     parse,
     sign_up,
     subscriber,
+    text_of,
     wait_for_mail,
 )
 from tests.web_server import LiveServer, serve
@@ -74,10 +76,18 @@ def test_a_web_signup_gets_step_0_at_once_and_step_1_when_due(
         maria = _confirmed(client, sessions, workspace, "maria@example.com")
         ana = _confirmed(client, sessions, workspace, "ana@example.com")
         # Step 0 goes at once, from the confirmation itself (no scheduler running here).
-        wait_for_mail(outbox_file(workspace, STEP_0, maria))
+        to_maria = parse(wait_for_mail(outbox_file(workspace, STEP_0, maria)))
         step_0 = parse(wait_for_mail(outbox_file(workspace, STEP_0, ana)))
         assert client.post(local(step_0["List-Unsubscribe"].strip("<>"))).status_code == 200
+        # Maria presses the booking button: the step's report counts it as a campaign's does.
+        clicks = re.findall(re.escape(BASE) + r"/c/[A-Za-z0-9_-]+\.\d+", text_of(to_maria))
+        assert clicks, text_of(to_maria)
+        for link in clicks:
+            assert client.get(local(link)).status_code == 302
     assert not (workspace.outbox_dir / "welcome").exists()  # step 0 is the welcome email now
+    figures = mailer("report", STEP_0, "--json", process=True).json()
+    assert (figures["sent"], figures["unsubscribed"]) == (2, 1)
+    assert figures["clicked_unique"] == 1 and figures["cta_clicks"] >= 1
 
     time.sleep(4.1)
     env = dict(os.environ)
@@ -90,11 +100,15 @@ def test_a_web_signup_gets_step_0_at_once_and_step_1_when_due(
     assert step_1_files == [outbox_file_name(maria)]
 
 
-def test_without_an_approved_step_0_the_welcome_email_goes_as_before(
-    server: LiveServer, workspace: Workspace, sessions: sessionmaker[Session]
+def test_without_an_approved_step_0_the_welcome_email_goes_as_before_and_only_once(
+    server: LiveServer, mailer: Mailer, workspace: Workspace, sessions: sessionmaker[Session]
 ) -> None:
     _step(workspace, STEP_0, "Welcome", "0s")  # a draft: not sent, and nobody is left unwelcomed
     with httpx.Client(base_url=server.url, timeout=10) as client:
         maria = _confirmed(client, sessions, workspace, "maria@example.com")
     wait_for_mail(outbox_file(workspace, "welcome", maria))
+    assert _recipients(workspace, STEP_0) == []
+    # Step 0 approved later (within the catch-up window) is not a second welcome for her.
+    assert mailer("approve", STEP_0).exit_code == 0
+    assert mailer("sequences", "run", "--json").exit_code == 0
     assert _recipients(workspace, STEP_0) == []

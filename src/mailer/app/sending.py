@@ -33,7 +33,7 @@ from mailer.delivery.engine import OnBounced, Sender, SendOutcome
 from mailer.delivery.ledger import ClaimedRecipient, Ledger, template_from_json
 from mailer.delivery.providers import Provider, RecipientFailure, make_provider
 from mailer.delivery.types import MessageTemplate, Recipient
-from mailer.errors import ApprovalError
+from mailer.errors import ApprovalError, UsageError
 from mailer.events.ingest import RefusedAddress, record_smtp_bounces
 from mailer.states import SendState
 from mailer.store.models import CampaignRun
@@ -236,6 +236,13 @@ class SendJob:
         existing = self.ledger.find_run(self.campaign.slug)
         if existing is not None:
             return existing, False
+        if self.campaign.sequence:  # its run would hold the whole list: a welcome to everyone
+            raise UsageError(
+                f"{self.campaign.slug!r} is a step of the {self.campaign.sequence!r} series: it "
+                "goes to each person when it is due for them, never to the whole list at once",
+                hint="`mailer sequences run` sends the steps due now; `mailer send "
+                f"{self.campaign.slug} --test-to you@clinic.example` sends a test copy",
+            )
         approved = self.approved
         links = [asdict(link) for link in approved.rendered.links]
         return self.ledger.start(

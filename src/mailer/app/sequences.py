@@ -15,11 +15,15 @@ Outside the clinic's sending window (``[sequences] send_between``, local time) a
 nothing: due steps wait for it (mailer.sequences.quiet).
 
 2 and 3 repeat while a round added rows (at most once per step), so a person due for two
-steps gets both in one pass, the second only after the first was sent.
+steps gets both in one pass, the second only after the first was sent (with ``[sequences]
+min_gap`` 0s; by default the second waits 12 hours after the first, as after any email).
 
 Enrolment happens where people become active: `mailer subscribers add`, the staff page's "Add",
 the web signup's confirmation (``enrol_person``), `subscribers import --welcome`
-(``enrol_imported``) and `mailer sequences enroll NAME --existing` (``enrol_existing``).
+(``enrol_imported``) and `mailer sequences enroll NAME --existing` (``enrol_existing``). When
+the signup sent the built-in welcome email instead of step 0 (none approved yet),
+``mark_welcomed`` records it, so step 0 is never a second welcome. The figures (`mailer
+sequences list`, `scheduler status`) are mailer.app.sequence_figures'.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -47,7 +51,6 @@ from mailer.errors import ApprovalError, MailerError
 from mailer.sequences import enrolment
 from mailer.sequences.due import (
     DueStep,
-    next_due,
     ordered,
     queue_due,
     step_run,
@@ -59,8 +62,6 @@ from mailer.store.db import insert_ignoring_duplicates, transaction
 from mailer.store.models import (
     CampaignFileNotice,
     CampaignRun,
-    Delivery,
-    DeliveryState,
     SendState,
     SequenceEnrolment,
     Subscriber,
@@ -135,7 +136,7 @@ def run_pass(
     with _ONE_PASS_AT_A_TIME:
         report = PassReport(at=now().isoformat())
         settings = workspace.settings
-        catch_up = settings.sequences.catch_up
+        catch_up, min_gap = settings.sequences.catch_up, settings.sequences.min_gap
         window = parse_window(settings.sequences.send_between)
         if not is_open(now(), settings.schedule.timezone, window):
             report.quiet = True  # due steps wait for the window (within catch_up, so none is lost)
@@ -145,7 +146,7 @@ def run_pass(
             if only is not None and name != only:
                 continue
             steps, passes, maybe_due = _prepare_steps(
-                workspace, sessions, name, campaigns, now(), catch_up
+                workspace, sessions, name, campaigns, now(), catch_up, min_gap
             )
             report.series[name] = passes
             by_slug = {p.slug: p for p in passes}
@@ -153,7 +154,7 @@ def run_pass(
                 added: dict[str, int] = {}
                 if round_ > 0 or maybe_due:  # an idle pass asked once already (_prepare_steps)
                     with transaction(sessions) as session:
-                        added = queue_due(session, name, steps, now(), catch_up)
+                        added = queue_due(session, name, steps, now(), catch_up, min_gap)
                 for slug, count in added.items():
                     by_slug[slug].queued += count
                 sent_any = _send_open_runs(workspace, ledger, sessions, steps, by_slug)
@@ -169,6 +170,7 @@ def _prepare_steps(
     campaigns: list[Campaign],
     moment: datetime,
     catch_up: timedelta,
+    min_gap: timedelta,
 ) -> tuple[list[DueStep], list[StepPass], bool]:
     """Each step with its run, or None when it is not approved (staff told once), and whether
     anyone may be due (someone waits for a step, or a step's run was just created).
@@ -190,7 +192,7 @@ def _prepare_steps(
         for c in campaigns
     ]
     with sessions() as session:
-        waiting = waiting_steps(session, series, tentative, moment, catch_up)
+        waiting = waiting_steps(session, series, tentative, moment, catch_up, min_gap)
     maybe_due = bool(waiting)
     steps: list[DueStep] = []
     passes: list[StepPass] = []
@@ -308,6 +310,22 @@ def enrol_person(session: Session, subscriber_id: int, *, source: str) -> bool:
     return enrolment.enrol(session, subscriber_id, utcnow(), source=source)
 
 
+def mark_welcomed(sessions: sessionmaker[Session], subscriber_id: int) -> None:
+    """The built-in welcome email went to this person (signup, no approved step 0 yet): a step
+    0 approved later is not sent to them as a second welcome (mailer.sequences.due)."""
+    with transaction(sessions) as session:
+        session.execute(
+            update(SequenceEnrolment)
+            .where(
+                SequenceEnrolment.subscriber_id == subscriber_id,
+                SequenceEnrolment.sequence == WELCOME,
+                SequenceEnrolment.welcomed_at.is_(None),
+            )
+            .values(welcomed_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
 def enrol_imported(sessions: sessionmaker[Session], since: datetime) -> int:
     """`subscribers import --welcome`: the people the import added (active, created since
     ``since``) enter the welcome series. Returns how many."""
@@ -331,120 +349,3 @@ def enrol_existing(sessions: sessionmaker[Session], series: str, tag: str | None
     """`mailer sequences enroll NAME --existing [--tag T]`: everyone active now, from now."""
     with transaction(sessions) as session:
         return enrolment.enrol_existing(session, series, utcnow(), tag=tag)
-
-
-# -- figures ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StepFigures:
-    slug: str
-    after: str
-    approved: bool
-    subject: str
-    sent: int
-    queued: int
-    failed: int
-    skipped: int
-
-
-@dataclass(frozen=True)
-class SeriesFigures:
-    name: str
-    enrolled: int
-    left: int
-    steps: list[StepFigures]
-
-
-@dataclass(frozen=True)
-class SequencesReport:
-    """`mailer sequences list --json` (also `status`)."""
-
-    series: list[SeriesFigures]
-    catch_up: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def sequences_report(workspace: Workspace, sessions: sessionmaker[Session]) -> SequencesReport:
-    """Series, steps, enrolled, sent per step (the ledger's counts), without sending."""
-    series: list[SeriesFigures] = []
-    approved_runs: dict[str, CampaignRun] = {}
-    with sessions() as session:
-        for run in session.scalars(select(CampaignRun)):
-            approved_runs[run.slug] = run
-        for name, campaigns in series_steps(workspace).items():
-            enrolled = int(
-                session.scalar(
-                    select(func.count()).where(
-                        SequenceEnrolment.sequence == name, SequenceEnrolment.left_at.is_(None)
-                    )
-                )
-                or 0
-            )
-            left = int(
-                session.scalar(
-                    select(func.count()).where(
-                        SequenceEnrolment.sequence == name, SequenceEnrolment.left_at.is_not(None)
-                    )
-                )
-                or 0
-            )
-            steps = [_figures(session, c, approved_runs.get(c.slug)) for c in campaigns]
-            series.append(SeriesFigures(name, enrolled, left, steps))
-    return SequencesReport(series, _duration(workspace.settings.sequences.catch_up))
-
-
-def next_due_steps(
-    workspace: Workspace, sessions: sessionmaker[Session], now: datetime | None = None
-) -> list[dict[str, Any]]:
-    """For `mailer scheduler status`: each step of each series and when it next falls due for
-    someone (UTC ISO time; None when nobody is waiting for it)."""
-    moment = now or utcnow()
-    catch_up = workspace.settings.sequences.catch_up
-    found: list[dict[str, Any]] = []
-    with sessions() as session:
-        runs = {run.slug: run.id for run in session.scalars(select(CampaignRun))}
-        for name, campaigns in series_steps(workspace).items():
-            for campaign in campaigns:
-                step = DueStep(campaign.slug, campaign.after, runs.get(campaign.slug))
-                when = next_due(session, name, step, moment, catch_up)
-                found.append(
-                    {
-                        "series": name,
-                        "step": campaign.slug,
-                        "approved": campaign.status == "approved",
-                        "next_due": when.isoformat() if when else None,
-                    }
-                )
-    return found
-
-
-def _figures(session: Session, campaign: Campaign, run: CampaignRun | None) -> StepFigures:
-    counts: dict[str, int] = {}
-    if run is not None:
-        rows = session.execute(
-            select(Delivery.state, func.count())
-            .where(Delivery.campaign_id == run.id)
-            .group_by(Delivery.state)
-        )
-        counts = {state: int(n) for state, n in rows}
-    return StepFigures(
-        slug=campaign.slug,
-        after=str(campaign.extra.get("after", "")),
-        approved=campaign.status == "approved",
-        subject=campaign.subject,
-        sent=counts.get(DeliveryState.SENT, 0),
-        queued=sum(counts.get(s, 0) for s in DeliveryState.OPEN),
-        failed=counts.get(DeliveryState.FAILED, 0),
-        skipped=counts.get(DeliveryState.SKIPPED, 0),
-    )
-
-
-def _duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

@@ -208,12 +208,22 @@ def approve_command(
         )
     schedule = workspace.settings.schedule
     when = f"on {campaign.send_on.isoformat()}" if campaign.send_on else "in the next weekly slot"
-    console.print(
-        f"Next: it goes out {when} (cron {escape(schedule.cron)}, {escape(schedule.timezone)}) "
-        "while `mailer scheduler run` is running; `mailer scheduler status` shows when. "
-        f"To send now instead: `mailer send {escape(campaign.slug)}`.",
-        soft_wrap=True,
-    )
+    if campaign.sequence:  # a step never goes at a slot, nor by `mailer send`
+        console.print(
+            f"Next: it goes to each person of the {escape(campaign.sequence)} series "
+            f"{escape(str(campaign.extra.get('after', '')))} after they joined, at a pass of "
+            "`mailer scheduler run` (every minute) or `mailer sequences run`; "
+            "`mailer sequences list` shows who it is due for now.",
+            soft_wrap=True,
+        )
+    else:
+        console.print(
+            f"Next: it goes out {when} (cron {escape(schedule.cron)}, "
+            f"{escape(schedule.timezone)}) while `mailer scheduler run` is running; "
+            "`mailer scheduler status` shows when. "
+            f"To send now instead: `mailer send {escape(campaign.slug)}`.",
+            soft_wrap=True,
+        )
     if as_json:
         print_json(report())
 

@@ -35,6 +35,7 @@ import httpx
 from rich.markup import escape
 
 from mailer.cli.common import console, display_path
+from mailer.cli.demo_series import welcome_series
 from mailer.errors import MailerError
 from mailer.workspace import Workspace, init_workspace
 
@@ -60,7 +61,7 @@ def run_demo(directory: Path) -> None:
         "templates, the subscriber list and, with the default outbox provider, the emails.",
         f"mailer init {directory.name}",
     )
-    workspace = init_workspace(directory)
+    workspace = init_workspace(directory, sample_series=True)
     console.print(f"  [dim]created {workspace.root}[/dim]")
 
     port = _free_port()
@@ -200,6 +201,8 @@ def _flow(directory: Path, workspace: Workspace, env: dict[str, str], base_url: 
         "CTA clicks) and unsubscribes. With SendGrid, deliveries, opens and bounces show too.",
     )
     _mailer(directory, env, "report", slug)
+
+    welcome_series(directory, base_url, _step, lambda *args: _mailer(directory, env, *args))
     return slug
 
 
@@ -302,13 +305,14 @@ def _free_port() -> int:
 
 def _demo_environment(base_url: str) -> dict[str, str]:
     """The caller's environment without MAILER_* and provider secrets (nor their _FILE forms),
-    plus the demo's base_url."""
+    plus the demo's base_url and any hour for the welcome series."""
     env = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith(("MAILER_", "SENDGRID_API_KEY"))  # and their _FILE forms
     }
     env["MAILER_WEB__BASE_URL"] = base_url
+    env["MAILER_SEQUENCES__SEND_BETWEEN"] = ""  # the demo's welcome step goes at any hour
     return env
 
 

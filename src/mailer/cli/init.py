@@ -24,8 +24,14 @@ def init_command(
     """
     from mailer.workspace import init_workspace
 
-    workspace = init_workspace(directory, force=force)
+    workspace = init_workspace(directory, force=force, sample_series=True)
     console.print(f"Created a newsletter workspace in [bold]{workspace.root}[/bold]")
+    steps = sorted((workspace.campaigns_dir).glob("welcome-*.md"))
+    if steps:
+        console.print(
+            f"A sample welcome series ({len(steps)} steps, drafts) is in campaigns/: "
+            "`mailer sequences list`; approve a step to send it to new subscribers."
+        )
     console.print(
         "Next: edit mailer.toml (your clinic's name, address and booking page), then\n"
         f"  cd {workspace.root}\n"

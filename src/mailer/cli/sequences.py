@@ -25,14 +25,16 @@ JsonOption = Annotated[
 @command(app, "list")
 def list_command(as_json: JsonOption = False) -> None:
     """Every series: its steps in order (when each is due after joining, approved or not),
-    the people enrolled, and sent and waiting per step.
+    the people enrolled, and per step the people it is due for now (a pass would send it to
+    them; for a step not approved, the people waiting for its approval), sent and waiting
+    (queued in the ledger).
 
     A step is a campaign file with `sequence: welcome` and `after: 3d` in its front matter.
 
     Example: mailer sequences list
     """
     # Lazy (as in every command here): `mailer --help` must not load the send path.
-    from mailer.app.sequences import sequences_report
+    from mailer.app.sequence_figures import sequences_report
 
     report = sequences_report(state.workspace(), state.database())
     if as_json:
@@ -44,24 +46,30 @@ def list_command(as_json: JsonOption = False) -> None:
             "`after: 0s` (or 90m, 2d, 1w) in its front matter."
         )
         return
+    columns = ("after", "step", "approved", "due now", "sent", "waiting", "failed", "skipped")
     for series in report.series:
         table = Table(
             title=f"{series.name}: {series.enrolled} enrolled, {series.left} left "
-            f"(catch-up {report.catch_up})"
+            f"(catch-up {report.catch_up}, min gap {report.min_gap})"
         )
-        for column in ("after", "step", "approved", "sent", "waiting", "failed", "skipped"):
+        for column in columns:
             table.add_column(column)
         for step in series.steps:
             table.add_row(
                 escape(step.after),
                 escape(step.slug),
                 "yes" if step.approved else "[yellow]no[/yellow]",
+                str(step.due_now),
                 str(step.sent),
                 str(step.queued),
                 str(step.failed),
                 str(step.skipped),
             )
         console.print(table)
+    if not report.sending_window_open:
+        console.print(
+            "Outside the sending window ([sequences] send_between): the steps due now wait for it."
+        )
 
 
 @command(app, "status")

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _WINDOW = re.compile(r"^([01]\d:[0-5]\d|2[0-3]:[0-5]\d)-([01]\d:[0-5]\d|2[0-3]:[0-5]\d)$")
@@ -195,11 +195,26 @@ class SequencesSettings(_Section):
     catch_up: timedelta = timedelta(days=2)
     # Quiet hours: due steps go out only in this local window ("" for any time).
     send_between: str = "08:00-19:00"
+    # No step within this long of another email to the same person (a weekly issue, a campaign,
+    # another step): the step waits (mailer.sequences.due). "0s" turns it off.
+    min_gap: timedelta = timedelta(hours=12)
 
-    @field_validator("catch_up", mode="before")
+    @field_validator("catch_up", "min_gap", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return _parse_duration(value)
+
+    @field_validator("min_gap")
+    @classmethod
+    def _shorter_than_catch_up(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        # A step held longer than the catch-up window would never be sent to that person.
+        catch_up = info.data.get("catch_up")
+        if isinstance(catch_up, timedelta) and value >= catch_up:
+            raise ValueError(
+                f'shorter than catch_up ({catch_up}), e.g. "12h": a step held that long '
+                "would never be sent"
+            )
+        return value
 
     @field_validator("send_between")
     @classmethod

@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.app.sequences import next_due_steps
+from mailer.app.sequence_figures import next_due_steps
 from mailer.crontab import CrontabTrigger
 from mailer.feed.address import shown_url
 from mailer.feed.report import feed_report

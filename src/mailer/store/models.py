@@ -227,7 +227,11 @@ class Delivery(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
-    __table_args__ = (Index("ix_deliveries_claim", "campaign_id", "state", "subscriber_id"),)
+    __table_args__ = (
+        Index("ix_deliveries_claim", "campaign_id", "state", "subscriber_id"),
+        # A person's recent emails: a series step waits [sequences] min_gap after one.
+        Index("ix_deliveries_subscriber_sent", "subscriber_id", "sent_at"),
+    )
 
 
 class Event(Base):
@@ -370,6 +374,9 @@ class SequenceEnrolment(Base):
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     source: Mapped[str] = mapped_column(String(50), default="")  # signup, cli-add, import...
+    # The built-in welcome email went to them (signup, while the series had no approved step
+    # 0): a step due at once (after: 0s) is not sent to them too; the later steps are.
+    welcomed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     # A pass looks only at people whose step falls due within the catch-up window: a range
     # on joined_at per series, so an idle pass reads an index range, never the whole table.

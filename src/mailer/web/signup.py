@@ -27,7 +27,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from mailer.app.mailing import send_message
-from mailer.app.sequences import WELCOME, enrol_person, run_pass, series_steps
+from mailer.app.sequences import WELCOME, enrol_person, mark_welcomed, run_pass, series_steps
 from mailer.campaigns.links import with_utm
 from mailer.campaigns.message import WELCOME_SLUG, signup_message
 from mailer.delivery.types import MessageTemplate, Recipient
@@ -162,12 +162,18 @@ def mail_signup(ctx: WebContext, build: Build, person: Person) -> bool:
 
 def welcome(ctx: WebContext, person: Person) -> None:
     """Right after a confirmation: a pass of the welcome series sends its steps due at once
-    (step 0, ``after: 0s``). Without an approved step 0 (no series yet, or only drafts), the
-    welcome email goes as before, so nobody who confirms hears nothing. A failure is logged,
-    never raised: the scheduler's next pass sends what is due."""
+    (step 0, ``after: 0s``). Without an approved step 0 (no series yet, or only drafts, as in
+    a new workspace), the built-in welcome email goes, so nobody who confirms hears nothing,
+    and the enrolment records it: a step 0 approved later is not sent to them as a second
+    welcome (one welcome either way). A failure is logged, never raised: the scheduler's next
+    pass sends what is due."""
     steps = series_steps(ctx.workspace).get(WELCOME, [])
     if not any(step.status == "approved" and not step.after for step in steps):
-        mail_signup(ctx, welcome_email, person)
+        if mail_signup(ctx, welcome_email, person):
+            try:
+                mark_welcomed(ctx.sessions, person.subscriber_id)
+            except Exception as err:  # a background task: logged, never raised (see above)
+                log.warning("welcome email not recorded for the series: %s", type(err).__name__)
         return
     try:
         run_pass(ctx.workspace, ctx.sessions, only=WELCOME)
