@@ -20,14 +20,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
 
 from mailer.cli.common import command, console, err_console, print_json, quiet_for_json, state
 from mailer.errors import CampaignError, Interrupted, SendDeclined, SendPaused, UsageError
@@ -276,6 +268,15 @@ def _run_with_progress(job: SendJob, stop: _StopFlag) -> SendOutcome:
     total = run.recipients
     done_before = job.done(run)
     if console.is_terminal:
+        from rich.progress import (  # only on a terminal; not for `mailer --help`
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

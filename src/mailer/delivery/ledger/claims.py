@@ -98,7 +98,9 @@ class Claims(LedgerBase):
                             "owner": self.owner,
                             "lease_until": now + lease,
                         },
-                    ).scalars()
+                    )
+                    .scalars()
+                    .all()  # fetchall: iterating fetches row by row (~2 µs a row)
                 )
             reclaimed = sum(
                 1
