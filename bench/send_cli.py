@@ -20,12 +20,15 @@ Timed, per round, in turns so a load change on the shared machine hits each alik
   tree (``python -m mailer`` with it first on PYTHONPATH), on its own campaign of the same list.
 
 The ratio is bare seconds / send seconds (1.0: the send costs no more than its POSTs). Each line
-carries the load average at its end (2 cores shared with other work: read ranges, not points).
+carries the load average at its end (2 cores shared with other work: read ranges, not points)
+and the CPU seconds of each contender (the `mailer send` process's user + system time, all its
+threads; the bare loop's own), which a loaded machine inflates far less than the wall time.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -166,10 +169,16 @@ def bare_loop(url: str, payload: dict[str, Any], requests: int) -> float:
     return time.perf_counter() - started
 
 
-def timed_send(env: dict[str, str], slug: str, command: list[str] | None = None) -> float:
+def timed_send(
+    env: dict[str, str], slug: str, command: list[str] | None = None
+) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process: user + system, all its threads)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     _mailer(env, "send", slug, "--yes", command=command)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def run(count: int, rounds: int, vs: str | None) -> list[dict[str, Any]]:
@@ -192,9 +201,9 @@ def run(count: int, rounds: int, vs: str | None) -> list[dict[str, Any]]:
             before_env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (vs, env.get("PYTHONPATH", "")) if p
             )
-        contenders: dict[str, Callable[[str], float]] = {
+        contenders: dict[str, Callable[[str], tuple[float, float]]] = {
             "send": lambda slug: timed_send(env, slug),
-            "bare": lambda _slug: bare_loop(str(server.address), payload, requests),
+            "bare": lambda _slug: _bare_timed(str(server.address), payload, requests),
         }
         if vs:
             contenders["before"] = lambda slug: timed_send(
@@ -209,30 +218,37 @@ def run(count: int, rounds: int, vs: str | None) -> list[dict[str, Any]]:
                 slug = SLUG if (index == 0 and name == "send") else f"{SLUG}-{index}-{name}"
                 if name != "bare" and slug != SLUG:
                     new_campaign(workspace, env, slug)
-                seconds = contenders[name](slug)
-                figures[name] = seconds
+                figures[name], figures[f"{name}_cpu"] = contenders[name](slug)
                 figures[f"{name}_load"] = _load()
             results.append(figures)
             _report(index, count, figures)
-        received = server.count()
-        sends = sum(1 for name in contenders if name != "bare")
-        expected = rounds * (sends * count + requests * BATCH)
-        assert received == expected, f"the fake got {received:,} recipients, not {expected:,}"
+            received = server.count()
+            sends = sum(1 for name in contenders if name != "bare")
+            expected = sends * count + requests * BATCH
+            assert received == expected, f"the fake got {received:,} recipients, not {expected:,}"
+            server.reset()
     return results
+
+
+def _bare_timed(url: str, payload: dict[str, Any], requests: int) -> tuple[float, float]:
+    started = time.process_time()
+    wall = bare_loop(url, payload, requests)
+    return wall, time.process_time() - started
 
 
 def _report(index: int, count: int, figures: dict[str, Any]) -> None:
     send, bare = figures["send"], figures["bare"]
     line = (
         f"round {index + 1}: `mailer send` {count:,} recipients {send:.2f} s "
-        f"({count / send:,.0f}/s, {figures['send_load']}); bare POST loop {bare:.2f} s "
-        f"({count / bare:,.0f}/s, {figures['bare_load']}); ratio {bare / send:.2f}"
+        f"({count / send:,.0f}/s; CPU {figures['send_cpu']:.2f} s; {figures['send_load']}); "
+        f"bare POST loop {bare:.2f} s ({count / bare:,.0f}/s; CPU {figures['bare_cpu']:.2f} s; "
+        f"{figures['bare_load']}); ratio {bare / send:.2f}"
     )
     if "before" in figures:
         before = figures["before"]
         line += (
-            f"; before: {before:.2f} s ({count / before:,.0f}/s, {figures['before_load']}, "
-            f"ratio {bare / before:.2f})"
+            f"; before: {before:.2f} s ({count / before:,.0f}/s; CPU "
+            f"{figures['before_cpu']:.2f} s; {figures['before_load']}; ratio {bare / before:.2f})"
         )
     print(line, flush=True)
 

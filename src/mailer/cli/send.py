@@ -8,6 +8,7 @@ module asks, shows progress and reports.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -241,6 +242,7 @@ def _send_now(job: SendJob, as_json: bool) -> None:
     """Send, or resume, here; SIGTERM and Ctrl-C stop after what is in flight."""
     stop = _StopFlag()
     stop.install()
+    _freeze_what_is_loaded()
     outcome = _run_with_progress(job, stop)
     _print_outcome(job, outcome)
     document = None
@@ -259,6 +261,14 @@ def _send_now(job: SendJob, as_json: bool) -> None:
         raise Interrupted(document=document, reported=True)
     if document is not None:
         print_json(document)
+
+
+def _freeze_what_is_loaded() -> None:
+    """Everything loaded so far (modules, the ORM's mappers, settings: ~100,000 objects) lives
+    as long as the process; frozen, the collector stops rescanning it at every full pass. Those
+    rescans were a fifth of a send's CPU (20,000 recipients: 2.2 s -> 1.8 s; issue 17)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _run_with_progress(job: SendJob, stop: _StopFlag) -> SendOutcome:
@@ -352,6 +362,7 @@ def worker_command(
     stop = _StopFlag()
     stop.install()
     state.service_logging()
+    _freeze_what_is_loaded()
     while not stop():
         worked = work_on_active_runs(state.workspace(), state.database(), should_stop=stop)
         if not worked and once:
