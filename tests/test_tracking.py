@@ -100,3 +100,51 @@ def test_workspace_key_and_development_fallback(
     assert unset.development and unset.value == DEVELOPMENT_KEY.encode()
     with pytest.raises(TokenError):  # development links do not verify with the real key
         read_token(key, make_token(unset, "u", 1))
+
+
+@pytest.mark.parametrize("campaign", ["2026-03-10-spring", "", "café-news"])
+def test_a_link_signer_makes_the_tokens_link_tokens_makes(campaign: str) -> None:
+    """LinkSigner (a send's fast path, issue 17) and link_tokens agree on every id, and on the
+    preview identity; both keys (str and SecretKey) alike."""
+    from mailer.tokens import LinkSigner, link_tokens
+
+    for key in (KEY, SecretKey(KEY.encode())):
+        signer = LinkSigner(key, campaign)
+        for subscriber_id in (None, 0, 1, 127, 128, 16_383, 16_384, 2**40 + 7):
+            assert signer.link_tokens(subscriber_id) == link_tokens(key, subscriber_id, campaign)
+    with pytest.raises(ValueError):
+        LinkSigner(KEY, campaign).link_tokens(-1)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Maria",
+        "Anne Marie",
+        " Maria",
+        "Maria ",
+        "Anne  Marie",
+        "Ma\tria",
+        "Ma\x00ria",
+        "Jo\x7f",
+        "Ana\u00a0Luísa",
+        "Zoë",
+        "",
+        "   ",
+        "x" * 61,
+        "x" * 60,
+        "Ma\u200bria",
+        "李 小龙",
+    ],
+)
+def test_first_names_are_cleaned_as_before(name: str) -> None:
+    """The fast path of clean_first_name (a name already clean is kept as is) changes nothing."""
+    from mailer.campaigns.personalize import (
+        _CONTROL,
+        FALLBACK_FIRST_NAME,
+        MAX_NAME,
+        clean_first_name,
+    )
+
+    slow = " ".join(_CONTROL.sub(" ", name).split())[:MAX_NAME] or FALLBACK_FIRST_NAME
+    assert clean_first_name(name) == slow

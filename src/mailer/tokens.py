@@ -50,6 +50,8 @@ KIND_UNDO = "r"  # undo of one web unsubscribe, handed out on the page right aft
 KIND_PREVIEW_CLICK = "p"
 KIND_PREVIEW_UNSUBSCRIBE = "q"
 PREVIEW_KINDS = (KIND_PREVIEW_CLICK, KIND_PREVIEW_UNSUBSCRIBE)
+_CLICK_BYTE = KIND_CLICK.encode()
+_UNSUBSCRIBE_BYTE = KIND_UNSUBSCRIBE.encode()
 PREVIEW_SUBSCRIBER_ID = 0  # never a subscriber: ids start at 1 and are never reused
 DEVELOPMENT_KEY = "mailer-DEVELOPMENT-key-NOT-SECRET-set-MAILER_SECRET_KEY"
 
@@ -211,6 +213,31 @@ def link_tokens(
         make_token(key, KIND_CLICK, subscriber_id, campaign),
         make_token(key, KIND_UNSUBSCRIBE, subscriber_id, campaign),
     )
+
+
+class LinkSigner:
+    """The tokens ``link_tokens`` makes, for many subscribers of one campaign: the key's HMAC
+    state and the campaign's bytes are prepared once, each token copies them. A send signs two
+    tokens per recipient; this is about 3 µs each, ``make_token`` about 5 (issue 17)."""
+
+    def __init__(self, key: SecretKey | str | bytes, campaign: str) -> None:
+        self._key = key
+        self._campaign = campaign
+        self._campaign_bytes = campaign.encode("utf-8")
+        self._keyed = hmac.new(_key_bytes(key), _DOMAIN, hashlib.sha256)
+
+    def link_tokens(self, subscriber_id: int | None) -> tuple[str, str]:
+        """The same as ``link_tokens(key, subscriber_id, campaign)``."""
+        if subscriber_id is None or subscriber_id < 0:  # previews; link_tokens raises for < 0
+            return link_tokens(self._key, subscriber_id, self._campaign)
+        tail = _varint(subscriber_id) + self._campaign_bytes
+        return self._sign(_CLICK_BYTE + tail), self._sign(_UNSUBSCRIBE_BYTE + tail)
+
+    def _sign(self, payload: bytes) -> str:
+        mac = self._keyed.copy()
+        mac.update(payload)
+        raw = payload + mac.digest()[:MAC_BYTES]
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 def _key_bytes(key: SecretKey | str | bytes) -> bytes:

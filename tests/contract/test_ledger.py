@@ -191,3 +191,20 @@ def test_on_postgresql_a_claim_skips_the_rows_another_transaction_holds(
     finally:
         holder.dispose()
         claimer.dispose()
+
+
+def test_one_batch_sent_and_the_next_started_in_one_write(backend: Backend) -> None:
+    """mark_sent_and_start: the send loop's one write between two requests (issue 17)."""
+    world = backend.world
+    a, b, c, d = world.add_people(4)
+    run_id = world.start()
+    ledger = world.ledger()
+    ledger.claim(run_id, 2)
+    assert ledger.mark_in_flight(run_id, [a, b]) == {a, b}
+    ledger.claim(run_id, 2)
+    world.unsubscribe(d)  # after the claim, before the request
+    assert ledger.mark_sent_and_start(run_id, [a, b], "msg-1", [c, d]) == {c}
+    assert world.states(run_id) == {a: SENT, b: SENT, c: SENDING, d: SKIPPED}
+    assert ledger.mark_sent_and_start(run_id, [c], "msg-2", []) == set()
+    assert world.states(run_id)[c] == SENT
+    assert ledger.finish_if_done(run_id)

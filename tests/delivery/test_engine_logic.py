@@ -285,3 +285,46 @@ def test_whatever_the_provider_answers_nobody_gets_it_twice_and_resumes_finish(
             break
     assert outcome.finished
     assert set(send.states().values()) <= {SENT, FAILED}
+
+
+def test_between_two_requests_the_loop_writes_once() -> None:
+    """Issue 17: a batch's SENT rows and the next batch's SENDING rows go in one write
+    (mark_sent_and_start); the first batch starts alone and the last is recorded alone. Each
+    recipient's states still come in order: SENDING before its request, SENT after its 202."""
+    send = Send(5)
+    ledger = send.store.ledger()
+    writes: list[str] = []
+    depth: list[str] = []
+    at_request: list[dict[int, str]] = []
+
+    class Recording(ScriptedProvider):
+        def _send(self, template: MessageTemplate, recipients: Any) -> Any:
+            at_request.append(send.states())
+            return super()._send(template, recipients)
+
+    def spy(name: str) -> Any:
+        real = getattr(ledger, name)
+
+        def call(*args: Any) -> Any:
+            writes.append(name)
+            depth.append(name)  # the calls a write makes itself are not the loop's
+            try:
+                return real(*args)
+            finally:
+                depth.pop()
+
+        def outer(*args: Any) -> Any:
+            return call(*args) if not depth else real(*args)
+
+        return outer
+
+    for name in ("mark_in_flight", "mark_sent", "mark_sent_and_start"):
+        setattr(ledger, name, spy(name))
+    provider = Recording()
+    outcome = Sender(ledger, provider, values, batch_size=2).run(send.run_id, TEMPLATE)
+    assert outcome.finished and sorted(provider.accepted) == send.ids
+    assert writes == ["mark_in_flight", "mark_sent_and_start", "mark_sent_and_start", "mark_sent"]
+    sending = DeliveryState.SENDING
+    for index, batch in enumerate(provider.requests):
+        assert all(at_request[index][sid] == sending for sid in batch)
+        assert all(at_request[index][sid] == SENT for sid in send.ids[: 2 * index])

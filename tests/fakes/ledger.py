@@ -205,6 +205,13 @@ class InMemoryLedger:
                 _settle(row, SENT)
                 row.provider_message_id = message_id
 
+    def mark_sent_and_start(
+        self, run_id: int, sent: Iterable[int], message_id: str, start: Iterable[int]
+    ) -> set[int]:
+        with self.store.lock:  # re-entrant: the two steps as one
+            self.mark_sent(run_id, sent, message_id)
+            return self.mark_in_flight(run_id, start)
+
     def mark_failed(self, run_id: int, failures: dict[int, str]) -> None:
         with self.store.lock:
             for row in self._rows(run_id, failures):

@@ -27,7 +27,7 @@ from mailer.campaigns.campaign import Campaign
 from mailer.campaigns.check import check_campaign
 from mailer.campaigns.files import CampaignFiles
 from mailer.campaigns.message import staff_copy
-from mailer.campaigns.personalize import recipient_substitutions
+from mailer.campaigns.personalize import recipient_substitutions, substitutions_maker
 from mailer.campaigns.render import RenderedCampaign, render_campaign
 from mailer.delivery.engine import OnBounced, Sender, SendOutcome
 from mailer.delivery.ledger import ClaimedRecipient, Ledger, template_from_json
@@ -105,16 +105,10 @@ def staff_copy_slug(slug: str) -> str:
 def substitutions_for(
     workspace: Workspace, slug: str, key: SecretKey
 ) -> Callable[[ClaimedRecipient], dict[str, str]]:
-    base_url = workspace.settings.web.base_url
+    make = substitutions_maker(key, campaign_slug=slug, base_url=workspace.settings.web.base_url)
 
     def values(person: ClaimedRecipient) -> dict[str, str]:
-        return recipient_substitutions(
-            key,
-            campaign_slug=slug,
-            base_url=base_url,
-            subscriber_id=person.subscriber_id,
-            first_name=person.first_name,
-        )
+        return make(person.subscriber_id, person.first_name)
 
     return values
 

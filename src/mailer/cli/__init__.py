@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import enum
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -102,6 +101,8 @@ class LogLevel(enum.StrEnum):
 
 def _print_version(value: bool) -> None:
     if value:
+        from importlib import metadata  # ~20 ms: only for --version, not at every start
+
         typer.echo(f"mailer {metadata.version('mailer')}")
         raise typer.Exit()  # an eager option's way to end the command line: exit 0
 

@@ -8,6 +8,7 @@ module asks, shows progress and reports.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -20,14 +21,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
 
 from mailer.cli.common import command, console, err_console, print_json, quiet_for_json, state
 from mailer.errors import CampaignError, Interrupted, SendDeclined, SendPaused, UsageError
@@ -249,6 +242,7 @@ def _send_now(job: SendJob, as_json: bool) -> None:
     """Send, or resume, here; SIGTERM and Ctrl-C stop after what is in flight."""
     stop = _StopFlag()
     stop.install()
+    _freeze_what_is_loaded()
     outcome = _run_with_progress(job, stop)
     _print_outcome(job, outcome)
     document = None
@@ -269,6 +263,14 @@ def _send_now(job: SendJob, as_json: bool) -> None:
         print_json(document)
 
 
+def _freeze_what_is_loaded() -> None:
+    """Everything loaded so far (modules, the ORM's mappers, settings: ~100,000 objects) lives
+    as long as the process; frozen, the collector stops rescanning it at every full pass. Those
+    rescans were a fifth of a send's CPU (20,000 recipients: 2.2 s -> 1.8 s; issue 17)."""
+    gc.collect()
+    gc.freeze()
+
+
 def _run_with_progress(job: SendJob, stop: _StopFlag) -> SendOutcome:
     run, created = job.start()
     if not created:
@@ -276,6 +278,15 @@ def _run_with_progress(job: SendJob, stop: _StopFlag) -> SendOutcome:
     total = run.recipients
     done_before = job.done(run)
     if console.is_terminal:
+        from rich.progress import (  # only on a terminal; not for `mailer --help`
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -351,6 +362,7 @@ def worker_command(
     stop = _StopFlag()
     stop.install()
     state.service_logging()
+    _freeze_what_is_loaded()
     while not stop():
         worked = work_on_active_runs(state.workspace(), state.database(), should_stop=stop)
         if not worked and once:

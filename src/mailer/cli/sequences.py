@@ -8,7 +8,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mailer.campaigns.campaign import SERIES_NAME
 from mailer.cli.common import command, console, print_json, state
 from mailer.errors import UsageError
 
@@ -129,6 +128,7 @@ def enroll_command(
     Example: mailer sequences enroll welcome --existing --tag patients
     """
     from mailer.app.sequences import enrol_existing
+    from mailer.campaigns.campaign import SERIES_NAME
 
     if not SERIES_NAME.match(series):
         raise UsageError(

@@ -120,6 +120,8 @@ class Sender:
         self.on_progress = on_progress
         self.should_stop = should_stop
         self.on_bounced = on_bounced
+        # A batch's accepted ids not yet written (with its message id): see ``_start``.
+        self._unrecorded: tuple[set[int], str] | None = None
 
     def run(self, run_id: int, template: MessageTemplate) -> SendOutcome:
         """Send until the ledger has nothing left to claim, the campaign pauses, or a stop."""
@@ -138,6 +140,7 @@ class Sender:
         All database work stays on this thread (SQLite serializes writers); the one helper
         thread only makes the request, so the next claim overlaps the network wait.
         """
+        self._unrecorded = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailer-send") as requests:
             in_flight: tuple[list[Recipient], Future[BatchResult]] | None = None
             while True:
@@ -155,16 +158,32 @@ class Sender:
                         # Nothing was left when the request went out, but it may have given
                         # recipients back (refused for now): claim once more, or they would
                         # wait, queued, in a run that is neither finished nor paused.
+                        self._write_unrecorded(run_id)
                         prepared = self._prepare(run_id, outcome)
                 if not prepared:
+                    self._write_unrecorded(run_id)
                     break
-                started = self.ledger.mark_in_flight(run_id, [_id(r) for r in prepared])
+                started = self._start(run_id, [_id(r) for r in prepared])
                 pending = [r for r in prepared if _id(r) in started]
                 if pending:
                     self.limiter.wait_for(len(pending))
                     request = requests.submit(self.provider.send_batch, template, pending)
                     in_flight = (pending, request)
         return True
+
+    def _start(self, run_id: int, ids: list[int]) -> set[int]:
+        """The next batch SENDING, with the last batch's SENT rows in the same write."""
+        if self._unrecorded is None:
+            return self.ledger.mark_in_flight(run_id, ids)
+        sent, message_id = self._unrecorded
+        self._unrecorded = None
+        return self.ledger.mark_sent_and_start(run_id, sent, message_id, ids)
+
+    def _write_unrecorded(self, run_id: int) -> None:
+        if self._unrecorded is not None:
+            sent, message_id = self._unrecorded
+            self._unrecorded = None
+            self.ledger.mark_sent(run_id, sent, message_id)
 
     def _run_per_message(
         self,
@@ -309,7 +328,7 @@ class Sender:
                     self.limiter.wait_for(len(pending))
                     request = _call(self.provider.send_batch, template, pending)
                 continue
-            self._record(run_id, pending, result, outcome)
+            self._record(run_id, pending, result, outcome, deferrable=True)
             return True
         return True
 
@@ -338,11 +357,16 @@ class Sender:
         sent_to: list[Recipient],
         result: BatchResult,
         outcome: SendOutcome,
+        deferrable: bool = False,
     ) -> list[Recipient]:
         """Write what the provider did with a batch; return the recipients it has not taken."""
         accepted = {_id(r) for r in result.accepted}
         refused = {_id(f.recipient): f for f in result.refused}
-        if accepted:
+        if accepted and not refused and deferrable:
+            # Written with the next batch's start (``_start``), or alone when there is none:
+            # one commit between two requests instead of two.
+            self._unrecorded = (accepted, result.provider_message_id or "")
+        elif accepted:
             self.ledger.mark_sent(run_id, accepted, result.provider_message_id or "")
         self._bounce(run_id, result.refused)
         final = {sid: f.reason for sid, f in refused.items() if f.permanent}

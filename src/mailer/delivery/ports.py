@@ -16,7 +16,9 @@ The rules every ledger keeps (``tests/contract/`` checks them on each one):
 - only QUEUED and leased (CLAIMED, SENDING) rows are ever claimed, so a SENT, FAILED or SKIPPED
   recipient never gets the message again; ``release`` gives back leased rows only;
 - ``mark_in_flight`` (just before a request) and ``MessageLog.advance`` (just before one
-  message) move only this owner's CLAIMED rows to SENDING, and only while still active.
+  message) move only this owner's CLAIMED rows to SENDING, and only while still active;
+  ``mark_sent_and_start`` is ``mark_sent`` of one batch and ``mark_in_flight`` of the next in
+  one transaction: both happen, or neither.
 """
 
 from __future__ import annotations
@@ -78,6 +80,13 @@ class LedgerPort(Protocol):
 
     def mark_sent(self, run_id: int, subscriber_ids: Iterable[int], message_id: str) -> None:
         """The provider accepted them: SENT, never sent again."""
+        ...
+
+    def mark_sent_and_start(
+        self, run_id: int, sent: Iterable[int], message_id: str, start: Iterable[int]
+    ) -> set[int]:
+        """``mark_sent(sent)`` then ``mark_in_flight(start)`` as one write (one commit per
+        batch instead of two); the ids of ``start`` to send."""
         ...
 
     def mark_failed(self, run_id: int, failures: dict[int, str]) -> None:

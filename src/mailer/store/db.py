@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.errors import StorageError, UsageError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic (with Mako and Pygments behind it) is imported only when the schema is not already
+# current (``_current_heads``): it was a fifth of `mailer send`'s start-up (issue 17).
+_VERSIONS = Path(str(resources.files("mailer") / "store" / "migrations" / "versions"))
+_REVISION = re.compile(r"^(down_revision|revision)\b[^=\n]*=\s*(.+?)\s*$", re.MULTILINE)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -77,6 +83,8 @@ def insert_ignoring_duplicates(session: Session, table: Table, *keys: str) -> In
 
 
 def _alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option(
         "script_location", str(Path(str(resources.files("mailer") / "store" / "migrations")))
@@ -109,6 +117,9 @@ class SchemaState:
 
 def schema_state(engine: Engine) -> SchemaState:
     """Where the schema is and where it should be. Raises StorageError when unreachable."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_alembic_config(engine))
     try:
         with engine.connect() as connection:
@@ -135,6 +146,8 @@ def upgrade_schema(engine: Engine) -> SchemaState:
     ``PRAGMA foreign_key_check`` must find nothing the migrations broke, or all is rolled back
     (one explicit transaction, DDL included).
     """
+    from alembic import command
+
     try:
         before = schema_state(engine)
         if before.is_current:
@@ -172,6 +185,44 @@ def _foreign_key_problems(connection: Connection) -> set[tuple[Any, ...]]:
     return {tuple(row) for row in connection.exec_driver_sql("PRAGMA foreign_key_check")}
 
 
+def known_heads() -> frozenset[str] | None:
+    """The head revisions of the migrations shipped, read from their files' ``revision`` and
+    ``down_revision`` lines without importing Alembic; None when a file does not say them
+    plainly (then Alembic decides). tests/test_start_up.py checks it against Alembic's heads."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    try:
+        for path in _VERSIONS.glob("*.py"):
+            found = dict(
+                (name, ast.literal_eval(value))
+                for name, value in _REVISION.findall(path.read_text(encoding="utf-8"))
+            )
+            if path.name == "__init__.py" and not found:
+                continue
+            revision, down = found["revision"], found["down_revision"]
+            revisions.add(revision)
+            parents.update((down,) if isinstance(down, str) else down or ())
+    except (OSError, KeyError, ValueError, SyntaxError, TypeError):
+        return None
+    return frozenset(revisions - parents) or None
+
+
+def _current_heads(engine: Engine) -> SchemaState | None:
+    """The state, when the database is exactly at the shipped heads (no Alembic); else None."""
+    heads = known_heads()
+    if heads is None:
+        return None
+    try:
+        with engine.connect() as connection:
+            current = connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+            applied = frozenset(row[0] for row in current)
+    except SQLAlchemyError:  # no table yet, unreachable...: Alembic's path says what is wrong
+        return None
+    if applied != heads:
+        return None
+    return SchemaState(tuple(sorted(applied)), tuple(sorted(heads)))
+
+
 def require_current_schema(engine: Engine) -> None:
     """With database.auto_upgrade = false: refuse (exit 2) while the schema is behind."""
     state = schema_state(engine)
@@ -202,7 +253,9 @@ def _unreachable(engine: Engine, err: OperationalError) -> StorageError:
 def open_database(url: str, *, auto_upgrade: bool = True) -> tuple[Engine, sessionmaker[Session]]:
     """Engine plus session factory, the schema upgraded (or, without auto_upgrade, checked)."""
     engine = make_engine(url)
-    if auto_upgrade:
+    if _current_heads(engine) is not None:
+        pass  # the usual case, decided without Alembic
+    elif auto_upgrade:
         upgrade_schema(engine)
     else:
         require_current_schema(engine)

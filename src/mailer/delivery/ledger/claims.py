@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select
 from sqlalchemy.orm import Session
 
 from mailer.delivery.ledger.base import LedgerBase
@@ -23,6 +23,24 @@ from mailer.store.leases import owner_is_dead_here
 from mailer.store.models import Delivery, DeliveryState, SubscriberStatus, utcnow
 
 DEFAULT_LEASE = timedelta(minutes=2)
+
+
+class _Candidate(NamedTuple):
+    """One claimable row, in the order of ``Statements.candidates``' columns."""
+
+    subscriber_id: int
+    state: str
+    attempts: int
+    email: str
+    first_name: str
+    last_name: str
+    status: str
+
+
+def _candidates(result: CursorResult[Any]) -> list[_Candidate]:
+    # Plain tuples: a claim reads about ten fields of each of its 1,000 rows, and a Row's
+    # attribute costs ~1 µs where a NamedTuple's costs ~0.05 (issue 17).
+    return [_Candidate._make(row) for row in result.all()]
 
 
 class Claims(LedgerBase):
@@ -59,16 +77,16 @@ class Claims(LedgerBase):
             # (campaign_id, state, subscriber_id) index instead of scanning the campaign.
             guard = "expired"
             params: dict[str, Any] = {"run_id": run_id, "limit": limit, "now": now}
-            rows = connection.execute(sql.candidates[guard], params).all()
+            rows = _candidates(connection.execute(sql.candidates[guard], params))
             if not rows:
                 guard = "queued"
-                rows = connection.execute(sql.candidates[guard], params).all()
+                rows = _candidates(connection.execute(sql.candidates[guard], params))
             if not rows:
                 dead = self._dead_owners(session, run_id)
                 if dead:
                     guard = "dead"
                     params["dead"] = dead
-                    rows = connection.execute(sql.candidates[guard], params).all()
+                    rows = _candidates(connection.execute(sql.candidates[guard], params))
             if not rows:
                 return None
 
@@ -98,7 +116,9 @@ class Claims(LedgerBase):
                             "owner": self.owner,
                             "lease_until": now + lease,
                         },
-                    ).scalars()
+                    )
+                    .scalars()
+                    .all()  # fetchall: iterating fetches row by row (~2 µs a row)
                 )
             reclaimed = sum(
                 1

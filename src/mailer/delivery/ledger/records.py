@@ -25,6 +25,31 @@ class Records(LedgerBase):
                 {"run_id": run_id, "ids": ids, "message_id": message_id, "now": utcnow()},
             )
 
+    def mark_sent_and_start(
+        self, run_id: int, sent: Iterable[int], message_id: str, start: Iterable[int]
+    ) -> set[int]:
+        """One batch SENT and the next one SENDING (this owner's CLAIMED rows still active;
+        the others skipped), in one transaction: the send loop's one write between two requests.
+        A crash before its commit leaves both batches as they were (the first SENDING, to be
+        counted on resume as it must be; the second CLAIMED, never sent)."""
+        sent_ids, start_ids = list(sent), list(start)
+        with self.sessions() as session, session.begin():
+            connection = session.connection()
+            sql = statements(connection.dialect.name)
+            now = utcnow()
+            if sent_ids:
+                connection.execute(
+                    sql.mark_sent,
+                    {"run_id": run_id, "ids": sent_ids, "message_id": message_id, "now": now},
+                )
+            if not start_ids:
+                return set()
+            params = {"run_id": run_id, "owner": self.owner, "ids": start_ids}
+            started = set(connection.execute(sql.start_sending, params).scalars().all())
+            if len(started) < len(start_ids):  # as Claims.mark_in_flight
+                connection.execute(sql.skip_gone, params)
+            return started
+
     def mark_failed(self, run_id: int, failures: dict[int, str]) -> None:
         """Addresses the provider refused one by one (not retried)."""
         if not failures:
