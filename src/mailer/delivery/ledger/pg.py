@@ -159,13 +159,6 @@ RELEASE = text(
         AND state IN ({_LEASED})"""
 ).bindparams(_IDS)
 
-# A worker waiting out a long back-off keeps its rows: one statement per renewal, not per batch.
-RENEW = text(
-    f"""
-    UPDATE deliveries SET lease_until = :lease_until
-    WHERE campaign_id = :run_id AND state IN ({_LEASED}) AND lease_owner = :owner"""
-).bindparams(bindparam("lease_until", type_=_LEASE_TYPE))
-
 
 def batch(ids: list[int]) -> dict[str, Any]:
     """The parameters naming a batch's rows (``_BATCH``)."""
