@@ -5,6 +5,8 @@ campaign without waiting on each other. A claim is a lease: a worker that dies l
 to the others once the lease runs out, or at once when the dead owner is a process on this same
 machine. Rows taken over in SENDING are the only ones that can be duplicated (the one request
 or message in flight at the crash); they are counted in ``CampaignRun.possible_duplicates``.
+On PostgreSQL a claim and ``mark_in_flight`` are one statement each (pg.py), and
+``mark_in_flight`` renews the lease for the request in the same statement.
 """
 
 from __future__ import annotations

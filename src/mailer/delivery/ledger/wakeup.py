@@ -10,6 +10,7 @@ worker within one poll. Measured 2026-12-01: a queued run was picked up 5 s (the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -66,17 +67,22 @@ class Wakeups:
             if self._listener is None:
                 self.sleep(step)
                 continue
-            if any(True for _ in self._listener.notifies(timeout=step, stop_after=1)):
-                # Take the other notices already here too: one pass claims for them all.
-                for _ in self._listener.notifies(timeout=0):
-                    pass
-                return True
+            try:
+                if any(True for _ in self._listener.notifies(timeout=step, stop_after=1)):
+                    # Take the other notices already here too: one pass claims for them all.
+                    for _ in self._listener.notifies(timeout=0):
+                        pass
+                    return True
+            except Exception as err:  # the connection broke (a restart): poll from now on
+                log.warning("no longer listening for queued sends (%s); polling instead", err)
+                self.close()
         return False
 
     def close(self) -> None:
         if self._raw is not None:
-            self._raw.close()
-            self._raw = self._listener = None
+            raw, self._raw, self._listener = self._raw, None, None
+            with contextlib.suppress(Exception):  # already broken: nothing to give back
+                raw.close()
 
     def __enter__(self) -> Wakeups:
         return self
