@@ -9,6 +9,9 @@
 2. 1,000,000 recipients (BENCH_MILLION=0 skips it; BENCH_MILLION_RECIPIENTS=N for fewer): peak
    memory of a process that only opens the (already populated) database and sends.
 3. 100,000 recipients on PostgreSQL with 1, 2 and 4 worker processes (BENCH_PG=0 skips it).
+   The three runs share one database, so the later ones plan with the statistics the
+   earlier ones left: compare with bench/workers.py (issue 17: a new database per count,
+   beside the SQLite single process in the same run).
 The fake server runs in its own process (bench.providers.server_process).
 """
 

@@ -348,7 +348,12 @@ def _print_outcome(job: SendJob, outcome: SendOutcome) -> None:
 
 @command(app, "worker")
 def worker_command(
-    poll: float = typer.Option(5.0, "--poll", help="Seconds between looks for work."),
+    poll: float = typer.Option(
+        5.0,
+        "--poll",
+        help="Seconds between looks for work when idle (on PostgreSQL, `mailer send --enqueue` "
+        "wakes idle workers at once).",
+    ),
     once: bool = typer.Option(False, "--once", help="Exit when no campaign is sending."),
 ) -> None:
     """A delivery worker: sends batches of every campaign that is sending.
@@ -357,19 +362,15 @@ def worker_command(
     own batches. Stop with Ctrl-C or SIGTERM; the message or request in flight finishes and
     is recorded first (a second Ctrl-C aborts at once). Ctrl-C exits 130.
     """
-    from mailer.app.sending import work_on_active_runs
+    from mailer.app.worker import run_worker
 
     stop = _StopFlag()
     stop.install()
     state.service_logging()
     _freeze_what_is_loaded()
-    while not stop():
-        worked = work_on_active_runs(state.workspace(), state.database(), should_stop=stop)
-        if not worked and once:
-            return
-        deadline = time.monotonic() + poll
-        while not worked and not stop() and time.monotonic() < deadline:
-            time.sleep(min(0.2, poll))  # a stop is seen within 0.2 s, not after the whole poll
+    run_worker(state.workspace(), state.database(), poll=poll, once=once, should_stop=stop)
+    if not stop():  # --once, and nothing left to send
+        return
     err_console.print(
         "worker stopped; the campaigns it was sending resume with another worker "
         "or `mailer send SLUG`"

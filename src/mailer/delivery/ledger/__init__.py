@@ -12,7 +12,9 @@ in flight at the crash); they are counted in ``CampaignRun.possible_duplicates``
 ``Ledger`` (sql.py) implements the engine's ``LedgerPort`` (delivery/ports.py), one job per
 module: enqueue.py (start a run, fix its audience; withdraw), claims.py (claims and leases),
 records.py (what became of each recipient; the run's state), messages.py (the per-message
-record), queries.py (reads), statements.py (the SQL of the hot paths, per dialect).
+record), queries.py (reads), statements.py (the SQL of the hot paths, per dialect), pg.py (the
+hot paths on PostgreSQL: one statement, one round trip, per step of a batch), wakeup.py
+(idle workers woken by LISTEN/NOTIFY on PostgreSQL, polling as the fallback).
 """
 
 from mailer.delivery.ledger.claims import DEFAULT_LEASE

@@ -5,6 +5,8 @@ campaign without waiting on each other. A claim is a lease: a worker that dies l
 to the others once the lease runs out, or at once when the dead owner is a process on this same
 machine. Rows taken over in SENDING are the only ones that can be duplicated (the one request
 or message in flight at the crash); they are counted in ``CampaignRun.possible_duplicates``.
+On PostgreSQL a claim and ``mark_in_flight`` are one statement each (pg.py), and
+``mark_in_flight`` renews the lease for the request in the same statement.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import CursorResult, select
 from sqlalchemy.orm import Session
 
+from mailer.delivery.ledger import pg
 from mailer.delivery.ledger.base import LedgerBase
 from mailer.delivery.ledger.statements import statements
 from mailer.delivery.ports import MAX_CLAIMS, Claim, ClaimedRecipient
@@ -51,12 +54,50 @@ class Claims(LedgerBase):
         here, so nobody who unsubscribed, bounced or complained during a send is mailed after.
         An empty claim means nothing is left to claim (now).
         """
+        self.leases[run_id] = lease
+        if self.dialect() == "postgresql":
+            return self._claim_postgresql(run_id, limit, lease)
         while True:
             claim = self._claim_once(run_id, limit, lease)
             if claim is None:
                 return Claim([], 0)
             if claim.recipients:
                 return claim
+
+    def _claim_postgresql(self, run_id: int, limit: int, lease: timedelta) -> Claim:
+        """The same claim in one statement per try (pg.py says why and how)."""
+        while True:
+            now = utcnow()
+            params: dict[str, Any] = {
+                "run_id": run_id,
+                "limit": limit,
+                "now": now,
+                "owner": self.owner,
+                "lease_until": now + lease,
+                "give_up": f"gave up after {MAX_CLAIMS} attempts",
+            }
+            with self.alone() as connection:
+                rows = connection.execute(pg.CLAIM, params).all()
+                if not rows:
+                    with self.sessions() as session:
+                        dead = self._dead_owners(session, run_id)
+                    if not dead:
+                        return Claim([], 0)
+                    rows = connection.execute(pg.CLAIM_DEAD, {**params, "dead": dead}).all()
+                    if not rows:
+                        return Claim([], 0)
+            recipients = [
+                ClaimedRecipient(row.subscriber_id, row.email, row.first_name, row.last_name)
+                for row in rows
+                if row.state == DeliveryState.CLAIMED
+            ]
+            if recipients:  # else every row was given up or skipped: claim again
+                reclaimed = sum(
+                    1
+                    for row in rows
+                    if row.was == DeliveryState.SENDING and row.state == DeliveryState.CLAIMED
+                )
+                return Claim(recipients, reclaimed)
 
     def _claim_once(self, run_id: int, limit: int, lease: timedelta) -> Claim | None:
         """One claim; None when no row was claimable, an empty Claim when all were skipped.
@@ -157,6 +198,15 @@ class Claims(LedgerBase):
         ids = list(subscriber_ids)
         if not ids:
             return set()
+        if self.dialect() == "postgresql":  # one statement, which also renews the lease
+            params = {
+                "run_id": run_id,
+                "owner": self.owner,
+                **pg.batch(ids),
+                "lease_until": utcnow() + self.leases.get(run_id, DEFAULT_LEASE),
+            }
+            with self.alone() as connection:
+                return set(connection.execute(pg.START_SENDING, params).scalars())
         with self.sessions() as session, session.begin():
             connection = session.connection()
             sql = statements(connection.dialect.name)

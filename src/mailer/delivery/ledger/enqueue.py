@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.delivery.ledger.base import LedgerBase
+from mailer.delivery.ledger.wakeup import announce
 from mailer.delivery.types import MessageTemplate
 from mailer.errors import SendConflictError
 from mailer.store.models import CampaignRun, Delivery, DeliveryState, SendState, Subscriber
@@ -76,6 +77,7 @@ class Enqueue(LedgerBase):
             run.recipients = int(
                 session.scalar(select(func.count()).where(Delivery.campaign_id == run.id)) or 0
             )
+            announce(session.connection(), run.id)  # idle workers wake when this commits
             return run, True
 
     def withdraw(self, run_id: int) -> bool:

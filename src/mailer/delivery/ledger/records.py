@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from mailer.delivery.ledger import pg
 from mailer.delivery.ledger.base import LedgerBase
 from mailer.delivery.ledger.statements import statements
 from mailer.store.models import CampaignRun, Delivery, DeliveryState, SendState, utcnow
@@ -18,12 +19,14 @@ class Records(LedgerBase):
         ids = list(subscriber_ids)
         if not ids:
             return
+        params = {"run_id": run_id, "ids": ids, "message_id": message_id, "now": utcnow()}
+        if self.dialect() == "postgresql":
+            with self.alone() as connection:
+                connection.execute(pg.MARK_SENT, {**params, **pg.batch(ids)})
+            return
         with self.sessions() as session, session.begin():
             connection = session.connection()
-            connection.execute(
-                statements(connection.dialect.name).mark_sent,
-                {"run_id": run_id, "ids": ids, "message_id": message_id, "now": utcnow()},
-            )
+            connection.execute(statements(connection.dialect.name).mark_sent, params)
 
     def mark_sent_and_start(
         self, run_id: int, sent: Iterable[int], message_id: str, start: Iterable[int]
@@ -67,12 +70,14 @@ class Records(LedgerBase):
         ids = list(subscriber_ids)
         if not ids:
             return
+        params = {"run_id": run_id, "ids": ids, "error": error[:2000]}
+        if self.dialect() == "postgresql":
+            with self.alone() as connection:
+                connection.execute(pg.RELEASE, {**params, **pg.batch(ids)})
+            return
         with self.sessions() as session, session.begin():
             connection = session.connection()
-            connection.execute(
-                statements(connection.dialect.name).release,
-                {"run_id": run_id, "ids": ids, "error": error[:2000]},
-            )
+            connection.execute(statements(connection.dialect.name).release, params)
 
     def set_state(self, run_id: int, state: str, reason: str = "") -> None:
         with self.sessions() as session, session.begin():

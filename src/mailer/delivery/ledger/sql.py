@@ -19,3 +19,4 @@ class Ledger(Enqueue, Claims, Records, Messages, Queries):
     def __init__(self, sessions: sessionmaker[Session], owner: str | None = None) -> None:
         self.sessions = sessions
         self.owner = owner or this_process()
+        self.leases = {}
