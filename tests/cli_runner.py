@@ -74,7 +74,7 @@ class Mailer:
         argv = [*self._workspace_option(workspace), *args]
         if process:
             return _in_a_process(argv, env, input, cwd, timeout)
-        return _in_this_process(argv, env, input, cwd)
+        return in_this_process(argv, env, input, cwd)
 
     def _workspace_option(self, workspace: object) -> list[str]:
         if workspace is _THE_TESTS_OWN:
@@ -108,8 +108,11 @@ def _in_a_process(
     return Result(done.returncode, done.stdout, done.stderr)
 
 
-def _in_this_process(
-    argv: list[str], env: dict[str, str] | None, input: str | None, cwd: Path | str | None
+def in_this_process(
+    argv: list[str],
+    env: dict[str, str] | None,
+    input: str | None = None,
+    cwd: Path | str | None = None,
 ) -> Result:
     """mailer.cli.main with its own argv, streams, environment and folder, all put back after
     (and the signal handlers a send installs, and the database it opened)."""

@@ -1,8 +1,15 @@
-"""Shared set-up for delivery tests: a list of N people, a campaign, the send environment."""
+"""Shared set-up for delivery tests: a list of N people, a campaign, the send environment, and
+the crash tests' kill: a real `mailer` process killed with SIGKILL at a random moment."""
 
 from __future__ import annotations
 
 import os
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -10,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.subscribers.csv_import import import_csv
 from mailer.workspace import Workspace
-from tests.cli_runner import MAILER  # noqa: F401 - the installed script, for Popen tests
+from tests.cli_runner import MAILER  # the installed script, for Popen tests
 
 CAMPAIGN = """---
 subject: Sleep position and neck pain
@@ -128,3 +135,49 @@ def mailer_env(**extra: str) -> dict[str, str]:
     """This environment without MAILER_* and SendGrid variables, a test secret key, ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "SENDGRID_"))}
     return {**env, "MAILER_SECRET_KEY": "test-secret-key-0123456789abcdef", **extra}
+
+
+def kill_midway(
+    args: list[str],
+    env: dict[str, str],
+    *,
+    done: Callable[[], int],
+    threshold: int,
+    jitter: float,
+    rng: random.Random,
+    poll: float = 0.002,
+) -> int | None:
+    """Start `mailer ARGS`, wait until ``done()`` (what the fake server received so far) reaches
+    ``threshold``, the process ends or 60 s pass, then a random 0-``jitter`` s more (so kills
+    land before, during and after requests), and SIGKILL it if it still runs. ``done()`` just
+    before the kill, or None when the process had ended by itself."""
+    process = subprocess.Popen(
+        [MAILER, *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while process.poll() is None and done() < threshold and time.monotonic() < deadline:
+        time.sleep(poll)
+    time.sleep(rng.uniform(0, jitter))
+    at_kill = None
+    if process.poll() is None:
+        at_kill = done()
+        process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    return at_kill
+
+
+def check_once_through_a_kill(
+    received: Counter[str], emails: list[str], batch: int, report: dict[str, int], trial: str
+) -> list[str]:
+    """After a killed send and its resume: nobody skipped, nobody sent to three times, the
+    duplicates within one request (``batch``) and counted as possible ones; the duplicated."""
+    assert set(received) == set(emails), f"{trial}: someone was skipped"
+    assert max(received.values()) <= 2, f"{trial}: someone got it three times"
+    twice = [email for email, n in received.items() if n > 1]
+    assert len(twice) <= batch, f"{trial}: duplicates beyond one request"
+    assert len(twice) <= report["possible_duplicates"] <= batch, trial
+    return twice

@@ -4,21 +4,25 @@ address, removal. Storage on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.errors import InputError
-from mailer.staff import accounts
+from mailer.staff import accounts, passwords
 from mailer.staff import sessions as staff_sessions
 from mailer.staff.accounts import Role
 from mailer.staff.passwords import password_problem, verify
+from mailer.staff.signin import sign_in
 from mailer.store.db import transaction
 from mailer.store.staff_models import StaffAccount, StaffSession
+from tests.conftest import TEST_HASHER
 from tests.staff.conftest import IDLE, PASSWORD, START
 
 pytestmark = pytest.mark.both_databases  # storage rules: SQLite and PostgreSQL
 
 
+@pytest.mark.usefixtures("production_hasher")  # the suite hashes cheaply (tests/conftest.py)
 def test_a_password_is_kept_only_as_an_argon2id_hash(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as db:
         accounts.add(db, "Maria.Lopez@Clinic.example", Role.OWNER, now=START, password=PASSWORD)
@@ -31,6 +35,25 @@ def test_a_password_is_kept_only_as_an_argon2id_hash(sessions: sessionmaker[Sess
     assert not verify("", PASSWORD)  # no password set: never a match
     assert row.email_key == "maria.lopez@clinic.example"
     assert row.password_set_at == START
+
+
+@pytest.mark.usefixtures("production_hasher")
+def test_a_hash_made_with_weaker_parameters_is_upgraded_at_sign_in(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The cheap hashes the other tests make are weaker than production's: signing in with one
+    replaces it with a production hash (and the default parameters are argon2-cffi's)."""
+    assert passwords.PRODUCTION.check_needs_rehash(PasswordHasher().hash(PASSWORD)) is False
+    with transaction(sessions) as db:
+        accounts.add(db, "maria@clinic.example", Role.OWNER, now=START)
+        account = accounts.find(db, "maria@clinic.example")
+        assert account is not None
+        account.password_hash = TEST_HASHER.hash(PASSWORD)
+    assert sign_in(sessions, "maria@clinic.example", PASSWORD, now=START, idle=IDLE).secret
+    with sessions() as db:
+        upgraded = db.scalars(select(StaffAccount.password_hash)).one()
+    assert upgraded.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert verify(upgraded, PASSWORD)
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@ file as the truth, the live preview, the check, "Send test to me", approve and u
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -20,7 +19,7 @@ from mailer.subscribers.csv_import import import_csv
 from mailer.tokens import signing_key
 from mailer.web.staff.forms import MAX_FORM_BYTES
 from mailer.workspace import Workspace
-from tests.cli_runner import MAILER
+from tests.cli_runner import Result, in_this_process
 from tests.staff.conftest import EDITOR, OWNER, hidden_fields, mailer_env, post_form, sign_in_as
 
 SLUG = "2026-11-24-sleep-and-neck-pain"
@@ -47,18 +46,11 @@ TYPED = {
 }
 
 
-def run_mailer(
-    workspace: Workspace, env: dict[str, str], *args: str
-) -> subprocess.CompletedProcess[str]:
-    """A real `mailer` process on ``workspace`` (the send and report staff compare with)."""
-    return subprocess.run(
-        [MAILER, "--workspace", str(workspace.root), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+def run_mailer(workspace: Workspace, env: dict[str, str], *args: str) -> Result:
+    """`mailer` on ``workspace`` (the send and report staff compare with), through its real
+    entry point in this process: a real process paid 1-5 s of imports a call and shows nothing
+    these tests look at (tests.cli_runner runs the same main, environment and streams its own)."""
+    return in_this_process(["--workspace", str(workspace.root), *args], env)
 
 
 @pytest.fixture
@@ -74,7 +66,7 @@ def _save(client: httpx.Client, **fields: str) -> httpx.Response:
 
 def _send(workspace: Workspace) -> int:
     result = run_mailer(workspace, mailer_env(workspace), "send", SLUG, "--yes")
-    return result.returncode
+    return result.exit_code
 
 
 def test_save_writes_the_file_that_mailer_send_reads(
@@ -220,7 +212,7 @@ def test_send_test_to_me_lands_in_the_outbox_marked_test_and_is_never_counted(
         assert session.scalars(select(CampaignRun)).all() == []
         assert session.scalars(select(Delivery)).all() == []
     report = run_mailer(staff_workspace, mailer_env(staff_workspace), "report", SLUG)
-    assert report.returncode == 2  # never sent
+    assert report.exit_code == 2  # never sent
     assert f"A test was sent to {EDITOR}" in editor.get(f"{PAGE}?done=test").text
 
 

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,13 +83,14 @@ def insert_ignoring_duplicates(session: Session, table: Table, *keys: str) -> In
     )
 
 
+_MIGRATIONS = str(Path(str(resources.files("mailer") / "store" / "migrations")))
+
+
 def _alembic_config(engine: Engine) -> Config:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option(
-        "script_location", str(Path(str(resources.files("mailer") / "store" / "migrations")))
-    )
+    config.set_main_option("script_location", _MIGRATIONS)
     config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
     return config
 
@@ -115,23 +117,33 @@ class SchemaState:
         return ", ".join(revisions) if revisions else "none (no tables yet)"
 
 
+@cache
+def _migrations() -> tuple[frozenset[str], tuple[str, ...]]:
+    """Every revision the shipped migration scripts define, and the heads. They are package
+    data, the same for the life of the process, so they are read once: parsing them took
+    20-90 ms, paid by every open_database (each app the web tests start, each in-process
+    command)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", _MIGRATIONS)
+    script = ScriptDirectory.from_config(config)
+    known = frozenset(revision.revision for revision in script.walk_revisions())
+    return known, tuple(sorted(script.get_heads()))
+
+
 def schema_state(engine: Engine) -> SchemaState:
     """Where the schema is and where it should be. Raises StorageError when unreachable."""
     from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
 
-    script = ScriptDirectory.from_config(_alembic_config(engine))
+    known, heads = _migrations()
     try:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_heads()
     except OperationalError as err:
         raise _unreachable(engine, err) from err
-    known = {revision.revision for revision in script.walk_revisions()}
-    return SchemaState(
-        tuple(sorted(current)),
-        tuple(sorted(script.get_heads())),
-        tuple(sorted(set(current) - known)),
-    )
+    return SchemaState(tuple(sorted(current)), heads, tuple(sorted(set(current) - known)))
 
 
 def upgrade_schema(engine: Engine) -> SchemaState:
@@ -185,6 +197,7 @@ def _foreign_key_problems(connection: Connection) -> set[tuple[Any, ...]]:
     return {tuple(row) for row in connection.exec_driver_sql("PRAGMA foreign_key_check")}
 
 
+@cache  # package data: read once per process, as _migrations
 def known_heads() -> frozenset[str] | None:
     """The head revisions of the migrations shipped, read from their files' ``revision`` and
     ``down_revision`` lines without importing Alembic; None when a file does not say them
