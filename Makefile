@@ -40,12 +40,11 @@ $(VNU):
 		&& mv package/build/dist/vnu.jar vnu.jar && rm -rf package vnu-jar-$(VNU_VERSION).tgz
 
 # The inner loop: ruff, then every test but the slow, browser and PostgreSQL ones (`make test`,
-# which CI runs, has them all). The goal is 2 minutes; it was 155 s here before the tests' cheap
-# password hashes and migrated staff databases (quick11), which took a third off tests/staff
-# under the same load: paired figures in docs/benchmarks.md.
+# which CI runs, has them all), spread over every core by pytest-xdist. The goal is 2 minutes;
+# on this 2-core machine, quiet, it is about 2.6 minutes (4.3 in one process): docs/benchmarks.md.
 quick: $(STAMP)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/pytest -q -m "not slow and not browser and not postgres" -k "not postgresql"
+	$(BIN)/pytest -q -n auto -m "not slow and not browser and not postgres" -k "not postgresql"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
