@@ -4,6 +4,8 @@ a workspace in use by `mailer init --force`."""
 
 from __future__ import annotations
 
+import email
+from email import policy
 from pathlib import Path
 
 from tests.cli_runner import Mailer
@@ -32,7 +34,11 @@ def test_init_drafts_a_three_step_welcome_series_that_sends_nothing_until_approv
         assert approved.exit_code == 0, approved.stdout + approved.stderr
     assert mailer("sequences", "run", "--json", workspace=root).json()["sent"] == 1
     (sent,) = (root / "outbox" / "welcome-0-hello").glob("*.eml")
-    assert b"Welcome to Summit Upper Cervical Chiropractic" in sent.read_bytes()
+    message = email.message_from_bytes(sent.read_bytes(), policy=policy.default)
+    assert message["Subject"] == "Welcome to Summit Upper Cervical Chiropractic"
+    # The newsletter template greets the reader; a step's body must not greet them again.
+    text = message.get_body(("plain",)).get_content()
+    assert text.count("Hi Jane,") + text.count("Hi there,") == 1, text[:300]
 
 
 def test_init_force_leaves_the_campaigns_of_a_workspace_in_use_alone(
