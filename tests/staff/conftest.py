@@ -17,8 +17,6 @@ import os
 import re
 import shutil
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,7 +26,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,7 +38,7 @@ from mailer.store.db import open_database, transaction
 from mailer.store.models import Base
 from mailer.web.app import create_app
 from mailer.workspace import Workspace
-from tests.web_server import LiveServer, _free_port, serve
+from tests.web_server import LiveServer, _free_port, run_app, serve
 
 START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 IDLE = timedelta(hours=8)  # [staff] session_idle by default
@@ -108,25 +105,6 @@ def sign_in(http: httpx.Client, email: str, password: str, next: str = "") -> ht
     if next:
         form["next"] = next
     return http.post("/staff/login", data=form)
-
-
-def run_app(app: FastAPI) -> Iterator[str]:
-    """``app`` served by uvicorn on a free loopback port while the generator is open."""
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("mailer serve did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def migrated_database(workspace: Workspace, template: Path) -> Path:
