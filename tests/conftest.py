@@ -170,13 +170,17 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    """A fresh workspace from `mailer init`, with no MAILER_* variables leaking in."""
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_template: Path) -> Workspace:
+    """A fresh workspace from `mailer init`, with no MAILER_* variables leaking in. Its own
+    database (mailer.db, the default URL) is a copy of the migrated template: the first command
+    of a test found it missing and ran every migration, 0.31 s (46 times in make quick, 14 s)."""
     for name in list(os.environ):
         if name.startswith("MAILER_") or name == "SENDGRID_API_KEY":
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MAILER_SECRET_KEY", "test-secret-key-0123456789abcdef")
-    return init_workspace(tmp_path / "ws")
+    made = init_workspace(tmp_path / "ws")
+    shutil.copyfile(sqlite_template, made.root / "mailer.db")
+    return made
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -107,22 +106,10 @@ def sign_in(http: httpx.Client, email: str, password: str, next: str = "") -> ht
     return http.post("/staff/login", data=form)
 
 
-def migrated_database(workspace: Workspace, template: Path) -> Path:
-    """The workspace's mailer.db, a copy of the session's migrated SQLite template (tests/
-    conftest.py): the app found it empty and ran every migration, 0.15-1.7 s a test here."""
-    path = workspace.root / "mailer.db"
-    shutil.copyfile(template, path)
-    return path
-
-
 @pytest.fixture
-def sqlite_workspace(
-    workspace: Workspace, sqlite_template: Path, monkeypatch: pytest.MonkeyPatch
-) -> Workspace:
+def sqlite_workspace(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     """The test's workspace on its own SQLite database, schema current, settings read afresh."""
-    monkeypatch.setenv(
-        "MAILER_DATABASE__URL", f"sqlite:///{migrated_database(workspace, sqlite_template)}"
-    )
+    monkeypatch.setenv("MAILER_DATABASE__URL", f"sqlite:///{workspace.root / 'mailer.db'}")
     return Workspace(workspace.root)
 
 
@@ -249,12 +236,9 @@ def post_form(client: httpx.Client, page: str, action: str, **fields: str) -> ht
 
 
 @pytest.fixture
-def server(
-    workspace: Workspace, sqlite_template: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[LiveServer]:
+def server(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
     """The app on loopback for a fresh workspace (SQLite in its folder, schema current, outbox
     provider), its links (web.base_url) pointing at the server itself."""
-    migrated_database(workspace, sqlite_template)
     port = _free_port()
     monkeypatch.setenv("MAILER_WEB__BASE_URL", f"http://127.0.0.1:{port}")
     _WORKSPACES.append(Workspace(workspace.root))
