@@ -183,6 +183,13 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_template: 
     return made
 
 
+@pytest.fixture
+def unused_workspace(workspace: Workspace) -> Workspace:
+    """A workspace as `mailer init` leaves it, before any command: no database yet."""
+    (workspace.root / "mailer.db").unlink()
+    return workspace
+
+
 @pytest.fixture(scope="session", autouse=True)
 def one_root_certificate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """SSL_CERT_FILE: one root certificate, of a name no server here has, instead of the whole

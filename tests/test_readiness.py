@@ -112,7 +112,7 @@ def test_readyz_is_503_when_the_database_is_gone(
 
 @pytest.mark.slow
 def test_without_auto_upgrade_commands_refuse_until_db_upgrade(
-    mailer: Mailer, workspace: Workspace
+    mailer: Mailer, unused_workspace: Workspace
 ) -> None:
     """Issue 18 item 5: with database.auto_upgrade = false a command refuses (exit 2, with the
     hint) while the schema is behind, `mailer db status` exits 1, and `mailer db upgrade` says
@@ -141,7 +141,7 @@ def test_without_auto_upgrade_commands_refuse_until_db_upgrade(
 
 
 @pytest.mark.slow
-def test_auto_upgrade_is_the_default(mailer: Mailer, workspace: Workspace) -> None:
+def test_auto_upgrade_is_the_default(mailer: Mailer, unused_workspace: Workspace) -> None:
     """Issue 18 item 5: without the setting, commands keep upgrading the schema themselves."""
     listed = mailer("subscribers", "list", env=mailer_env(), process=True)
     assert listed.exit_code == 0, listed.stderr

@@ -63,7 +63,7 @@ def test_name_and_name_file_together_are_an_error(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_an_unreadable_secret_file_stops_a_command_naming_variable_and_path(
-    mailer: Mailer, workspace: Workspace, tmp_path: Path
+    mailer: Mailer, unused_workspace: Workspace, tmp_path: Path
 ) -> None:
     """Issue 18 item 4: a missing file is a configuration error (exit 2) that names the
     variable and the path, before any work, without a traceback."""
@@ -74,7 +74,7 @@ def test_an_unreadable_secret_file_stops_a_command_naming_variable_and_path(
     assert result.exit_code == 2, result.stderr
     assert "MAILER_SECRET_KEY_FILE" in result.stderr and str(missing) in result.stderr
     assert "No such file" in result.stderr and "Traceback" not in result.stderr
-    assert not (workspace.root / "mailer.db").exists()  # stopped before opening the database
+    assert not (unused_workspace.root / "mailer.db").exists()  # stopped before opening the database
 
 
 def test_tokens_signed_with_the_previous_key_are_read_new_ones_use_the_new_key() -> None:

@@ -123,11 +123,11 @@ def test_draft_json(mailer: Mailer, workspace: Workspace) -> None:
 
 
 @pytest.mark.slow
-def test_ctrl_c_exits_130(workspace: Workspace) -> None:
+def test_ctrl_c_exits_130(unused_workspace: Workspace) -> None:
     """Issue 18 item 6: an interrupted command exits 130 (as shells report Ctrl-C), without a
     traceback."""
     process = subprocess.Popen(
-        [MAILER, "--workspace", str(workspace.root), "worker", "--poll", "30"],
+        [MAILER, "--workspace", str(unused_workspace.root), "worker", "--poll", "30"],
         env=mailer_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -135,7 +135,7 @@ def test_ctrl_c_exits_130(workspace: Workspace) -> None:
         stdin=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
-    while not (workspace.root / "mailer.db").exists() and time.monotonic() < deadline:
+    while not (unused_workspace.root / "mailer.db").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(1.0)  # past the first look for work: asleep until the next poll
     process.send_signal(signal.SIGINT)
