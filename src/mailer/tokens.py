@@ -225,9 +225,9 @@ class LinkSigner:
     HMAC-SHA256 as RFC 2104 defines it, with its two keyed SHA-256 states (inner: the key
     XOR ipad, then the domain and the kind letter; outer: the key XOR opad) computed once: a
     token then costs two state copies, two updates and two digests, all in C. A send signs
-    two tokens per recipient: 1.1 µs a token here, 2.1 with ``hmac.HMAC.copy`` and 5 with
-    ``make_token`` (measured on the 2-core dev machine, issue 17). test_tracking pins that
-    the tokens are ``link_tokens``'s, byte for byte.
+    two tokens per recipient: 1.3 µs a token here, 2.1 with a copied ``hmac.HMAC`` (the
+    previous way) and about 5 with ``make_token`` (2-core dev machine, load 5, issue 17).
+    tests/test_link_signer.py pins that the tokens are ``link_tokens``'s, byte for byte.
     """
 
     def __init__(self, key: SecretKey | str | bytes, campaign: str) -> None:
