@@ -4,8 +4,17 @@ The compiled HTML and text go once per request (``content``); each recipient is 
 personalization with its own ``substitutions`` (SendGrid fills them), ``custom_args``
 (subscriber id: comes back in every webhook event), a filled subject when the subject has
 placeholders, and the headers that hold placeholders (List-Unsubscribe carries the recipient's
-token). The payload is plain dicts: the helper classes cost more than the request itself at
-1,000 personalizations, and ``client.mail.send.post(request_body=dict)`` takes them as is.
+token).
+
+``build_payload`` says what a request holds, as plain dicts. What goes out is ``build_body``:
+the same request as JSON text, written straight from the recipients, the bytes
+``json.dumps(build_payload(...))`` gives (tests/delivery/test_sendgrid_body.py pins that for
+awkward names and addresses) without the 1,000 dicts and the encoder's walk over them: 3.0 ms
+instead of 4.8 a batch of 1,000 (issue 17). The text goes through the sendgrid package's own
+client (python_http_client's ``Client``: its URL, headers, timeout and ``_make_request`` with
+its error handling); only its ``post``'s encoding step is skipped, since ``post`` would encode
+the text again as one JSON string (and it formats the whole body for a debug log even when
+nothing logs: another 1 ms a request).
 """
 
 from __future__ import annotations
@@ -14,11 +23,15 @@ import http.client
 import json
 import ssl
 import time
+import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from email.utils import parseaddr, parsedate_to_datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 from urllib.error import URLError
 
+from python_http_client.client import Response
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
@@ -84,8 +97,7 @@ class SendGridProvider(Provider):
     # -- hooks ---------------------------------------------------------------------------
 
     def _send(self, template: MessageTemplate, recipients: Sequence[Recipient]) -> BatchResult:
-        payload = self.build_payload(template, recipients)
-        message_id = self.post(payload)
+        message_id = self.post(self.build_body(template, recipients))
         result = BatchResult(provider_message_id=message_id)
         for recipient in recipients:
             result.accept(recipient, message_id or "")
@@ -94,7 +106,80 @@ class SendGridProvider(Provider):
     def build_payload(
         self, template: MessageTemplate, recipients: Sequence[Recipient]
     ) -> dict[str, Any]:
-        """The request body of POST /v3/mail/send for this batch."""
+        """The request body of POST /v3/mail/send for this batch, as dicts."""
+        batch = self._batch(template, recipients)
+        subject = template.subject
+        personalizations = []
+        for recipient in recipients:
+            values = recipient.substitutions
+            to: dict[str, str] = {"email": recipient.email}
+            if recipient.name:
+                to["name"] = recipient.name
+            personalization: dict[str, Any] = {"to": [to]}
+            if values:
+                personalization["substitutions"] = values
+            if recipient.subscriber_id is not None:
+                personalization["custom_args"] = {"subscriber_id": str(recipient.subscriber_id)}
+            filled = fill(subject, values)
+            if filled is not subject:
+                personalization["subject"] = filled
+            if batch.per_recipient_headers:
+                personalization["headers"] = {
+                    header: fill(value, values) for header, value in batch.per_recipient_headers
+                }
+            personalizations.append(personalization)
+        return {"personalizations": personalizations, **batch.message}
+
+    def build_body(self, template: MessageTemplate, recipients: Sequence[Recipient]) -> bytes:
+        """``json.dumps(self.build_payload(template, recipients)).encode()``, written directly.
+
+        Each string goes through the encoder's own ``encode_basestring_ascii`` (what
+        ``json.dumps`` applies to every key and value: ASCII out, ``\\uXXXX`` for the rest),
+        between the separators ``json.dumps`` writes by default, in the key order of
+        ``build_payload``.
+        """
+        batch = self._batch(template, recipients)
+        text = encode_basestring_ascii
+        subject = template.subject
+        headers = [(text(name) + ": ", value) for name, value in batch.per_recipient_headers]
+        # fill() leaves the subject as it is (the same object) unless a placeholder is in it.
+        subject_has_placeholders = any(placeholder in subject for placeholder in batch.placeholders)
+        keys: dict[str, str] = {}  # placeholder -> its JSON text and ": " (the same few each time)
+        people = []
+        for recipient in recipients:
+            values = recipient.substitutions
+            person = '{"to": [{"email": ' + text(recipient.email)
+            if recipient.name:
+                person += ', "name": ' + text(recipient.name)
+            person += "}]"
+            if values:
+                pairs = []
+                for key, value in values.items():
+                    key_text = keys.get(key)
+                    if key_text is None:
+                        key_text = keys[key] = text(key) + ": "
+                    pairs.append(key_text + text(value))
+                person += ', "substitutions": {' + ", ".join(pairs) + "}"
+            if recipient.subscriber_id is not None:
+                person += ', "custom_args": {"subscriber_id": ' + text(str(recipient.subscriber_id))
+                person += "}"
+            if subject_has_placeholders:
+                filled = fill(subject, values)
+                if filled is not subject:
+                    person += ', "subject": ' + text(filled)
+            if headers:
+                person += (
+                    ', "headers": {'
+                    + ", ".join([name + text(fill(value, values)) for name, value in headers])
+                    + "}"
+                )
+            people.append(person + "}")
+        # The message-wide rest: json.dumps of it, its opening brace cut (it follows a comma).
+        rest = json.dumps(batch.message)[1:]
+        return ('{"personalizations": [' + ", ".join(people) + "], " + rest).encode("ascii")
+
+    def _batch(self, template: MessageTemplate, recipients: Sequence[Recipient]) -> _Batch:
+        """What a request holds besides the personalizations; checks SendGrid's limits."""
         placeholders = set().union(*(recipient.substitutions for recipient in recipients))
         static_headers: dict[str, str] = {}
         per_recipient_headers: list[tuple[str, str]] = []
@@ -123,48 +208,30 @@ class SendGridProvider(Provider):
         ]
         if not content:
             raise PermanentProviderError(None, "the message has neither text nor HTML")
-        subject = template.subject
-        personalizations = []
-        for recipient in recipients:
-            values = recipient.substitutions
-            to: dict[str, str] = {"email": recipient.email}
-            if recipient.name:
-                to["name"] = recipient.name
-            personalization: dict[str, Any] = {"to": [to]}
-            if values:
-                personalization["substitutions"] = values
-            if recipient.subscriber_id is not None:
-                personalization["custom_args"] = {"subscriber_id": str(recipient.subscriber_id)}
-            filled = fill(subject, values)
-            if filled is not subject:
-                personalization["subject"] = filled
-            if per_recipient_headers:
-                personalization["headers"] = {
-                    header: fill(value, values) for header, value in per_recipient_headers
-                }
-            personalizations.append(personalization)
-
-        payload: dict[str, Any] = {
-            "personalizations": personalizations,
+        message: dict[str, Any] = {
             "from": _address(template.from_email, template.from_name),
-            "subject": subject,
+            "subject": template.subject,
             "content": content,  # text/plain first: SendGrid requires that order
             "custom_args": campaign_args,
         }
         if template.reply_to:
             reply_name, reply_email = parseaddr(template.reply_to)
-            payload["reply_to"] = _address(reply_email or template.reply_to, reply_name)
+            message["reply_to"] = _address(reply_email or template.reply_to, reply_name)
         if static_headers:
-            payload["headers"] = static_headers
+            message["headers"] = static_headers
         categories = list(dict.fromkeys((*self.categories, *template.categories)))
         if categories:
-            payload["categories"] = categories[:MAX_CATEGORIES]
-        return payload
+            message["categories"] = categories[:MAX_CATEGORIES]
+        return _Batch(placeholders, per_recipient_headers, message)
 
-    def post(self, payload: dict[str, Any]) -> str | None:
-        """POST the body; the X-Message-Id of SendGrid's 202, or raise a provider error."""
+    def post(self, payload: dict[str, Any] | bytes) -> str | None:
+        """POST the body (dicts, or ``build_body``'s JSON text); the X-Message-Id of SendGrid's
+        202, or raise a provider error."""
         try:
-            response = self.client.client.mail.send.post(request_body=payload)
+            if isinstance(payload, bytes):
+                response = self._post_json_text(payload)
+            else:
+                response = self.client.client.mail.send.post(request_body=payload)
         except HTTPError as err:
             raise _http_error(err) from err
         except ssl.SSLCertVerificationError as err:
@@ -187,6 +254,26 @@ class SendGridProvider(Provider):
             raise TransientProviderError(f"SendGrid answered {response.status_code}, not 202")
         message_id = response.headers.get("X-Message-Id")
         return str(message_id) if message_id else None
+
+    def _post_json_text(self, body: bytes) -> Response:
+        """What ``client.mail.send.post(request_body=...)`` does, with the body already JSON:
+        the sendgrid client's URL, headers (key, User-Agent) and timeout, its ``_make_request``
+        (which raises its HTTPError for a 4xx/5xx), and the Content-Type it would set."""
+        endpoint = self.client.client.mail.send
+        request = urllib.request.Request(
+            endpoint._build_url(None),
+            data=body,
+            headers={**endpoint.request_headers, "Content-Type": "application/json"},
+            method="POST",
+        )
+        return Response(endpoint._make_request(urllib.request.build_opener(), request))
+
+
+@dataclass(frozen=True)
+class _Batch:
+    placeholders: set[str]  # every recipient's substitution keys
+    per_recipient_headers: list[tuple[str, str]]  # (name, value with placeholders)
+    message: dict[str, Any]  # the request's keys after "personalizations", in order
 
 
 def _address(email: str, name: str) -> dict[str, str]:
