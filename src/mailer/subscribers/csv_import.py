@@ -5,6 +5,11 @@ the file rejected, existing subscribers fetched with one IN query on email_key, 
 bulk-inserted and changed rows updated in one transaction. A crash loses only the chunk in flight;
 importing the file again finishes the job, and a file already imported changes nothing.
 
+The exception: a large file (over ONE_TRANSACTION_FROM_LINES lines) into an empty list on SQLite
+is written as one transaction, its secondary indexes dropped first and rebuilt once at the end
+(store.bulk_load): all of it or nothing, indexes included. Other writers wait for it meanwhile
+(a first import, before anyone signs up, is when this happens); readers see the empty list.
+
 Rules: an import never changes an existing person's status, except to record an unsubscribe,
 bounce or complaint the file itself states (a Status column, or a Mailchimp unsubscribed or
 cleaned export, see csv_source); unsubscribed, bounced, complained and deleted (hash in
@@ -22,10 +27,8 @@ writes a chunk, :mod:`~mailer.subscribers.import_rejects` keeps the rejects file
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -36,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.states import SubscriberStatus
+from mailer.store.bulk_load import DroppedIndex, begin_bulk_load, end_bulk_load
 from mailer.store.models import Subscriber, Suppression
 from mailer.subscribers.bulk import one_of
 from mailer.subscribers.csv_source import Row, RowError, check_file, read_rows
@@ -43,16 +47,18 @@ from mailer.subscribers.dedupe import SeenKeys, key_digest
 from mailer.subscribers.import_plan import Existing, Plan, subscribers_table, tags_table
 from mailer.subscribers.import_plan import _json_text as _json_text  # for the unit tests
 from mailer.subscribers.import_rejects import RejectsFile, rejects_path_for
-from mailer.subscribers.import_workers import executor_for
+from mailer.subscribers.import_tuning import few_gc_passes, tune
+from mailer.subscribers.import_workers import PARALLEL_FROM_LINES, executor_for
 from mailer.subscribers.normalize import email_hash, validate_batch
 from mailer.subscribers.service import clean_tags
 from mailer.subscribers.typos import TypoWarning, typo_warnings
 
 CHUNK_SIZE = 5_000
-IMPORT_CACHE_KIB = 32 * 1024  # SQLite page cache while importing
 SAMPLE_REJECTS = 20
-# Cyclic GC while importing: a first generation of this many container objects (default 700).
-GC_THRESHOLD_0 = 50_000
+# Files with more lines than this go into an empty SQLite list as one transaction (see above).
+ONE_TRANSACTION_FROM_LINES = PARALLEL_FROM_LINES
+# The tables whose secondary indexes such an import drops and rebuilds.
+BULK_TABLES = ("subscribers", "subscriber_tags", "status_changes")
 
 
 @dataclass
@@ -138,6 +144,7 @@ class _Importer:
         # Into an empty list, a key can only meet a row of this same file (a duplicate, caught
         # by self.seen), so there is nothing to look up. Off again if another writer shows up.
         self.list_was_empty = False
+        self.one_transaction = False  # chunks are not committed: the caller commits once
 
     # -- reading the list -------------------------------------------------------------------
 
@@ -265,7 +272,8 @@ class _Importer:
                 counts["unchanged"] += 1
         if write:
             plan.execute(session)
-            session.commit()
+            if not self.one_transaction:
+                session.commit()
         else:
             session.rollback()
         for digest, line in in_chunk.items():
@@ -284,6 +292,7 @@ def import_csv(
     rejects_dir: Path | None = None,
     workers: int | None = None,
     on_chunk: Callable[[ImportReport, int], None] | None = None,
+    one_transaction: bool | None = None,
 ) -> ImportReport:
     """Import ``path`` into the list and report what happened, row by row.
 
@@ -291,18 +300,22 @@ def import_csv(
     ``tags`` go on every imported or updated row. ``dry_run`` writes nothing, not even the
     rejects file. ``rejects_dir`` is where the rejects file goes if the CSV's folder is read-only.
     ``workers`` validation processes (default: 2 for large files). ``on_chunk(report, lines)`` is
-    called after each committed chunk with the physical lines read so far (for progress bars).
+    called after each written chunk with the physical lines read so far (for progress bars).
+    ``one_transaction``: write all as one transaction with indexes rebuilt at the end, if the list
+    is empty and the database SQLite (default: for files over ONE_TRANSACTION_FROM_LINES lines).
     """
     extra_tags = clean_tags(tags)
     facts = check_file(path)
+    if one_transaction is None:
+        one_transaction = facts.lines > ONE_TRANSACTION_FROM_LINES
     report = ImportReport(path=path, dry_run=dry_run, total_lines=facts.lines)
     rejects_file = RejectsFile(None if dry_run else rejects_path_for(path, rejects_dir))
-    with _few_gc_passes(), path.open("r", encoding="utf-8-sig", newline="") as stream:
+    with few_gc_passes(), path.open("r", encoding="utf-8-sig", newline="") as stream:
         _, records = read_rows(path, stream)
         executor = executor_for(facts.lines, workers)
         try:
             with sessions() as session:
-                _tune(session, large=True)
+                tune(session, large=True)
                 try:
                     _run(
                         session,
@@ -313,44 +326,16 @@ def import_csv(
                         extra_tags,
                         chunk_size,
                         on_chunk,
+                        one_transaction,
                     )
                 finally:
                     session.rollback()
-                    _tune(session, large=False)
+                    tune(session, large=False)
         finally:
             if executor is not None:
                 executor.shutdown(cancel_futures=True)
             report.rejects_path = rejects_file.close()
     return report
-
-
-@contextmanager
-def _few_gc_passes() -> Iterator[None]:
-    """Fewer cyclic garbage collections while importing.
-
-    Each chunk makes tens of thousands of short-lived container objects (rows, dicts, result
-    tuples), freed by reference counting; with the default thresholds they trigger a collection
-    every 700 allocations and frequent full passes over every object of the process (the
-    libraries' too), about a third of a re-import's CPU time. Garbage is still collected, less
-    often; the thresholds are restored afterwards.
-    """
-    before = gc.get_threshold()
-    gc.set_threshold(max(before[0], GC_THRESHOLD_0), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-
-
-def _tune(session: Session, *, large: bool) -> None:
-    """On SQLite, a page cache that holds the email_key index while importing.
-
-    The default 2 MB cache makes inserts of random keys into a 1M-row index spill and re-read the
-    same pages again and again (several times slower).
-    """
-    if session.get_bind().dialect.name == "sqlite":
-        size = -IMPORT_CACHE_KIB if large else -2_000
-        session.connection().exec_driver_sql(f"PRAGMA cache_size={size}")
 
 
 def _run(
@@ -362,12 +347,27 @@ def _run(
     extra_tags: list[str],
     chunk_size: int,
     on_chunk: Callable[[ImportReport, int], None] | None,
+    one_transaction: bool,
 ) -> None:
     importer = _Importer(
         session, f"import:{report.path.name}"[:100], extra_tags, executor, report.total_lines
     )
     importer.has_suppressions = session.scalar(select(Suppression.email_hash).limit(1)) is not None
     importer.list_was_empty = session.scalar(select(Subscriber.id).limit(1)) is None
+    dropped: list[DroppedIndex] | None = None
+    if (
+        one_transaction
+        and importer.list_was_empty
+        and not report.dry_run
+        and session.get_bind().dialect.name == "sqlite"
+    ):
+        dropped = begin_bulk_load(session.connection(), BULK_TABLES)
+        # Checked again under the write lock: a writer may have added someone just before.
+        if session.scalar(select(Subscriber.id).limit(1)) is None:
+            importer.one_transaction = True
+        else:
+            session.rollback()  # the indexes come back with it
+            importer.list_was_empty, dropped = False, None
     chunks = _chunks(records, chunk_size)
     upcoming = next(chunks, None)
     prepared = importer.prepare(upcoming) if upcoming is not None else None
@@ -381,6 +381,9 @@ def _run(
         if on_chunk is not None:
             on_chunk(report, prepared.chunk[-1].line)
         prepared = following
+    if dropped is not None:
+        end_bulk_load(session.connection(), dropped)
+        session.commit()
 
 
 def _tally(
@@ -417,6 +420,8 @@ def _finish_with_retry(
     try:
         return importer.finish(prepared, write)
     except IntegrityError:
+        if importer.one_transaction:  # a rollback would take the chunks before with it
+            raise
         importer.session.rollback()
         importer.list_was_empty = False
         return importer.finish(importer.prepare(prepared.chunk), write)
