@@ -7,8 +7,9 @@ importing the file again finishes the job, and a file already imported changes n
 
 The exception: a large file (over ONE_TRANSACTION_FROM_LINES lines) into an empty list on SQLite
 is written as one transaction, its secondary indexes dropped first and rebuilt once at the end
-(store.bulk_load): all of it or nothing, indexes included. Other writers wait for it meanwhile
-(a first import, before anyone signs up, is when this happens); readers see the empty list.
+(store.bulk_load): all of it or nothing, indexes included. Other writers wait for its commit
+(SQLite's busy timeout is 30 s: a sign-up during a longer first import fails and is retried by
+the person; a first import comes before anyone signs up); readers see the empty list meanwhile.
 
 Rules: an import never changes an existing person's status, except to record an unsubscribe,
 bounce or complaint the file itself states (a Status column, or a Mailchimp unsubscribed or
@@ -22,7 +23,8 @@ the status UPDATEs are its ``move_many``.
 
 This module reads the file in chunks and decides each row; :mod:`~mailer.subscribers.import_plan`
 writes a chunk, :mod:`~mailer.subscribers.import_rejects` keeps the rejects file and
-:mod:`~mailer.subscribers.import_workers` checks a large file's addresses in other processes.
+:mod:`~mailer.subscribers.import_workers` checks a large file's addresses in other processes,
+:mod:`~mailer.subscribers.import_lookup` reads the list for the chunks ahead in a thread.
 """
 
 from __future__ import annotations
