@@ -134,15 +134,38 @@ def test_a_list_that_is_not_empty_keeps_the_chunked_commits(
     assert count(sessions, Subscriber) == 1 + 3, "the first chunk was committed"
 
 
-def test_large_files_take_the_one_transaction_path_by_default(
+def test_large_files_take_the_one_transaction_path_when_the_size_decides(
     tmp_path: Path,
     sessions: sessionmaker[Session],
     dropped: list[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(csv_import, "ONE_TRANSACTION_FROM_LINES", ROWS - 1)
-    import_csv(sessions, big_file(tmp_path), chunk_size=3)
+    import_csv(sessions, big_file(tmp_path), chunk_size=3, one_transaction=None)  # as the CLI
     assert set(dropped) >= SEARCH_INDEXES
+
+
+def test_by_default_chunks_are_committed_so_progress_can_be_written_meanwhile(
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+    dropped: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The staff pages' import job (app/imports.py) records its progress from on_chunk through
+    another session: under one import-long transaction that write would wait on its lock."""
+    monkeypatch.setattr(csv_import, "ONE_TRANSACTION_FROM_LINES", ROWS - 1)
+    with sessions.begin() as session:
+        session.execute(text("CREATE TABLE progress (lines INTEGER)"))
+
+    def record(report: ImportReport, line: int) -> None:
+        with sessions.begin() as session:
+            session.execute(text("PRAGMA busy_timeout=300"))  # fail fast instead of after 30 s
+            session.execute(text("INSERT INTO progress VALUES (:line)"), {"line": line})
+
+    report = import_csv(sessions, big_file(tmp_path), chunk_size=3, on_chunk=record)
+    assert report.imported == ROWS and dropped == []
+    with sessions() as session:
+        assert session.scalar(text("SELECT count(*) FROM progress")) == 4
 
 
 @pytest.mark.both_databases

@@ -5,8 +5,10 @@ the file rejected, existing subscribers fetched with one IN query on email_key, 
 bulk-inserted and changed rows updated in one transaction. A crash loses only the chunk in flight;
 importing the file again finishes the job, and a file already imported changes nothing.
 
-The exception: a large file (over ONE_TRANSACTION_FROM_LINES lines) into an empty list on SQLite
-is written as one transaction, its secondary indexes dropped first and rebuilt once at the end
+The exception, when the caller asks (``one_transaction``; the CLI does, the staff pages do not:
+their progress is written to the database by another session, which would wait on the import's
+lock): a large file (over ONE_TRANSACTION_FROM_LINES lines) into an empty list on SQLite is
+written as one transaction, its secondary indexes dropped first and rebuilt once at the end
 (store.bulk_load): all of it or nothing, indexes included. Other writers wait for its commit
 (SQLite's busy timeout is 30 s: a sign-up during a longer first import fails and is retried by
 the person; a first import comes before anyone signs up); readers see the empty list meanwhile.
@@ -274,7 +276,7 @@ def import_csv(
     rejects_dir: Path | None = None,
     workers: int | None = None,
     on_chunk: Callable[[ImportReport, int], None] | None = None,
-    one_transaction: bool | None = None,
+    one_transaction: bool | None = False,
 ) -> ImportReport:
     """Import ``path`` into the list and report what happened, row by row.
 
@@ -284,7 +286,8 @@ def import_csv(
     ``workers`` validation processes (default: 2 for large files). ``on_chunk(report, lines)`` is
     called after each written chunk with the physical lines read so far (for progress bars).
     ``one_transaction``: write all as one transaction with indexes rebuilt at the end, if the list
-    is empty and the database SQLite (default: for files over ONE_TRANSACTION_FROM_LINES lines).
+    is empty and the database SQLite; None: so for files over ONE_TRANSACTION_FROM_LINES lines.
+    Never with an ``on_chunk`` that writes to the database (it would wait on this import's lock).
     """
     extra_tags = clean_tags(tags)
     facts = check_file(path)
