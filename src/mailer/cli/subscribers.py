@@ -142,6 +142,7 @@ def import_command(
             dry_run=dry_run,
             rejects_dir=workspace.subscribers_dir,
             on_chunk=on_chunk if show_progress else None,
+            one_transaction=None,  # a large file into an empty list: one transaction
         )
     finally:
         if progress is not None:

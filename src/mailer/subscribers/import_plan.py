@@ -5,6 +5,10 @@ text, decoded only when a row may change them); :class:`Plan` holds what the chu
 bring: new subscribers with their tags and history, changed names and attributes (never the
 status), status moves through :func:`mailer.subscribers.status.move_many`, tags added. The
 rules of what a row may change are the import's (mailer.subscribers.csv_import).
+
+New subscribers, tags and history rows are gathered as tuples in the column order of
+NEW_COLUMNS, TAG_COLUMNS and HISTORY_COLUMNS and written with bulk.insert_tuples: building a dict
+per row and reading it back was 3.3 s of a 100,000-row import's 12.6 s (cProfile, issue 17).
 """
 
 from __future__ import annotations
@@ -19,13 +23,29 @@ from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from mailer.store.models import StatusChange, Subscriber, SubscriberTag, utcnow
-from mailer.subscribers.bulk import bulk_insert, inserted_ids
+from mailer.subscribers.bulk import insert_tuples, inserted_ids
 from mailer.subscribers.csv_source import Row
 from mailer.subscribers.status import By, Move, check_new, may_move, move_many
 
 subscribers_table: Table = Subscriber.__table__  # type: ignore[assignment]
 tags_table: Table = SubscriberTag.__table__  # type: ignore[assignment]
 history_table: Table = StatusChange.__table__  # type: ignore[assignment]
+
+NEW_COLUMNS = (
+    "email",
+    "email_key",
+    "first_name",
+    "last_name",
+    "status",
+    "attributes",
+    "consent_source",
+    "consent_at",
+    "consent_ip",
+    "consent_text",
+)
+_KEY, _STATUS = NEW_COLUMNS.index("email_key"), NEW_COLUMNS.index("status")
+TAG_COLUMNS = ("subscriber_id", "tag")
+HISTORY_COLUMNS = ("subscriber_id", "old_status", "new_status", "reason", "source")
 
 
 @dataclass(slots=True)
@@ -70,34 +90,36 @@ class Plan:
         self.source = source
         self.extra_tags = extra_tags
         self.now: datetime = utcnow()
-        self.new_rows: list[dict[str, Any]] = []
-        self.new_tags: dict[str, list[str]] = {}
-        self.new_status: dict[str, str] = {}
+        self.new_rows: list[tuple[Any, ...]] = []  # NEW_COLUMNS
+        self.new_tags: list[list[str]] = []  # per new row
+        self.new_lines: list[int] = []  # per new row, for its history
         self.updates: list[dict[str, Any]] = []  # names and attributes; never the status
         self.moves: list[Move] = []  # status changes: through subscribers.status
-        self.added_tags: list[dict[str, Any]] = []
-        self.history: list[dict[str, Any]] = []
+        self.added_tags: list[tuple[int, str]] = []  # TAG_COLUMNS
+        self.history: list[tuple[Any, ...]] = []  # HISTORY_COLUMNS
+        self.allowed_new: set[str] = set()  # statuses check_new allowed (a pure function)
 
     def add_new(self, row: Row, email: str, key: str) -> None:
-        check_new(row.status, By.IMPORT)
+        if row.status not in self.allowed_new:  # 6% of a first import when called per row
+            check_new(row.status, By.IMPORT)
+            self.allowed_new.add(row.status)
         self.new_rows.append(
-            {
-                "email": email,
-                "email_key": key,
-                "first_name": row.first_name,
-                "last_name": row.last_name,
-                "status": row.status,
-                "attributes": row.attributes,
-                "consent_source": row.consent_source or self.source,
-                "consent_at": row.consent_at,  # unknown unless the file says
-                "consent_ip": row.consent_ip,
-                "consent_text": "",
-            }
+            (
+                email,
+                key,
+                row.first_name,
+                row.last_name,
+                row.status,
+                row.attributes,
+                row.consent_source or self.source,
+                row.consent_at,  # unknown unless the file says
+                row.consent_ip,
+                "",
+            )
         )
-        tags = row.tags + [t for t in self.extra_tags if t not in row.tags]
-        if tags:
-            self.new_tags[key] = tags
-        self.new_status[key] = f"imported from line {row.line}"
+        extra = [t for t in self.extra_tags if t not in row.tags] if self.extra_tags else []
+        self.new_tags.append(row.tags + extra if extra else row.tags)
+        self.new_lines.append(row.line)
 
     def add_update(self, row: Row, existing: Existing) -> bool:
         """Queue the changes the row brings; False if it brings none."""
@@ -132,7 +154,7 @@ class Plan:
                 Move(existing.id, existing.status, status, f"marked {status} on line {row.line}")
             )
         for tag in dict.fromkeys(new_tags):
-            self.added_tags.append({"subscriber_id": existing.id, "tag": tag})
+            self.added_tags.append((existing.id, tag))
         return details_changed or status != existing.status or bool(new_tags)
 
     def _brings_nothing(self, row: Row, existing: Existing) -> bool:
@@ -151,32 +173,25 @@ class Plan:
             and (not row.attributes or existing.same_attributes(row.attributes))
         )
 
-    def _history(self, sid: int, old: str | None, new: str, reason: str) -> dict[str, Any]:
-        return {
-            "subscriber_id": sid,
-            "old_status": old,
-            "new_status": new,
-            "reason": reason[:200],
-            "source": self.source,
-        }
-
     def execute(self, session: Session) -> None:
         if self.new_rows:
-            bulk_insert(
+            insert_tuples(
                 session,
                 subscribers_table,
+                NEW_COLUMNS,
                 self.new_rows,
                 shared={"created_at": self.now, "updated_at": self.now},
+                sqlite_text={"attributes": _json_text},
             )
-            keys = [row["email_key"] for row in self.new_rows]
-            statuses = {row["email_key"]: row["status"] for row in self.new_rows}
-            ids = zip(
-                inserted_ids(session, subscribers_table, keys, "email_key"), keys, strict=True
-            )
-            for sid, key in ids:
-                self.history.append(self._history(sid, None, statuses[key], self.new_status[key]))
-                for tag in self.new_tags.get(key, ()):
-                    self.added_tags.append({"subscriber_id": sid, "tag": tag})
+            keys = [row[_KEY] for row in self.new_rows]
+            ids = inserted_ids(session, subscribers_table, keys, "email_key")
+            source, history, added_tags = self.source, self.history, self.added_tags
+            for sid, row, tags, line in zip(
+                ids, self.new_rows, self.new_tags, self.new_lines, strict=True
+            ):
+                history.append((sid, None, row[_STATUS], f"imported from line {line}", source))
+                for tag in tags:
+                    added_tags.append((sid, tag))
         if self.updates:
             session.execute(
                 update(subscribers_table)
@@ -189,8 +204,9 @@ class Plan:
                 ),
                 self.updates,
             )
-        self.history += move_many(
-            session, self.moves, by=By.IMPORT, source=self.source, now=self.now
+        moved = move_many(session, self.moves, by=By.IMPORT, source=self.source, now=self.now)
+        self.history += [tuple(item[name] for name in HISTORY_COLUMNS) for item in moved]
+        insert_tuples(session, tags_table, TAG_COLUMNS, self.added_tags)
+        insert_tuples(
+            session, history_table, HISTORY_COLUMNS, self.history, shared={"changed_at": self.now}
         )
-        bulk_insert(session, tags_table, self.added_tags)
-        bulk_insert(session, history_table, self.history, shared={"changed_at": self.now})
