@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.store.db import open_database
@@ -76,4 +77,24 @@ def create_app(workspace: Workspace, *, host: str) -> FastAPI:
     for module in (unsubscribe, clicks, signup, archive, health, booking_webhooks, webhooks):
         app.include_router(module.router)
     staff.install(app)
+    app.add_exception_handler(OperationalError, _busy_or_raise)
     return app
+
+
+# Seconds a client is told to wait: SQLite's busy timeout, which a request already waited.
+BUSY_RETRY_AFTER = 30
+
+
+async def _busy_or_raise(request: Request, err: Exception) -> Response:
+    """A request that waited SQLite's whole busy timeout (30 s) behind another writer is a 503
+    with Retry-After, not a 500: a subscriber's form says to try again in a minute, and a
+    provider's or booking tool's webhook is sent again. The long writer is a first import of a
+    large list, one transaction by design (subscribers/csv_import.py). Any other database
+    error stays an error."""
+    if "database is locked" not in str(err):
+        raise err
+    return PlainTextResponse(
+        "Busy for a moment: the mailing list is being updated. Please try again in a minute.",
+        status_code=503,
+        headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+    )
