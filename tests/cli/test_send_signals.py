@@ -173,3 +173,27 @@ def test_ctrl_c_stops_the_scheduler_cleanly_with_130(workspace: Workspace, tmp_p
             process.kill()
             process.wait(10)
     assert "scheduler stopped" in log.read_text()
+
+
+def test_the_first_ctrl_c_imports_nothing_so_a_second_one_always_aborts() -> None:
+    """The handler of the first Ctrl-C printed through rich, whose first print imports its emoji
+    table; a second Ctrl-C inside that import found the module half made: an ImportError
+    traceback and exit 1, not 130. In a fresh process the first signal's handler now imports
+    no module, so the second one has nothing half made to meet."""
+    script = (
+        "import signal, sys\n"
+        "from mailer.cli.send import _StopFlag\n"
+        "flag = _StopFlag()\n"
+        "before = set(sys.modules)\n"
+        "flag._stop(signal.SIGINT, None)\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    done = subprocess.run(
+        [str(Path(MAILER).with_name("python")), "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout
+    assert "Ctrl-C again aborts at once" in done.stderr
