@@ -37,6 +37,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url, **kwargs)
+            event.listen(engine, "connect", _postgresql_session)
             _ping_when_idle(engine)
     except (ArgumentError, ImportError) as err:
         raise StorageError(
@@ -72,6 +73,20 @@ def _ping_when_idle(engine: Engine) -> None:
 
     event.listen(engine, "checkin", checkin)
     event.listen(engine, "checkout", checkout)
+
+
+def _postgresql_session(dbapi_connection: Any, _record: Any) -> None:
+    # Always a plan for the parameters at hand. psycopg prepares a statement on the server from
+    # its fifth run on, and PostgreSQL then may switch to a generic plan, blind to the values:
+    # the delivery ledger's statements (delivery/ledger/pg.py) steer the planner with them (a
+    # batch's id range). Measured 2026-12-02, one worker, 30,000 recipients, load 4.5-5: "this
+    # batch SENT, the next SENDING" took 72-93 ms a batch with generic plans, 27-35 ms without;
+    # 4,100-4,800 recipients/s against 6,500-8,100. Planning costs under a millisecond.
+    # Set when the connection opens (one round trip per connection, not per statement).
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET plan_cache_mode TO force_custom_plan")
+    cursor.close()
+    dbapi_connection.commit()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

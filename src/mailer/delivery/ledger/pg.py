@@ -54,14 +54,6 @@ _SENT_BATCH = (
     "{table}.subscriber_id = ANY(CAST(:sent_ids AS bigint[])) "
     "AND {table}.subscriber_id BETWEEN :sent_low AND :sent_high"
 )
-# A claim's commit does not wait for the WAL flush (set_config(..., true) is SET LOCAL: this
-# statement's own transaction only). Measured 2026-12-02 on this machine: 4-7 ms per commit
-# waiting for fdatasync, 0.2 ms without; a claim was one of the two commits of a batch. Losing a
-# claim (only a crash of the database server can) loses nothing: its rows are as before the
-# claim, and the claimer's next write (SENDING, guarded by "CLAIMED by this owner") finds them
-# not its own and sends none of them. That write waits for the flush, and so makes every
-# earlier record of the WAL, this claim's included, durable before any request goes out.
-_NO_FLUSH_WAIT = "(SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL"
 
 
 def _candidates(name: str, guard: str) -> str:
@@ -115,7 +107,7 @@ def _claim(parts: dict[str, str]) -> TextClause:
             SELECT count(*) FROM done WHERE was = '{_S.SENDING}' AND state = '{_S.CLAIMED}')
         WHERE id = :run_id AND EXISTS (
             SELECT 1 FROM done WHERE was = '{_S.SENDING}' AND state = '{_S.CLAIMED}'))
-    SELECT * FROM done WHERE {_NO_FLUSH_WAIT} ORDER BY subscriber_id"""
+    SELECT * FROM done ORDER BY subscriber_id"""
     return text(sql).bindparams(bindparam("lease_until", type_=_LEASE_TYPE))
 
 
