@@ -4,7 +4,7 @@ read from libpq's protocol trace. A round trip is one Sync (extended protocol) o
 
 The send loop's steady state is one claim and one "this batch SENT, the next one SENDING"
 per batch: two round trips. It was seven: a ping at each of two checkouts, the claim, then
-BEGIN, two UPDATEs and COMMIT."""
+BEGIN, two UPDATEs and COMMIT. And the plans those statements get: made for their values."""
 
 from __future__ import annotations
 
@@ -128,3 +128,19 @@ def test_a_connection_killed_while_idle_in_the_pool_is_replaced_unseen(
     other.dispose()
     with sessions() as session:
         assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+
+
+def test_postgresql_plans_each_statement_for_its_parameters(postgres_database: str) -> None:
+    """psycopg prepares a statement on the server from its fifth run, and PostgreSQL may then
+    reuse a generic plan that ignores a batch's id range: "sent + start" took 2-3 times as long
+    (issue 17). Every connection asks for custom plans."""
+    engine = db.make_engine(postgres_database)
+    try:
+        with engine.connect() as connection:
+            mode = connection.execute(text("SHOW plan_cache_mode")).scalar_one()
+            assert mode == "force_custom_plan"
+            connection.rollback()
+            autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+            assert autocommit.execute(text("SELECT 1")).scalar_one() == 1  # left usable
+    finally:
+        engine.dispose()

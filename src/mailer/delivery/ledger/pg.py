@@ -15,6 +15,12 @@ one worker at 100,000 recipients spent 56 % of its time in the claim and 23 % in
   each step its own transaction; each round trip is a wake-up of the server process, which
   on a busy machine is the cost. Each statement here runs alone in autocommit mode.
 
+A batch costs the send loop two round trips (tests/delivery/test_delivery_round_trips.py): the
+claim, and SENT_AND_START (the last batch SENT, this one SENDING, its lease renewed) between
+two requests. The id ranges only steer the planner in a plan made for their values: psycopg
+prepares a statement from its fifth run and PostgreSQL may then keep a generic plan, so
+every connection asks for custom plans (``plan_cache_mode``, store/db.py).
+
 Exactly-once does not change: the candidates are locked with FOR UPDATE SKIP LOCKED by the
 statement that updates them, so no other transaction can change them in between (a row
 changed since the statement's snapshot is re-checked against the guard when it is locked),
