@@ -15,6 +15,12 @@ one worker at 100,000 recipients spent 56 % of its time in the claim and 23 % in
   each step its own transaction; each round trip is a wake-up of the server process, which
   on a busy machine is the cost. Each statement here runs alone in autocommit mode.
 
+A batch costs the send loop two round trips (tests/delivery/test_delivery_round_trips.py): the
+claim, and SENT_AND_START (the last batch SENT, this one SENDING, its lease renewed) between
+two requests. The id ranges only steer the planner in a plan made for their values: psycopg
+prepares a statement from its fifth run and PostgreSQL may then keep a generic plan, so
+every connection asks for custom plans (``plan_cache_mode``, store/db.py).
+
 Exactly-once does not change: the candidates are locked with FOR UPDATE SKIP LOCKED by the
 statement that updates them, so no other transaction can change them in between (a row
 changed since the statement's snapshot is re-checked against the guard when it is locked),
@@ -48,6 +54,11 @@ _IDS = bindparam("ids", type_=ARRAY(BigInteger()))
 _BATCH = (
     "{table}.subscriber_id = ANY(CAST(:ids AS bigint[])) "
     "AND {table}.subscriber_id BETWEEN :low AND :high"
+)
+# The batch just sent, beside the next one in SENT_AND_START: the same test, its own parameters.
+_SENT_BATCH = (
+    "{table}.subscriber_id = ANY(CAST(:sent_ids AS bigint[])) "
+    "AND {table}.subscriber_id BETWEEN :sent_low AND :sent_high"
 )
 
 
@@ -144,10 +155,35 @@ START_SENDING = text(
     SELECT subscriber_id FROM started"""
 ).bindparams(_IDS, bindparam("lease_until", type_=_LEASE_TYPE))
 
+_SENT = f"""state = '{_S.SENT}', provider_message_id = :message_id,
+        sent_at = :now, lease_owner = '', lease_until = NULL, error = ''"""
+
+# One batch SENT and the next one SENDING, as START_SENDING: one statement, one round trip, one
+# commit between two requests (it was BEGIN, two or three statements and COMMIT: 4-5 round
+# trips). The two batches are different rows, so no row is written twice by the statement.
+SENT_AND_START = text(
+    f"""
+    WITH sent AS (
+        UPDATE deliveries AS d SET {_SENT}
+        WHERE d.campaign_id = :run_id AND {_SENT_BATCH.format(table="d")}),
+    started AS (
+        UPDATE deliveries AS d SET state = '{_S.SENDING}', lease_until = :lease_until
+        WHERE {_MINE} AND {_STATUS} = '{_ACTIVE}'
+        RETURNING d.subscriber_id),
+    gone AS (
+        UPDATE deliveries AS d SET state = '{_S.SKIPPED}', error = 'no longer active'
+        WHERE {_MINE} AND {_STATUS} IS DISTINCT FROM '{_ACTIVE}')
+    SELECT subscriber_id FROM started"""
+).bindparams(
+    _IDS,
+    bindparam("sent_ids", type_=ARRAY(BigInteger())),
+    bindparam("lease_until", type_=_LEASE_TYPE),
+    bindparam("now", type_=_LEASE_TYPE),
+)
+
 MARK_SENT = text(
     f"""
-    UPDATE deliveries SET state = '{_S.SENT}', provider_message_id = :message_id,
-        sent_at = :now, lease_owner = '', lease_until = NULL, error = ''
+    UPDATE deliveries SET {_SENT}
     WHERE campaign_id = :run_id AND {_BATCH.format(table="deliveries")}"""
 ).bindparams(_IDS, bindparam("now", type_=_LEASE_TYPE))
 
@@ -160,9 +196,10 @@ RELEASE = text(
 ).bindparams(_IDS)
 
 
-def batch(ids: list[int]) -> dict[str, Any]:
-    """The parameters naming a batch's rows (``_BATCH``)."""
-    return {"ids": ids, "low": min(ids), "high": max(ids)}
+def batch(ids: list[int], name: str = "ids") -> dict[str, Any]:
+    """The parameters naming a batch's rows (``_BATCH``; ``_SENT_BATCH`` with "sent_ids")."""
+    prefix = name.removesuffix("ids")
+    return {name: ids, f"{prefix}low": min(ids), f"{prefix}high": max(ids)}
 
 
 NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :payload)")
