@@ -17,7 +17,9 @@ Order of writes (see :mod:`mailer.feed.poll`): reserve the file (an empty
 ``campaigns/<slug>.md`` created exclusively), record its slug on the claimed entries, write the
 campaign atomically, then mark the entries drafted with the file's sha256. After a crash,
 :func:`finish_entries` marks an entry whose file already lists it, fills a reserved empty file,
-and drafts the rest as new: a crash can delay a draft, never double it.
+and drafts the rest as new: a crash can delay a draft, never double it. A draft is reported
+only by the poll whose mark moved its entries from ``new`` (two polls may finish the same
+entries after a lease lapsed under a slow one: the same file is written twice, reported once).
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ def finish_entries(
         if not any(_same_entry(ref.title, ref.url, entry) for ref in campaign.articles):
             remaining.append(entry)
             continue
-        mark_drafted(sessions, url, [entry.id], entry.slug, _sha256(path))
+        if not mark_drafted(sessions, url, [entry.id], entry.slug, _sha256(path)):
+            continue  # the poll that wrote it marked it first and reports it
         if all(draft.slug != entry.slug for draft in drafts):
             drafts.append(Draft(entry.slug, path, campaign.subject, len(campaign.articles), False))
             drafts[-1].approved = campaign.status == CampaignStatus.APPROVED
@@ -173,7 +176,8 @@ def write_draft(
     draft = Draft(path.stem, path, campaign.subject, len(articles), rebuilt)
     if settings.feed.auto_approve:
         _auto_approve(workspace, sessions, campaign, draft, now)
-    mark_drafted(sessions, url, [entry.id for entry in entries], path.stem, _sha256(path))
+    if not mark_drafted(sessions, url, [e.id for e in entries], path.stem, _sha256(path)):
+        return None  # a poll that took over the lapsed lease finished these entries: it reports
     return draft
 
 

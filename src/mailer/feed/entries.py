@@ -6,7 +6,8 @@ change nothing. An entry's states: ``new`` (claimed by a poll, its draft not yet
 later poll finishes it), ``drafted``, ``baseline`` (in the feed when it was connected, not
 drafted). The claims are INSERT ... ON CONFLICT DO NOTHING: the unique key makes a second claim
 impossible, on SQLite and PostgreSQL alike. The slug a draft goes into is recorded with a
-compare-and-set (:func:`take`), so two polls holding the same claimed entry draft it once.
+compare-and-set (:func:`take`), and the move from ``new`` to ``drafted`` is another
+(:func:`mark_drafted`): two polls holding the same claimed entry report its draft once.
 
 This is the lowest of the feed modules: the :class:`Entry` being drafted lives here (its states
 are :class:`mailer.states.FeedEntryState`), so that drafting, messages, report and poll import it
@@ -208,7 +209,9 @@ def take(sessions: sessionmaker[Session], entries: Sequence[Entry], slug: str) -
     """Record the draft's slug on each entry, if no other poll has recorded another meanwhile.
 
     A compare-and-set on the slug the entry had when read: should two polls ever work on the
-    same claimed entry (a lease that lapsed under a very slow poll), only one drafts it.
+    same claimed entry (a lease that lapsed under a very slow poll), only one reserves a file
+    for it. A poll filling the slug already recorded (a reserved file, as a crash leaves it)
+    sets it to itself and passes: :func:`mark_drafted` decides which of the two reports it.
     """
     taken = []
     with transaction(sessions) as session:
@@ -231,21 +234,32 @@ def take(sessions: sessionmaker[Session], entries: Sequence[Entry], slug: str) -
 
 def mark_drafted(
     sessions: sessionmaker[Session], url: str, ids: Sequence[int], slug: str, sha: str
-) -> None:
-    """The entries are in the file: drafted. Every entry of that draft gets the file's sha256."""
+) -> bool:
+    """The entries are in the file: drafted, each once. Did this call move any from ``new``?
+
+    The move from ``new`` to ``drafted`` is the compare-and-set that makes a draft single:
+    :func:`take` cannot tell a crashed poll's reserved slug from a live one's, so a poll that
+    took over a lapsed lease may finish the same entries as the slow poll still drafting them
+    (both write the same file). Only the first to mark them drafted reports the draft; the
+    other's call changes nothing and returns False. Every entry of the draft gets the sha256.
+    """
     with transaction(sessions) as session:
-        session.execute(
+        moved = session.execute(
             update(FeedEntry)
-            .where(FeedEntry.id.in_(list(ids)))
+            .where(FeedEntry.id.in_(list(ids)), FeedEntry.state == FeedEntryState.NEW)
             .values(state=FeedEntryState.DRAFTED, campaign_slug=slug)
+            .returning(FeedEntry.id)
             .execution_options(synchronize_session=False)
-        )
+        ).all()
+        if not moved:
+            return False
         session.execute(
             update(FeedEntry)
             .where(FeedEntry.feed_url == url, FeedEntry.campaign_slug == slug)
             .values(draft_sha256=sha)
             .execution_options(synchronize_session=False)
         )
+    return True
 
 
 def latest_draft(sessions: sessionmaker[Session], url: str) -> LatestDraft | None:

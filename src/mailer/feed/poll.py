@@ -24,7 +24,9 @@ Exactly once (the records are :mod:`mailer.feed.entries`). A poll:
    claim impossible) and stores the feed's new ETag/Last-Modified in the same transaction;
 3. reserves the campaign file (an empty ``campaigns/<slug>.md`` created exclusively) and
    records its slug on the claimed entries before writing anything into it;
-4. writes the campaign atomically, then marks the entries ``drafted`` with the file's sha256.
+4. writes the campaign atomically, then marks the entries ``drafted`` with the file's sha256
+   (a move from ``new`` only: of two polls finishing the same entries, after a lease lapsed
+   under a slow one, the first to mark them reports the draft, the other reports nothing).
 
 A crash anywhere leaves entries in state ``new``; the next poll fetches the feed without
 validators and finishes them: a file that already lists the entry is only marked drafted; a
