@@ -10,8 +10,9 @@ their progress is written to the database by another session, which would wait o
 lock): a large file (over ONE_TRANSACTION_FROM_LINES lines) into an empty list on SQLite is
 written as one transaction, its secondary indexes dropped first and rebuilt once at the end
 (store.bulk_load): all of it or nothing, indexes included. Other writers wait for its commit
-(SQLite's busy timeout is 30 s: a sign-up during a longer first import fails and is retried by
-the person; a first import comes before anyone signs up); readers see the empty list meanwhile.
+(SQLite's busy timeout is 30 s: a sign-up during a longer first import is answered 503 with
+Retry-After, web/app.py, and sent again by the person; a first import comes before anyone signs
+up); readers see the empty list meanwhile.
 
 Rules: an import never changes an existing person's status, except to record an unsubscribe,
 bounce or complaint the file itself states (a Status column, or a Mailchimp unsubscribed or
