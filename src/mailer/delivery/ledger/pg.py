@@ -143,9 +143,7 @@ _STATUS = "(SELECT s.status FROM subscribers AS s WHERE s.id = d.subscriber_id)"
 
 # Just before the request: still active -> SENDING, the lease renewed; no longer active ->
 # SKIPPED (the two parts see the same snapshot, so they never meet). Returns the ids to send.
-START_SENDING = text(
-    f"""
-    WITH started AS (
+_START = f"""started AS (
         UPDATE deliveries AS d SET state = '{_S.SENDING}', lease_until = :lease_until
         WHERE {_MINE} AND {_STATUS} = '{_ACTIVE}'
         RETURNING d.subscriber_id),
@@ -153,7 +151,7 @@ START_SENDING = text(
         UPDATE deliveries AS d SET state = '{_S.SKIPPED}', error = 'no longer active'
         WHERE {_MINE} AND {_STATUS} IS DISTINCT FROM '{_ACTIVE}')
     SELECT subscriber_id FROM started"""
-).bindparams(_IDS, bindparam("lease_until", type_=_LEASE_TYPE))
+START_SENDING = text(f"WITH {_START}").bindparams(_IDS, bindparam("lease_until", type_=_LEASE_TYPE))
 
 _SENT = f"""state = '{_S.SENT}', provider_message_id = :message_id,
         sent_at = :now, lease_owner = '', lease_until = NULL, error = ''"""
@@ -166,14 +164,7 @@ SENT_AND_START = text(
     WITH sent AS (
         UPDATE deliveries AS d SET {_SENT}
         WHERE d.campaign_id = :run_id AND {_SENT_BATCH.format(table="d")}),
-    started AS (
-        UPDATE deliveries AS d SET state = '{_S.SENDING}', lease_until = :lease_until
-        WHERE {_MINE} AND {_STATUS} = '{_ACTIVE}'
-        RETURNING d.subscriber_id),
-    gone AS (
-        UPDATE deliveries AS d SET state = '{_S.SKIPPED}', error = 'no longer active'
-        WHERE {_MINE} AND {_STATUS} IS DISTINCT FROM '{_ACTIVE}')
-    SELECT subscriber_id FROM started"""
+    {_START}"""
 ).bindparams(
     _IDS,
     bindparam("sent_ids", type_=ARRAY(BigInteger())),
