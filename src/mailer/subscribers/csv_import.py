@@ -27,7 +27,7 @@ the status UPDATEs are its ``move_many``.
 This module reads the file in chunks and decides each row; :mod:`~mailer.subscribers.import_plan`
 writes a chunk, :mod:`~mailer.subscribers.import_rejects` keeps the rejects file and
 :mod:`~mailer.subscribers.import_workers` checks a large file's addresses in other processes,
-:mod:`~mailer.subscribers.import_lookup` reads the list for the chunks ahead in a thread.
+:mod:`~mailer.subscribers.import_lookup` reads what the list holds for a chunk.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from mailer.store.models import Subscriber, Suppression
 from mailer.subscribers.bulk import one_of
 from mailer.subscribers.csv_source import Row, RowError, check_file, read_rows
 from mailer.subscribers.dedupe import SeenKeys, key_digest
-from mailer.subscribers.import_lookup import Lookahead, existing_by_key
+from mailer.subscribers.import_lookup import existing_by_key
 from mailer.subscribers.import_plan import Existing, Plan
 from mailer.subscribers.import_plan import _json_text as _json_text  # for the unit tests
 from mailer.subscribers.import_rejects import RejectsFile, rejects_path_for
@@ -171,9 +171,7 @@ class _Importer:
 
     # -- one chunk, in two steps so workers check addresses while the last chunk is written ---
 
-    def prepare(
-        self, chunk: list[Row | RowError], ahead: Future[dict[str, Existing]] | None = None
-    ) -> _Prepared:
+    def prepare(self, chunk: list[Row | RowError]) -> _Prepared:
         """Look the chunk's addresses up (or take ``ahead``, the look-up started earlier) and
         start checking those the list does not hold as is.
 
@@ -183,9 +181,7 @@ class _Importer:
         rows = [item for item in chunk if isinstance(item, Row)]
         keys = _guess_keys(rows)
         known: dict[str, Existing] = {}
-        if ahead is not None:
-            known = ahead.result()
-        elif not self.list_was_empty:
+        if not self.list_was_empty:
             known = existing_by_key(self.session, keys)
         outcomes: list[_Outcome | None] = []
         pending: list[int] = []
@@ -304,7 +300,6 @@ def import_csv(
                 tune(session, large=True)
                 try:
                     _run(
-                        sessions,
                         session,
                         report,
                         rejects_file,
@@ -326,7 +321,6 @@ def import_csv(
 
 
 def _run(
-    sessions: sessionmaker[Session],
     session: Session,
     report: ImportReport,
     rejects_file: RejectsFile,
@@ -356,33 +350,22 @@ def _run(
         else:
             session.rollback()  # the indexes come back with it
             importer.list_was_empty, dropped = False, None
+    # No look-up ahead in a thread: its Python half shares the interpreter lock with this
+    # thread, and a re-import of 300,000 rows took 5.9-6.5 s with it, 5.5 s without (quiet,
+    # alternating runs, 2026-12-02).
     chunks = _chunks(records, chunk_size)
-    # Into a list with people on it, each chunk's look-up starts two chunks ahead, in a thread.
-    lookahead = None if importer.list_was_empty else Lookahead(sessions)
-
-    def read() -> tuple[list[Row | RowError], Future[dict[str, Existing]] | None] | None:
-        chunk = next(chunks, None)
-        if chunk is None:
-            return None
-        rows = [item for item in chunk if isinstance(item, Row)]
-        return chunk, lookahead.start(_guess_keys(rows)) if lookahead is not None else None
-
-    try:
-        first, upcoming = read(), read()
-        prepared = importer.prepare(*first) if first is not None else None
-        while prepared is not None:
-            # Start the next chunk's checks, and the look-up of the one after, before writing.
-            following = importer.prepare(*upcoming) if upcoming is not None else None
-            upcoming = read() if upcoming is not None else None
-            chunk_rejects, counts = _finish_with_retry(importer, prepared, not report.dry_run)
-            _tally(report, prepared.chunk, chunk_rejects, counts)
-            rejects_file.write(chunk_rejects)
-            if on_chunk is not None:
-                on_chunk(report, prepared.chunk[-1].line)
-            prepared = following
-    finally:
-        if lookahead is not None:
-            lookahead.close()
+    first = next(chunks, None)
+    prepared = importer.prepare(first) if first is not None else None
+    while prepared is not None:
+        # Start the next chunk's address checks (in the workers) before writing this one.
+        upcoming = next(chunks, None)
+        following = importer.prepare(upcoming) if upcoming is not None else None
+        chunk_rejects, counts = _finish_with_retry(importer, prepared, not report.dry_run)
+        _tally(report, prepared.chunk, chunk_rejects, counts)
+        rejects_file.write(chunk_rejects)
+        if on_chunk is not None:
+            on_chunk(report, prepared.chunk[-1].line)
+        prepared = following
     if dropped is not None:
         # SQLite's sorter, building each index, takes as much memory as the page cache: with the
         # import's 32 MB the importing process peaked at 223 MB (1,000,000 rows), over the
