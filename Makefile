@@ -50,7 +50,7 @@ $(VNU):
 
 # The inner loop: ruff, then every test but the slow, browser and PostgreSQL ones (`make test`,
 # which CI runs, has them all), spread over every core by pytest-xdist. The goal is 2 minutes;
-# on this 2-core machine, quiet, it is about 2.6 minutes (4.3 in one process): docs/benchmarks.md.
+# on this 2-core machine, quiet, it takes about 1 minute (56-63 s): docs/benchmarks.md.
 quick: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest -q -n auto -m "not slow and not browser and not postgres" -k "not postgresql"
