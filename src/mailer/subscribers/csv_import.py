@@ -27,17 +27,21 @@ the status UPDATEs are its ``move_many``.
 This module reads the file in chunks and decides each row; :mod:`~mailer.subscribers.import_plan`
 writes a chunk, :mod:`~mailer.subscribers.import_rejects` keeps the rejects file and
 :mod:`~mailer.subscribers.import_workers` checks a large file's addresses in other processes,
-:mod:`~mailer.subscribers.import_lookup` reads what the list holds for a chunk.
+:mod:`~mailer.subscribers.import_lookup` reads what the list holds for a chunk,
+:mod:`~mailer.subscribers.import_triage` sorts a large re-import's rows in those processes
+(parsed, looked up, the unchanged settled there) and :mod:`~mailer.subscribers.import_chunk`
+holds a chunk between reading and writing, whichever process prepared it.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -46,18 +50,33 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.states import SubscriberStatus
 from mailer.store.bulk_load import DroppedIndex, begin_bulk_load, end_bulk_load
 from mailer.store.models import Subscriber, Suppression
-from mailer.subscribers.bulk import one_of
-from mailer.subscribers.csv_source import Row, RowError, check_file, read_rows
+from mailer.subscribers.csv_source import (
+    Columns,
+    Record,
+    Row,
+    RowError,
+    check_file,
+    parse_row,
+    read_records,
+)
 from mailer.subscribers.dedupe import SeenKeys, key_digest
-from mailer.subscribers.import_lookup import existing_by_key
+from mailer.subscribers.import_chunk import Finished, LookedUp, Triaging
+from mailer.subscribers.import_lookup import existing_by_key, suppressed_keys
 from mailer.subscribers.import_plan import Existing, Plan
 from mailer.subscribers.import_plan import _json_text as _json_text  # for the unit tests
 from mailer.subscribers.import_rejects import RejectsFile, rejects_path_for
+from mailer.subscribers.import_triage import (
+    KEPT_SUPPRESSED,
+    UNCHANGED,
+    Outcome,
+    TriageContext,
+    triage,
+)
 from mailer.subscribers.import_tuning import few_gc_passes, tune
 from mailer.subscribers.import_workers import PARALLEL_FROM_LINES, executor_for
-from mailer.subscribers.normalize import email_hash, validate_batch
+from mailer.subscribers.normalize import validate_batch
 from mailer.subscribers.service import clean_tags
-from mailer.subscribers.typos import TypoWarning, typo_warnings
+from mailer.subscribers.typos import TypoWarning
 
 CHUNK_SIZE = 5_000
 SAMPLE_REJECTS = 20
@@ -65,6 +84,9 @@ SAMPLE_REJECTS = 20
 ONE_TRANSACTION_FROM_LINES = PARALLEL_FROM_LINES
 # The tables whose secondary indexes such an import drops and rebuilds.
 BULK_TABLES = ("subscribers", "subscriber_tags", "status_changes")
+# Chunks handed to the validation processes ahead of the one being written, when they sort a
+# re-import's rows (import_triage): enough to keep two of them busy while this process writes.
+TRIAGE_AHEAD = 4
 
 
 @dataclass
@@ -99,39 +121,16 @@ class ImportReport:
         }
 
 
-def _chunks(rows: Iterator[Row | RowError], size: int) -> Iterator[list[Row | RowError]]:
+_Item = TypeVar("_Item")
+
+
+def _chunks(rows: Iterator[_Item], size: int) -> Iterator[list[_Item]]:
     while chunk := list(islice(rows, size)):
         yield chunk
 
 
 def _guess_keys(rows: list[Row]) -> list[str]:
     return [row.email.strip().lower() for row in rows]  # guess_key, inlined (1M calls)
-
-
-_Outcome = tuple[str, str] | str
-
-
-@dataclass
-class _Prepared:
-    """A chunk read and looked up, its address checks possibly still running in workers."""
-
-    chunk: list[Row | RowError]
-    rows: list[Row]
-    known: dict[str, Existing]
-    outcomes: list[_Outcome | None]
-    pending: list[int]
-    futures: list[Future[list[_Outcome]]] | None
-
-    def results(self) -> list[_Outcome]:
-        if self.pending:
-            if self.futures is None:
-                checked = validate_batch([self.rows[i].email for i in self.pending])
-            else:
-                checked = [outcome for future in self.futures for outcome in future.result()]
-            for index, outcome in zip(self.pending, checked, strict=True):
-                self.outcomes[index] = outcome
-            self.pending = []
-        return [outcome for outcome in self.outcomes if outcome is not None]
 
 
 class _Importer:
@@ -159,21 +158,12 @@ class _Importer:
     # -- reading the list -------------------------------------------------------------------
 
     def _suppressed_keys(self, session: Session, keys: list[str]) -> set[str]:
-        if not self.has_suppressions or not keys:
-            return set()
-        hashes = {email_hash(key): key for key in keys}
-        rows = session.scalars(
-            select(Suppression.email_hash).where(
-                one_of(session, Suppression.__table__.c.email_hash, list(hashes))
-            )
-        )
-        return {hashes[digest] for digest in rows}
+        return suppressed_keys(session, keys) if self.has_suppressions else set()
 
     # -- one chunk, in two steps so workers check addresses while the last chunk is written ---
 
-    def prepare(self, chunk: list[Row | RowError]) -> _Prepared:
-        """Look the chunk's addresses up (or take ``ahead``, the look-up started earlier) and
-        start checking those the list does not hold as is.
+    def prepare(self, chunk: list[Row | RowError]) -> LookedUp:
+        """Look the chunk's addresses up and start checking those the list does not hold as is.
 
         An address exactly as the list already stores it was validated when it was stored (and
         normalizing is idempotent), so it is not checked again: re-imports stay fast.
@@ -183,7 +173,7 @@ class _Importer:
         known: dict[str, Existing] = {}
         if not self.list_was_empty:
             known = existing_by_key(self.session, keys)
-        outcomes: list[_Outcome | None] = []
+        outcomes: list[Outcome | None] = []
         pending: list[int] = []
         for index, (row, key) in enumerate(zip(rows, keys, strict=True)):
             existing = known.get(key)
@@ -200,38 +190,49 @@ class _Importer:
                 self.executor.submit(validate_batch, raws[:half]),
                 self.executor.submit(validate_batch, raws[half:]),
             ]
-        return _Prepared(chunk, rows, known, outcomes, pending, futures)
+        return LookedUp(chunk, rows, known, outcomes, pending, futures)
 
-    def finish(self, prepared: _Prepared, write: bool) -> tuple[list[RowError], dict[str, int]]:
+    def triaging(
+        self, context: TriageContext, columns: Columns, chunk: list[Record | RowError]
+    ) -> Triaging:
+        """Hand the chunk's records to a validation process to parse and sort (import_triage)."""
+        assert self.executor is not None
+        records = [item for item in chunk if not isinstance(item, RowError)]
+        return Triaging(chunk, columns, self.executor.submit(triage, context, records))
+
+    def finish(self, prepared: LookedUp | Triaging, write: bool) -> Finished:
         """Decide each row against the list as it is now, then write the chunk in one commit."""
-        rejects = [item for item in prepared.chunk if isinstance(item, RowError)]
+        rejects = prepared.parse_rejects()
         counts = {
+            UNCHANGED: 0,
+            KEPT_SUPPRESSED: 0,
             "imported": 0,
             "updated": 0,
-            "unchanged": 0,
-            "kept_suppressed": 0,
             "suppressed_by_file": 0,
         }
         known = prepared.known
         valid: list[tuple[Row, str, str]] = []
         in_chunk: dict[int, int] = {}  # joins self.seen only once the chunk is done
         seen_line = self.seen.get
-        for row, outcome in zip(prepared.rows, prepared.results(), strict=True):
+        for line, raw, outcome, settled, row in prepared.entries():
             if isinstance(outcome, str):
-                rejects.append(RowError(row.line, f"invalid address: {outcome}", row.email))
+                rejects.append(RowError(line, f"invalid address: {outcome}", raw))
                 continue
             email, key = outcome
             digest = key_digest(key)
             earlier = in_chunk.get(digest) or seen_line(digest)
             if earlier is not None:
-                rejects.append(RowError(row.line, f"duplicate of line {earlier}", row.email))
+                rejects.append(RowError(line, f"duplicate of line {earlier}", raw))
                 continue
-            in_chunk[digest] = row.line
-            valid.append((row, email, key))
+            in_chunk[digest] = line
+            if settled:
+                counts[settled] += 1
+            elif row is not None:  # always, unless settled
+                valid.append((row, email, key))
         session = self.session
-        # Keys the first look-up could not guess (normalizing changed the address). Keys it
-        # did fetch cannot have changed since: the chunks in between held no row with them,
-        # or this row would be a duplicate of theirs.
+        # Keys the first look-up could not guess (normalizing changed the address), and those
+        # of rows a validation process left to this one. Keys it did fetch cannot have changed
+        # since: the chunks in between held no row with them, or this row would be a duplicate.
         recheck = [key for _, _, key in valid if key not in known]
         if recheck and not self.list_was_empty:
             known.update(existing_by_key(session, recheck))
@@ -243,14 +244,14 @@ class _Importer:
             if key in suppressed or (
                 existing is not None and existing.status in SubscriberStatus.SUPPRESSED
             ):
-                counts["kept_suppressed"] += 1
+                counts[KEPT_SUPPRESSED] += 1
             elif existing is None:
                 plan.add_new(row, email, key)
                 counts["suppressed_by_file" if row.status in suppressing else "imported"] += 1
             elif plan.add_update(row, existing):
                 counts["suppressed_by_file" if row.status in suppressing else "updated"] += 1
             else:
-                counts["unchanged"] += 1
+                counts[UNCHANGED] += 1
         if write:
             plan.execute(session)
             if not self.one_transaction:
@@ -260,7 +261,7 @@ class _Importer:
         for digest, line in in_chunk.items():
             self.seen.add(digest, line)
         rejects.sort(key=lambda r: r.line)
-        return rejects, counts
+        return Finished(rejects, counts, prepared.typo_warnings({r.line for r in rejects}))
 
 
 def import_csv(
@@ -293,7 +294,7 @@ def import_csv(
     report = ImportReport(path=path, dry_run=dry_run, total_lines=facts.lines)
     rejects_file = RejectsFile(None if dry_run else rejects_path_for(path, rejects_dir))
     with few_gc_passes(), path.open("r", encoding="utf-8-sig", newline="") as stream:
-        _, records = read_rows(path, stream)
+        columns, records = read_records(path, stream)
         executor = executor_for(facts.lines, workers)
         try:
             with sessions() as session:
@@ -303,6 +304,7 @@ def import_csv(
                         session,
                         report,
                         rejects_file,
+                        columns,
                         records,
                         executor,
                         extra_tags,
@@ -324,7 +326,8 @@ def _run(
     session: Session,
     report: ImportReport,
     rejects_file: RejectsFile,
-    records: Iterator[Row | RowError],
+    columns: Columns,
+    records: Iterator[Record | RowError],
     executor: Executor | None,
     extra_tags: list[str],
     chunk_size: int,
@@ -350,22 +353,39 @@ def _run(
         else:
             session.rollback()  # the indexes come back with it
             importer.list_was_empty, dropped = False, None
-    # No look-up ahead in a thread: its Python half shares the interpreter lock with this
-    # thread, and a re-import of 300,000 rows took 5.9-6.5 s with it, 5.5 s without (quiet,
-    # alternating runs, 2026-12-02).
-    chunks = _chunks(records, chunk_size)
-    first = next(chunks, None)
-    prepared = importer.prepare(first) if first is not None else None
-    while prepared is not None:
-        # Start the next chunk's address checks (in the workers) before writing this one.
+    context = _triage_context(session, importer, columns)
+    prepare: Callable[[list[Any]], LookedUp | Triaging]
+    if context is not None:
+        # Re-importing into a list: the validation processes parse and sort the chunks, as many
+        # ahead as keep both busy (import_triage).
+        chunks: Iterator[list[Any]] = _chunks(records, chunk_size)
+        ahead = TRIAGE_AHEAD
+
+        def prepare(chunk: list[Any]) -> LookedUp | Triaging:
+            return importer.triaging(context, columns, chunk)
+
+    else:
+        parsed = (
+            item if isinstance(item, RowError) else parse_row(columns, *item) for item in records
+        )
+        chunks = _chunks(parsed, chunk_size)
+        # One chunk ahead: its address checks run in the workers while this one is written.
+        # (No look-up ahead in a thread: its Python half shares the interpreter lock with this
+        # thread, and a re-import of 300,000 rows took 5.9-6.5 s with it, 5.5 s without, quiet,
+        # alternating runs, 2026-12-02.)
+        ahead = 1
+        prepare = importer.prepare
+    waiting = deque(prepare(chunk) for chunk in islice(chunks, ahead))
+    while waiting:
+        prepared = waiting.popleft()
         upcoming = next(chunks, None)
-        following = importer.prepare(upcoming) if upcoming is not None else None
-        chunk_rejects, counts = _finish_with_retry(importer, prepared, not report.dry_run)
-        _tally(report, prepared.chunk, chunk_rejects, counts)
-        rejects_file.write(chunk_rejects)
+        if upcoming is not None:
+            waiting.append(prepare(upcoming))
+        finished = _finish_with_retry(importer, prepared, not report.dry_run)
+        _tally(report, prepared.records, finished)
+        rejects_file.write(finished.rejects)
         if on_chunk is not None:
-            on_chunk(report, prepared.chunk[-1].line)
-        prepared = following
+            on_chunk(report, prepared.last_line)
     if dropped is not None:
         # SQLite's sorter, building each index, takes as much memory as the page cache: with the
         # import's 32 MB the importing process peaked at 223 MB (1,000,000 rows), over the
@@ -376,37 +396,42 @@ def _run(
         session.commit()
 
 
-def _tally(
-    report: ImportReport,
-    chunk: list[Row | RowError],
-    rejects: list[RowError],
-    counts: dict[str, int],
-) -> None:
-    report.rows += len(chunk)
+def _triage_context(
+    session: Session, importer: _Importer, columns: Columns
+) -> TriageContext | None:
+    """What the validation processes need to sort chunks, or None if this import does not use
+    them so: no validation processes, an empty list (nothing to settle: the first import writes
+    every row), or a database they cannot open (SQLite in memory)."""
+    if importer.executor is None or importer.list_was_empty:
+        return None
+    url = session.connection().engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    return TriageContext(
+        url.render_as_string(hide_password=False),
+        columns,
+        tuple(importer.extra_tags),
+        importer.has_suppressions,
+    )
+
+
+def _tally(report: ImportReport, records: int, finished: Finished) -> None:
+    rejects, counts = finished.rejects, finished.counts
+    report.rows += records
     report.rejected += len(rejects)
     report.imported += counts["imported"]
     report.updated += counts["updated"]
-    report.unchanged += counts["unchanged"]
-    report.kept_suppressed += counts["kept_suppressed"]
+    report.unchanged += counts[UNCHANGED]
+    report.kept_suppressed += counts[KEPT_SUPPRESSED]
     report.suppressed_by_file += counts["suppressed_by_file"]
     room = SAMPLE_REJECTS - len(report.sample_rejects)
     report.sample_rejects.extend(rejects[: max(room, 0)])
-    # Likely domain typos among the rows taken (warned, never rejected): suggest_domain is
-    # cached per domain, so this costs well under a microsecond a row.
-    rejected = {reject.line for reject in rejects}
-    taken = (
-        (item.line, item.email)
-        for item in chunk
-        if isinstance(item, Row) and item.line not in rejected
-    )
-    report.typo_warnings.extend(typo_warnings(taken))
+    report.typo_warnings.extend(finished.typo_warnings)
 
 
-def _finish_with_retry(
-    importer: _Importer, prepared: _Prepared, write: bool
-) -> tuple[list[RowError], dict[str, int]]:
+def _finish_with_retry(importer: _Importer, prepared: LookedUp | Triaging, write: bool) -> Finished:
     """Another process may add one of the chunk's addresses between our read and our insert:
-    the chunk then rolls back whole and is looked up and planned again."""
+    the chunk then rolls back whole and is looked up and planned again, in this process."""
     try:
         return importer.finish(prepared, write)
     except IntegrityError:
@@ -414,4 +439,4 @@ def _finish_with_retry(
             raise
         importer.session.rollback()
         importer.list_was_empty = False
-        return importer.finish(importer.prepare(prepared.chunk), write)
+        return importer.finish(importer.prepare(prepared.parsed()), write)

@@ -354,11 +354,26 @@ def parse_row(columns: Columns, line: int, cells: list[str]) -> Row | RowError:
     return Row(line, email, first, last, tags, attributes, status, consent_at, consent_ip, source)
 
 
+Record = tuple[int, list[str]]  # a record's first physical line and its cells, not yet parsed
+
+
 def read_rows(path: Path, stream: Any) -> tuple[Columns, Iterator[Row | RowError]]:
     """The header's columns and then each non-blank record, with its first physical line number.
 
     ``stream`` is the file opened as text with encoding 'utf-8-sig' and newline=''.
     """
+    columns, records = read_records(path, stream)
+
+    def rows() -> Iterator[Row | RowError]:
+        for item in records:
+            yield item if isinstance(item, RowError) else parse_row(columns, *item)
+
+    return columns, rows()
+
+
+def read_records(path: Path, stream: Any) -> tuple[Columns, Iterator[Record | RowError]]:
+    """As read_rows, but each record's cells as read, for parse_row elsewhere (import_triage
+    parses in the validation processes); lines a stray quote swallowed are RowErrors here."""
     csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD))
     first_line = stream.readline()
     lines_before = 1  # physical lines up to and including the header
@@ -370,7 +385,7 @@ def read_rows(path: Path, stream: Any) -> tuple[Columns, Iterator[Row | RowError
     header = next(header_reader, [])
     columns = Columns.from_header(path, header)
 
-    def records() -> Iterator[Row | RowError]:
+    def records() -> Iterator[Record | RowError]:
         reader = csv.reader(stream, delimiter=delimiter, strict=False)
         end = 0
         while True:
@@ -397,7 +412,7 @@ def read_rows(path: Path, stream: Any) -> tuple[Columns, Iterator[Row | RowError
                 continue
             if not cells or (not cells[0].strip() and not "".join(cells).strip()):
                 continue
-            yield parse_row(columns, start, cells)
+            yield start, cells
 
     return columns, records()
 

@@ -1,0 +1,144 @@
+"""A large re-import sorted in the validation processes (subscribers/import_triage.py) reports
+and writes exactly what the one-process import does, on SQLite and PostgreSQL.
+
+The file mixes what a re-import meets: rows that change nothing, new names and tags, people
+unsubscribed or deleted (kept suppressed), an address written in other case, new people, a typo
+in a domain, bad addresses and statuses, duplicates of settled and unsettled rows across chunks,
+and a row that unsubscribes someone. Small chunks put several of them in flight at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.store.models import StatusChange, Subscriber, SubscriberTag, Suppression, utcnow
+from mailer.subscribers import csv_import
+from mailer.subscribers.csv_import import ImportReport, import_csv
+from mailer.subscribers.normalize import email_hash
+from mailer.subscribers.service import delete_subscriber, unsubscribe
+
+pytestmark = [pytest.mark.both_databases, pytest.mark.slow]
+
+NAMES = ["Maria", "James", "Priya", "Tom", "Aiko", "Lena"]
+HEADER = "Email,First Name,Last Name,Tags,Status\n"
+
+
+def person(i: int, first: str | None = None, tags: str = "patients", email: str = "") -> str:
+    return f"{email or f'p{i}@example.com'},{first or NAMES[i % len(NAMES)]},Lopez{i},{tags},\n"
+
+
+def list_before() -> str:
+    rows = [person(i) for i in range(600)]
+    rows.append("tom@gmial.com,Tom,Typo,patients,\n")  # stored with its typo: warned again
+    return HEADER + "".join(rows)
+
+
+def file_again() -> str:
+    rows = [person(i) for i in range(400)]  # unchanged
+    rows += [person(i, first="Renamed") for i in range(400, 450)]  # updated: a name
+    rows += [person(i, tags="patients;workshop") for i in range(450, 470)]  # updated: a tag
+    rows += [person(i, email=f"P{i}@Example.COM") for i in range(470, 480)]  # other case
+    # 480-484 unsubscribed, 485-486 deleted, 595 in the suppressions: kept suppressed; 490
+    # comes last, unsubscribing
+    rows += [person(i) for i in range(480, 600) if i != 490]
+    rows += [person(1000 + i, tags="newsletter") for i in range(100)]  # imported
+    rows += [
+        "tom@gmial.com,Tom,Typo,patients,\n",  # unchanged, with a typo warning
+        "new@hotmial.com,New,Typo,,\n",  # imported, with a typo warning
+        "broken@,Broken,Row,,\n",  # invalid address
+        "P5@EXAMPLE.COM,Again,Dup,,\n",  # duplicate of a row that changes nothing
+        "p1003@example.com,Again,Dup,,\n",  # duplicate of a new row
+        "p7@example.com,Maybe,Status,,maybe\n",  # unknown status
+        "p420@example.com,Renamed,Lopez420,patients,\n",  # duplicate of an updated row
+    ]
+    rows.append("p490@example.com,,,,unsubscribed\n")  # suppressed by this file
+    return HEADER + "".join(rows)
+
+
+def start(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    with sessions() as session, session.begin():
+        for model in (StatusChange, SubscriberTag, Suppression, Subscriber):
+            session.execute(delete(model))
+    before = tmp_path / "before.csv"
+    before.write_text(list_before(), encoding="utf-8")
+    import_csv(sessions, before, workers=0)
+    with sessions() as session, session.begin():
+        for i in range(480, 485):
+            unsubscribe(session, f"p{i}@example.com", source="test")
+        for i in range(485, 487):
+            delete_subscriber(session, f"p{i}@example.com")
+        # On the list and in the suppressions too: whatever led there, the import keeps away.
+        key = "p595@example.com"
+        session.add(Suppression(email_hash=email_hash(key), reason="test", created_at=utcnow()))
+
+
+def state(sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """The list without ids and times: each person's fields, tags and history."""
+    with sessions() as session:
+        people = session.scalars(select(Subscriber)).all()
+        history = session.execute(
+            select(StatusChange.subscriber_id, StatusChange.new_status, StatusChange.reason)
+        ).all()
+        emails = {p.id: p.email for p in people}
+        return {
+            "people": {
+                p.email: (
+                    p.email_key,
+                    p.first_name,
+                    p.last_name,
+                    p.status,
+                    p.attributes,
+                    sorted(p.tag_names),
+                )
+                for p in people
+            },
+            "history": sorted((emails[sid], status, reason) for sid, status, reason in history),
+            "suppressions": sorted(session.scalars(select(Suppression.email_hash))),
+        }
+
+
+def outcome(report: ImportReport) -> dict[str, Any]:
+    return {
+        **report.as_dict(),
+        "sample_rejects": [(r.line, r.reason, r.email) for r in report.sample_rejects],
+    }
+
+
+@pytest.mark.parametrize("tags", [(), ("patients",), ("spring",)])
+def test_a_re_import_sorted_in_the_workers_matches_the_one_process_import(
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tags: tuple[str, ...],
+) -> None:
+    path = tmp_path / "again.csv"
+    path.write_text(file_again(), encoding="utf-8")
+
+    start(sessions, tmp_path)
+    alone = import_csv(sessions, path, tags=tags, workers=0, chunk_size=97)
+    after_alone = state(sessions)
+
+    start(sessions, tmp_path)
+
+    def not_here(*_args: object) -> None:
+        raise AssertionError("a re-import with workers parses its rows in them")
+
+    monkeypatch.setattr(csv_import, "parse_row", not_here)
+    sorted_out = import_csv(sessions, path, tags=tags, workers=2, chunk_size=97)
+
+    assert outcome(sorted_out) == outcome(alone)
+    assert state(sessions) == after_alone
+    # What the file holds, so that the comparison is not between two empty reports.
+    unchanged = 400 + 10 + 111 + 1  # as they were, other case, after the suppressed, typo
+    if tags == ("spring",):  # a new tag for everyone
+        assert (alone.unchanged, alone.updated) == (0, 70 + unchanged)
+    else:
+        assert (alone.unchanged, alone.updated) == (unchanged, 70)
+    assert (alone.imported, alone.kept_suppressed, alone.suppressed_by_file) == (101, 8, 1)
+    assert alone.rejected == 5
+    assert [w.line for w in alone.typo_warnings] == [701, 702]
