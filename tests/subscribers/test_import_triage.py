@@ -20,7 +20,7 @@ from mailer.store.models import StatusChange, Subscriber, SubscriberTag, Suppres
 from mailer.subscribers import csv_import
 from mailer.subscribers.csv_import import ImportReport, import_csv
 from mailer.subscribers.normalize import email_hash
-from mailer.subscribers.service import delete_subscriber, unsubscribe
+from mailer.subscribers.service import add_subscriber, delete_subscriber, unsubscribe
 
 pytestmark = [pytest.mark.both_databases, pytest.mark.slow]
 
@@ -142,3 +142,34 @@ def test_a_re_import_sorted_in_the_workers_matches_the_one_process_import(
     assert (alone.imported, alone.kept_suppressed, alone.suppressed_by_file) == (101, 8, 1)
     assert alone.rejected == 5
     assert [w.line for w in alone.typo_warnings] == [701, 702]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_person_added_while_the_file_is_imported_is_merged_once(
+    sessions: sessionmaker[Session], tmp_path: Path, workers: int
+) -> None:
+    """Someone signs up between the look-up of their chunk and its write (in this process, one
+    chunk ahead; in a validation process, up to four): a row the look-up did not find is looked
+    up again before the write, so the person is updated once, never inserted twice. (It fails
+    with that second look-up left out: the unique key stops the insert.)"""
+    path = tmp_path / "again.csv"
+    path.write_text(file_again(), encoding="utf-8")
+    start(sessions, tmp_path)
+    late = "p1050@example.com"  # a new row of the file, line 650, the seventh chunk of 97
+
+    def sign_up_before_their_chunk(report: ImportReport, line: int) -> None:
+        # After the sixth chunk: the seventh is looked up (one chunk ahead) or sorted (four).
+        if line < 650 <= line + 97:
+            with sessions() as session, session.begin():
+                add_subscriber(session, late, first_name="Early", consent_source="signup form")
+
+    report = import_csv(
+        sessions, path, workers=workers, chunk_size=97, on_chunk=sign_up_before_their_chunk
+    )
+
+    assert (report.imported, report.updated, report.rejected) == (100, 71, 5)
+    with sessions() as session:
+        found = session.scalars(select(Subscriber).where(Subscriber.email == late)).all()
+    assert [(p.first_name, p.last_name, sorted(p.tag_names)) for p in found] == [
+        (NAMES[1050 % len(NAMES)], "Lopez1050", ["newsletter"])
+    ]

@@ -29,6 +29,7 @@ way, a tuple of its fields under 1 µs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Engine
@@ -86,15 +87,11 @@ def row_fields(row: Row) -> tuple[Any, ...]:
     )
 
 
-# One engine per process and URL: its connection (and SQLite's page cache) serves every chunk.
-_engines: dict[str, Engine] = {}
-
-
+@cache
 def _engine(url: str) -> Engine:
-    engine = _engines.get(url)
-    if engine is None:
-        engine = _engines[url] = make_engine(url)
-    return engine
+    """One engine per process and URL: its connection (and SQLite's page cache) serves every
+    chunk the process sorts."""
+    return make_engine(url)
 
 
 def triage(context: TriageContext, records: list[Record]) -> Triaged:
