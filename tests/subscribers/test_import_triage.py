@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.store.models import StatusChange, Subscriber, SubscriberTag, Suppression, utcnow
 from mailer.subscribers import csv_import
 from mailer.subscribers.csv_import import ImportReport, import_csv
+from mailer.subscribers.csv_source import parse_row
 from mailer.subscribers.normalize import email_hash
 from mailer.subscribers.service import add_subscriber, delete_subscriber, unsubscribe
 
@@ -173,3 +174,25 @@ def test_a_person_added_while_the_file_is_imported_is_merged_once(
     assert [(p.first_name, p.last_name, sorted(p.tag_names)) for p in found] == [
         (NAMES[1050 % len(NAMES)], "Lopez1050", ["newsletter"])
     ]
+
+
+def test_on_one_cpu_the_rows_are_sorted_in_the_importing_process(
+    sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sorting in the validation processes costs more CPU in all: with one CPU it would only
+    make the re-import slower, so the importing process parses and decides as before."""
+    path = tmp_path / "again.csv"
+    path.write_text(file_again(), encoding="utf-8")
+    start(sessions, tmp_path)
+    parsed: list[int] = []
+
+    def counted(columns: Any, line: int, cells: list[str]) -> Any:
+        parsed.append(line)
+        return parse_row(columns, line, cells)
+
+    monkeypatch.setattr(csv_import, "usable_cpus", lambda: 1)
+    monkeypatch.setattr(csv_import, "parse_row", counted)
+    report = import_csv(sessions, path, workers=2, chunk_size=97)
+
+    assert len(parsed) == report.rows  # every record, here
+    assert report.unchanged == 400 + 10 + 111 + 1

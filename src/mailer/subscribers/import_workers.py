@@ -17,6 +17,14 @@ from multiprocessing import get_context
 PARALLEL_FROM_LINES = 50_000
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def executor_for(lines: int, workers: int | None) -> Executor | None:
     count = workers if workers is not None else (2 if lines > PARALLEL_FROM_LINES else 0)
     if count <= 1:
