@@ -9,6 +9,8 @@ and a row that unsubscribes someone. Small chunks put several of them in flight 
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.store.models import StatusChange, Subscriber, SubscriberTag, Suppression, utcnow
-from mailer.subscribers import csv_import
+from mailer.subscribers import csv_import, import_triage
 from mailer.subscribers.csv_import import ImportReport, import_csv
 from mailer.subscribers.csv_source import parse_row
 from mailer.subscribers.normalize import email_hash
@@ -190,9 +192,41 @@ def test_on_one_cpu_the_rows_are_sorted_in_the_importing_process(
         parsed.append(line)
         return parse_row(columns, line, cells)
 
-    monkeypatch.setattr(csv_import, "usable_cpus", lambda: 1)
+    monkeypatch.setattr(import_triage, "usable_cpus", lambda: 1)
     monkeypatch.setattr(csv_import, "parse_row", counted)
     report = import_csv(sessions, path, workers=2, chunk_size=97)
 
     assert len(parsed) == report.rows  # every record, here
     assert report.unchanged == 400 + 10 + 111 + 1
+
+
+def test_a_chunk_a_validation_process_cannot_read_is_done_in_the_importing_process(
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The validation processes open connections of their own: where the server refuses them
+    (its connection limit, say) while the importing process has its own, the import still
+    finishes, with the same report, and says why it was slower."""
+    path = tmp_path / "again.csv"
+    path.write_text(file_again(), encoding="utf-8")
+    start(sessions, tmp_path)
+    alone = import_csv(sessions, path, workers=0, chunk_size=97)
+    after_alone = state(sessions)
+    start(sessions, tmp_path)
+    real = import_triage.triage_context
+
+    def unreachable(*args: Any) -> Any:
+        context = real(*args)
+        assert context is not None, "this import sorts its rows in the validation processes"
+        return dataclasses.replace(context, url="postgresql+psycopg://nobody@127.0.0.1:9/none")
+
+    monkeypatch.setattr(csv_import, "triage_context", unreachable)
+    with caplog.at_level(logging.WARNING, logger="mailer.subscribers.csv_import"):
+        report = import_csv(sessions, path, workers=2, chunk_size=97)
+
+    assert outcome(report) == outcome(alone)
+    assert state(sessions) == after_alone
+    assert "a validation process could not read the list (OperationalError)" in caplog.text
+    assert "nobody" not in caplog.text

@@ -35,6 +35,7 @@ holds a chunk between reading and writing, whichever process prepared it.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
@@ -71,12 +72,15 @@ from mailer.subscribers.import_triage import (
     Outcome,
     TriageContext,
     triage,
+    triage_context,
 )
 from mailer.subscribers.import_tuning import few_gc_passes, tune
-from mailer.subscribers.import_workers import PARALLEL_FROM_LINES, executor_for, usable_cpus
+from mailer.subscribers.import_workers import PARALLEL_FROM_LINES, executor_for
 from mailer.subscribers.normalize import validate_batch
 from mailer.subscribers.service import clean_tags
 from mailer.subscribers.typos import TypoWarning
+
+log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 5_000
 SAMPLE_REJECTS = 20
@@ -353,7 +357,9 @@ def _run(
         else:
             session.rollback()  # the indexes come back with it
             importer.list_was_empty, dropped = False, None
-    context = _triage_context(session, importer, columns)
+    context = None
+    if importer.executor is not None and not importer.list_was_empty:
+        context = triage_context(session, columns, importer.extra_tags, importer.has_suppressions)
     prepare: Callable[[list[Any]], LookedUp | Triaging]
     if context is not None:
         # Re-importing into a list: the validation processes parse and sort the chunks, as many
@@ -396,28 +402,6 @@ def _run(
         session.commit()
 
 
-def _triage_context(
-    session: Session, importer: _Importer, columns: Columns
-) -> TriageContext | None:
-    """What the validation processes need to sort chunks, or None if this import does not use
-    them so: no validation processes, an empty list (nothing to settle: the first import writes
-    every row), a database they cannot open (SQLite in memory), or a single CPU. Sorting
-    elsewhere costs more CPU in all (a 1,000,000-row re-import: 29 s against 21 s), which only
-    a second CPU turns into less time: pinned to one CPU (taskset), 300,000 rows re-imported
-    in 8.1-8.9 s sorted in the validation processes, 5.9-6.5 s in this one."""
-    if importer.executor is None or importer.list_was_empty or usable_cpus() < 2:
-        return None
-    url = session.connection().engine.url
-    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
-        return None
-    return TriageContext(
-        url.render_as_string(hide_password=False),
-        columns,
-        tuple(importer.extra_tags),
-        importer.has_suppressions,
-    )
-
-
 def _tally(report: ImportReport, records: int, finished: Finished) -> None:
     rejects, counts = finished.rejects, finished.counts
     report.rows += records
@@ -434,7 +418,19 @@ def _tally(report: ImportReport, records: int, finished: Finished) -> None:
 
 def _finish_with_retry(importer: _Importer, prepared: LookedUp | Triaging, write: bool) -> Finished:
     """Another process may add one of the chunk's addresses between our read and our insert:
-    the chunk then rolls back whole and is looked up and planned again, in this process."""
+    the chunk then rolls back whole and is looked up and planned again, in this process.
+
+    A chunk a validation process could not sort for want of its database (a connection the
+    server refused, a read that failed) is done here instead, as a small file's would be.
+    """
+    if isinstance(prepared, Triaging) and (failure := prepared.database_failure()) is not None:
+        log.warning(
+            "a validation process could not read the list (%s); lines up to %d are checked "
+            "in the importing process instead",
+            type(getattr(failure, "orig", None) or failure).__name__,
+            prepared.last_line,
+        )
+        prepared = importer.prepare(prepared.parsed())
     try:
         return importer.finish(prepared, write)
     except IntegrityError:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from mailer.subscribers.csv_source import Columns, Record, Row, RowError, parse_row
 from mailer.subscribers.import_plan import Existing
 from mailer.subscribers.import_triage import Outcome, Triaged
@@ -97,6 +99,12 @@ class Triaging:
 
     def typo_warnings(self, rejected: set[int]) -> list[TypoWarning]:
         return [w for w in self.future.result().typo_warnings if w.line not in rejected]
+
+    def database_failure(self) -> SQLAlchemyError | None:
+        """What kept the validation process from its database (waits for the chunk): its own
+        connection refused (the server's connection limit), or its read failed."""
+        failure = self.future.exception()
+        return failure if isinstance(failure, SQLAlchemyError) else None
 
     def parsed(self) -> list[Row | RowError]:
         """The chunk parsed here, to be prepared again in this process (after a conflict)."""
