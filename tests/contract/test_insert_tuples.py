@@ -13,7 +13,7 @@ from sqlalchemy import Table, select
 
 from mailer.store.models import StatusChange, Subscriber
 from mailer.subscribers.bulk import _convert_column, insert_tuples, inserted_ids
-from mailer.subscribers.import_plan import HISTORY_COLUMNS, NEW_COLUMNS, _json_text
+from mailer.subscribers.import_plan import HISTORY_COLUMNS, NEW_COLUMNS, json_text
 from tests.contract.conftest import Backend
 
 SUBSCRIBERS = cast(Table, Subscriber.__table__)
@@ -54,7 +54,7 @@ def test_insert_tuples_stores_values_as_the_orm_reads_them(backend: Backend) -> 
             NEW_COLUMNS,
             rows,
             shared={"created_at": WHEN, "updated_at": WHEN},
-            sqlite_text={"attributes": _json_text},
+            sqlite_text={"attributes": json_text},
         )
         ids = inserted_ids(session, SUBSCRIBERS, emails, "email_key")
         history = [(sid, None, "active", "imported", "import:test.csv") for sid in ids]

@@ -19,9 +19,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.store.models import StatusChange, Subscriber, SubscriberTag, Suppression, utcnow
-from mailer.subscribers import csv_import, import_triage
+from mailer.subscribers import csv_import, csv_source, import_triage
 from mailer.subscribers.csv_import import ImportReport, import_csv
 from mailer.subscribers.csv_source import parse_row
+from mailer.subscribers.import_lookup import stored_as_text
 from mailer.subscribers.normalize import email_hash
 from mailer.subscribers.service import add_subscriber, delete_subscriber, unsubscribe
 
@@ -230,3 +231,28 @@ def test_a_chunk_a_validation_process_cannot_read_is_done_in_the_importing_proce
     assert state(sessions) == after_alone
     assert "a validation process could not read the list (OperationalError)" in caplog.text
     assert "nobody" not in caplog.text
+
+
+def test_a_stored_person_as_text_is_the_row_that_changes_nothing(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """The validation processes settle most rows by comparing one text: the stored person's as
+    the database gives it (tags gathered in code-point order, attributes as stored) must be
+    the row's, or every row would take the slow way (still right, so no other test sees it)."""
+    path = tmp_path / "one.csv"
+    path.write_text(
+        "Email,First Name,Last Name,Tags,City,Note\n"
+        "maria@example.com,Maria,Lopez,workshop;patients;VIP;Ärzte,Boulder,Prefers mornings\n"
+        "tom@example.com,Tom,Becker,,,\n",
+        encoding="utf-8",
+    )
+    import_csv(sessions, path, workers=0)
+    with path.open(encoding="utf-8", newline="") as stream:
+        _columns, records = csv_source.read_rows(path, stream)
+        rows = [row for row in records if isinstance(row, csv_source.Row)]
+    with sessions() as session:
+        stored = stored_as_text(session, [row.email for row in rows])
+    assert [stored[row.email] for row in rows] == [
+        import_triage._as_text(row, set(row.tags)) for row in rows
+    ]
+    assert stored["maria@example.com"][5] == "patients,vip,workshop,ärzte"  # tags are lower case

@@ -9,10 +9,9 @@ import pytest
 
 from mailer.errors import InputError
 from mailer.subscribers.csv_export import neutralize
-from mailer.subscribers.csv_import import _json_text
 from mailer.subscribers.csv_source import Columns, Row, RowError, parse_row
 from mailer.subscribers.dedupe import SeenKeys
-from mailer.subscribers.import_plan import Existing, Plan
+from mailer.subscribers.import_plan import Existing, Plan, json_text
 from mailer.subscribers.normalize import (
     InvalidAddress,
     normalize_email,
@@ -119,7 +118,7 @@ def test_attributes_text_matches_json_dumps() -> None:
         {"Clinic Visit": "2026-05-01", "Notes": 'He said "hi"\r\nline two\t\\ ünïcode \u2028 😀'},
         {"n": 3, "nested": {"a": [1]}},  # not from a CSV, falls back to json.dumps
     ):
-        assert _json_text(attributes) == json.dumps(attributes)
+        assert json_text(attributes) == json.dumps(attributes)
 
 
 def _row(**changes: object) -> Row:

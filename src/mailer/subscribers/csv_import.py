@@ -64,7 +64,6 @@ from mailer.subscribers.dedupe import SeenKeys, key_digest
 from mailer.subscribers.import_chunk import Finished, LookedUp, Triaging
 from mailer.subscribers.import_lookup import existing_by_key, suppressed_keys
 from mailer.subscribers.import_plan import Existing, Plan
-from mailer.subscribers.import_plan import _json_text as _json_text  # for the unit tests
 from mailer.subscribers.import_rejects import RejectsFile, rejects_path_for
 from mailer.subscribers.import_triage import (
     KEPT_SUPPRESSED,

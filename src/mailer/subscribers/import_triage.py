@@ -40,8 +40,13 @@ from sqlalchemy.orm import Session
 from mailer.states import SubscriberStatus
 from mailer.store.db import make_engine
 from mailer.subscribers.csv_source import Columns, Record, Row, RowError, parse_row
-from mailer.subscribers.import_lookup import existing_by_key, suppressed_keys
-from mailer.subscribers.import_plan import Plan
+from mailer.subscribers.import_lookup import (
+    StoredText,
+    existing_by_key,
+    stored_as_text,
+    suppressed_keys,
+)
+from mailer.subscribers.import_plan import Plan, json_text
 from mailer.subscribers.import_tuning import few_gc_passes, tune
 from mailer.subscribers.import_workers import usable_cpus
 from mailer.subscribers.normalize import validate_batch
@@ -109,6 +114,20 @@ def row_fields(row: Row) -> tuple[Any, ...]:
     )
 
 
+def _as_text(row: Row, tags: set[str]) -> StoredText:
+    """The row as stored_as_text gives a person: equal only if the row changes nothing (its
+    names and status as stored, its attributes the stored text, its tags all there and no
+    other), so such a row is settled without building Existing (a third of a chunk's time)."""
+    return (
+        row.email,
+        row.first_name,
+        row.last_name,
+        row.status,
+        json_text(row.attributes),
+        ",".join(sorted(tags)),
+    )
+
+
 @cache
 def _engine(url: str) -> Engine:
     """One engine per process and URL: its connection (and SQLite's page cache) serves every
@@ -136,18 +155,32 @@ def _triage(context: TriageContext, records: list[Record]) -> Triaged:
         else:
             rows.append(item)
     keys = [row.email.strip().lower() for row in rows]  # as the importer guesses them
+    extra = set(context.extra_tags)
     with Session(_engine(context.url)) as session:
         tune(session, large=True)
-        known = existing_by_key(session, keys)
+        # First the cheap test: the row, as text, is the stored person with the tags added.
+        stored = stored_as_text(session, keys)
+        same = {
+            key
+            for row, key in zip(rows, keys, strict=True)
+            if (text := stored.get(key)) is not None
+            and text == _as_text(row, extra.union(row.tags) if extra else set(row.tags))
+        }
+        # The rows that differ somewhere, field by field, as the importing process would.
+        known = existing_by_key(session, [key for key in keys if key in stored and key not in same])
         suppressed: set[str] = set()
         if context.has_suppressions:
-            suppressed = suppressed_keys(session, known)
+            suppressed = suppressed_keys(session, [*same, *known])
         session.rollback()
     plan = Plan("", list(context.extra_tags))
     entries: list[list[Any]] = []
     pending: list[int] = []
     gone = SubscriberStatus.SUPPRESSED
     for row, key in zip(rows, keys, strict=True):
+        if key in same:
+            settled = KEPT_SUPPRESSED if key in suppressed else UNCHANGED
+            entries.append([row.line, row.email, (row.email, key), settled, None])
+            continue
         existing = known.get(key)
         if existing is None or existing.email != row.email:
             pending.append(len(entries))  # the importing process decides, once it is checked
