@@ -49,7 +49,8 @@ def file_again() -> str:
     rows += [person(i, email=f"P{i}@Example.COM") for i in range(470, 480)]  # other case
     # 480-484 unsubscribed, 485-486 deleted, 595 in the suppressions: kept suppressed; 490
     # comes last, unsubscribing
-    rows += [person(i) for i in range(480, 600) if i != 490]
+    rows += [person(i) for i in range(480, 600) if i not in (482, 490)]
+    rows.insert(400 + 50 + 20 + 10 + 2, person(482)[:-1] + "unsubscribed\n")  # as stored, too
     rows += [person(1000 + i, tags="newsletter") for i in range(100)]  # imported
     rows += [
         "tom@gmial.com,Tom,Typo,patients,\n",  # unchanged, with a typo warning

@@ -177,8 +177,8 @@ def _triage(context: TriageContext, records: list[Record]) -> Triaged:
     pending: list[int] = []
     gone = SubscriberStatus.SUPPRESSED
     for row, key in zip(rows, keys, strict=True):
-        if key in same:
-            settled = KEPT_SUPPRESSED if key in suppressed else UNCHANGED
+        if key in same:  # a suppressed person stays so, whatever the row says
+            settled = KEPT_SUPPRESSED if key in suppressed or row.status in gone else UNCHANGED
             entries.append([row.line, row.email, (row.email, key), settled, None])
             continue
         existing = known.get(key)
