@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Text, cast, func, literal_column, select
+from sqlalchemy import Text, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
@@ -69,8 +69,12 @@ def suppressed_keys(session: Session, keys: Iterable[str]) -> set[str]:
 
 
 # A stored person as stored_as_text gives them: email, first name, last name, status, attributes
-# (the column's text) and tags (sorted by code point, joined by commas; a tag has no comma).
+# (the column's text) and tags (sorted by code point, one per line: TAG_SEPARATOR).
 StoredText = tuple[str, str, str, str, str, str]
+# Between two tags of a StoredText: a line break, which no tag holds (normalize_tag turns every
+# run of white space into one space). A comma would not do: `--tag "patients,vip"` stores
+# that one tag, whose text would equal the two tags patients and vip of a row.
+TAG_SEPARATOR = "\n"
 
 
 def stored_as_text(session: Session, keys: Iterable[str]) -> dict[str, StoredText]:
@@ -81,13 +85,13 @@ def stored_as_text(session: Session, keys: Iterable[str]) -> dict[str, StoredTex
         return {}
     table, tags = subscribers_table, tags_table
     if session.get_bind().dialect.name == "postgresql":
-        ordered: Any = aggregate_order_by(literal_column("','"), tags.c.tag.collate("C"))
+        ordered: Any = aggregate_order_by(literal(TAG_SEPARATOR), tags.c.tag.collate("C"))
         joined = func.string_agg(tags.c.tag, ordered)
     else:
         # SQLite reads a person's tags along the primary key (subscriber_id, tag), in tag
         # order. (Its group_concat takes no ORDER BY before 3.44.) Were the order ever another,
         # the texts would differ and the row be compared field by field: slower, never wrong.
-        joined = func.group_concat(tags.c.tag, ",")
+        joined = func.group_concat(tags.c.tag, TAG_SEPARATOR)
     tag_text = select(joined).where(tags.c.subscriber_id == table.c.id).scalar_subquery()
     rows = session.execute(
         select(

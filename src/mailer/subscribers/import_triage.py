@@ -41,6 +41,7 @@ from mailer.states import SubscriberStatus
 from mailer.store.db import make_engine
 from mailer.subscribers.csv_source import Columns, Record, Row, RowError, parse_row
 from mailer.subscribers.import_lookup import (
+    TAG_SEPARATOR,
     StoredText,
     existing_by_key,
     stored_as_text,
@@ -124,7 +125,7 @@ def _as_text(row: Row, tags: set[str]) -> StoredText:
         row.last_name,
         row.status,
         json_text(row.attributes),
-        ",".join(sorted(tags)),
+        TAG_SEPARATOR.join(sorted(tags)),
     )
 
 
