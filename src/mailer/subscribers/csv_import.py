@@ -63,7 +63,7 @@ from mailer.subscribers.csv_source import (
 from mailer.subscribers.dedupe import SeenKeys, key_digest
 from mailer.subscribers.import_chunk import Finished, LookedUp, Triaging
 from mailer.subscribers.import_lookup import existing_by_key, suppressed_keys
-from mailer.subscribers.import_plan import Existing, Plan
+from mailer.subscribers.import_plan import Existing, Plan, kept_suppressed
 from mailer.subscribers.import_rejects import RejectsFile, rejects_path_for
 from mailer.subscribers.import_triage import (
     KEPT_SUPPRESSED,
@@ -244,9 +244,7 @@ class _Importer:
         suppressing = SubscriberStatus.SUPPRESSED
         for row, email, key in valid:
             existing = known.get(key)
-            if key in suppressed or (
-                existing is not None and existing.status in SubscriberStatus.SUPPRESSED
-            ):
+            if kept_suppressed(existing.status if existing else None, key in suppressed):
                 counts[KEPT_SUPPRESSED] += 1
             elif existing is None:
                 plan.add_new(row, email, key)

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
+from mailer.states import SubscriberStatus
 from mailer.store.models import StatusChange, Subscriber, SubscriberTag, utcnow
 from mailer.subscribers.bulk import insert_tuples, inserted_ids
 from mailer.subscribers.csv_source import Row
@@ -70,6 +71,15 @@ class Existing:
             return True
         current = self.attributes
         return {**current, **attributes} == current
+
+
+def kept_suppressed(status: str | None, hash_suppressed: bool) -> bool:
+    """The import's first rule, before any other: a person unsubscribed, bounced or complained
+    (``status``; None for no one on the list) or erased (``hash_suppressed``: their address's
+    hash is in the suppressions) is left as they are and counted "kept suppressed", whatever
+    the row says. The importing process and the validation processes (import_triage) both ask
+    here."""
+    return hash_suppressed or status in SubscriberStatus.SUPPRESSED
 
 
 def json_text(attributes: dict[str, Any]) -> str:

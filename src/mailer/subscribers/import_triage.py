@@ -37,7 +37,6 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from mailer.states import SubscriberStatus
 from mailer.store.db import make_engine
 from mailer.subscribers.csv_source import Columns, Record, Row, RowError, parse_row
 from mailer.subscribers.import_lookup import (
@@ -47,7 +46,7 @@ from mailer.subscribers.import_lookup import (
     stored_as_text,
     suppressed_keys,
 )
-from mailer.subscribers.import_plan import Plan, json_text
+from mailer.subscribers.import_plan import Plan, json_text, kept_suppressed
 from mailer.subscribers.import_tuning import few_gc_passes, tune
 from mailer.subscribers.import_workers import usable_cpus
 from mailer.subscribers.normalize import validate_batch
@@ -176,17 +175,17 @@ def _triage(context: TriageContext, records: list[Record]) -> Triaged:
     plan = Plan("", list(context.extra_tags))
     entries: list[list[Any]] = []
     pending: list[int] = []
-    gone = SubscriberStatus.SUPPRESSED
     for row, key in zip(rows, keys, strict=True):
-        if key in same:  # a suppressed person stays so, whatever the row says
-            settled = KEPT_SUPPRESSED if key in suppressed or row.status in gone else UNCHANGED
+        if key in same:
+            status = stored[key][3]
+            settled = KEPT_SUPPRESSED if kept_suppressed(status, key in suppressed) else UNCHANGED
             entries.append([row.line, row.email, (row.email, key), settled, None])
             continue
         existing = known.get(key)
         if existing is None or existing.email != row.email:
             pending.append(len(entries))  # the importing process decides, once it is checked
             entries.append([row.line, row.email, None, "", row_fields(row)])
-        elif key in suppressed or existing.status in gone:
+        elif kept_suppressed(existing.status, key in suppressed):
             entries.append([row.line, row.email, (row.email, key), KEPT_SUPPRESSED, None])
         elif plan.brings_nothing(row, existing):
             entries.append([row.line, row.email, (row.email, key), UNCHANGED, None])
